@@ -1,0 +1,42 @@
+/*
+ * rsp_saip.h - unprotected profile packages (TCA eUICC Profile Package:
+ * Interoperable Format Technical Specification v3.3.1, §8: a profile is a
+ * sequence of ProfileElement values, PE-Header first and PE-End last).
+ *
+ * rsp_saip_parse() splits a package into its elements, decodes each one
+ * strictly (rsp_asn1), refuses unknown element kinds, and reads the header.
+ * Used by the SM-DP+ to import profiles and by the eUICC to install them.
+ */
+#ifndef RSP_SAIP_H
+#define RSP_SAIP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest package accepted (a TS.48 profile is about 12 KB). */
+#define RSP_SAIP_MAX (512u * 1024u)
+
+struct rsp_saip_pe {
+    int kind;            /* ProfileElement alternative (ProfileElement_PR) */
+    const char *name;    /* its ASN.1 identifier: "header", "mf", "usim", ... */
+    size_t offset;       /* where its DER starts in the package */
+    size_t len;          /* DER length */
+};
+
+struct rsp_saip_info {
+    unsigned major, minor;       /* PE-Header major-version, minor-version */
+    char profile_type[101];      /* PE-Header profileType, "" if absent */
+    char iccid[21];              /* PE-Header iccid: plain BCD, F-padded */
+    size_t n_pes;
+    struct rsp_saip_pe *pes;     /* n_pes entries, in package order */
+};
+
+/* Parse p[0..len). [out] *out, freed with rsp_saip_info_free(); NULL on error.
+ * Errors: RSP_ERR_TOOBIG, RSP_ERR_DECODE (a PE that is not strict DER, of an
+ * unknown kind, header not first, end not last, ICCID not BCD),
+ * RSP_ERR_NOMEM. */
+int rsp_saip_parse(const uint8_t *p, size_t len, struct rsp_saip_info **out);
+
+void rsp_saip_info_free(struct rsp_saip_info *info);
+
+#endif

@@ -1,0 +1,20 @@
+# tests/: one CUnit runner (tests/runner.c holds the suite table).
+# `make test` re-runs make with BUILD=build/asan SAN=1 and runs it there.
+TEST_SRCS := $(wildcard tests/*.c)
+TEST_OBJS := $(TEST_SRCS:%.c=$(OBJ)/%.o)
+TEST_BIN := $(BIN)/rsp-tests
+
+$(TEST_BIN): $(TEST_OBJS) $(RSP_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJS) $(RSP_LIBS) $(RSP_LDLIBS) -lcunit
+
+ALL_TARGETS += $(TEST_BIN)
+
+ifeq ($(SAN),1)
+test: $(TEST_BIN)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	RSP_SHARED=$(CURDIR)/../shared RSP_BUILD=$(CURDIR)/$(B) $(TEST_BIN)
+else
+test:
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 test
+endif
