@@ -14,6 +14,7 @@
 MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2) --no-builtin-rules
 .SUFFIXES:
 .DELETE_ON_ERROR:
+.SECONDARY:
 
 BUILD ?= build
 SAN ?= 0
@@ -23,6 +24,12 @@ LIB := $(B)/lib
 OBJ := $(B)/obj
 
 CC ?= cc
+# V=1 shows full command lines.
+ifeq ($(V),1)
+Q :=
+else
+Q = @echo "  CC      $<";
+endif
 AR ?= ar
 OPT ?= -O2
 
@@ -58,7 +65,7 @@ include tests/module.mk
 INCLUDES := -Icommon -isystem $(B)/asn1/gen
 $(OBJ)/%.o: %.c | $(DEPS_STAMP) $(ASN1_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(PROJ_CFLAGS) $(INCLUDES) $(MOD_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(PROJ_CFLAGS) $(INCLUDES) $(MOD_CFLAGS) -c $< -o $@
 
 
 all: $(ALL_TARGETS)
@@ -67,3 +74,9 @@ clean:
 	rm -rf build
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+demo: all
+	@sh mk/demo.sh
+
+bench: all
+	@$(BIN)/rsp-bench $(wildcard ../shared/ts48/TS48v2_SAIP2.3_NoBERTLV.der)
