@@ -27,6 +27,8 @@ int rsp_tlv_parse(const uint8_t *p, size_t len, struct rsp_tlv *out)
     /* Tag: X.690 §8.1.2; high-tag-number form continues while bit 8 is set. */
     uint32_t tag = p[i++];
     if ((tag & 0x1F) == 0x1F) {
+        if (p[1] == 0x80)   /* leading zero septet: not minimal (§8.1.2.4.2 c) */
+            return RSP_ERR_DECODE;
         do {
             if (i >= len || i >= 4)
                 return RSP_ERR_DECODE;

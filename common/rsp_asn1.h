@@ -3,9 +3,15 @@
  *
  * Only rsp_asn1.c calls ber_decode/der_encode. It makes up for what asn1c
  * does not check (see spec-notes/asn1.md):
- *   decode = size cap + strict DER length walk (no indefinite or
- *            non-minimal lengths, ITU-T X.690 §10.1) + ber_decode +
- *            consumed == len + asn_check_constraints;
+ *   decode = size cap + strict DER tag/length walk (no indefinite or
+ *            non-minimal lengths, minimal tag numbers, ITU-T X.690 §8.1.2,
+ *            §10.1) + ber_decode + consumed == len + asn_check_constraints.
+ *            Contents are checked as BER, not DER: a constructed OCTET
+ *            STRING, BOOLEAN 01, a non-minimal INTEGER or non-zero unused
+ *            bits of a BIT STRING are accepted (asn1c cannot tell, and a
+ *            re-encode comparison would also reject newer peers' unknown
+ *            extension fields). Signatures are always verified over the
+ *            received bytes, so this is malleability, never forgery;
  *   encode = asn_check_constraints + der_encode into a capped buffer.
  * Generated types (RSP_*, PE types) may be used inside a component's .c
  * files through this header, never in a component's public header.
@@ -31,8 +37,8 @@
  * [in]  max   cap on len (RSP_ERR_TOOBIG above it)
  * [out] out   the decoded structure, to be freed with rsp_asn1_free();
  *             NULL on failure.
- * Errors: RSP_ERR_TOOBIG, RSP_ERR_DECODE (not DER, not of this type,
- * trailing bytes, constraint violated), RSP_ERR_NOMEM. */
+ * Errors: RSP_ERR_TOOBIG, RSP_ERR_DECODE (lengths not DER, not of this
+ * type, trailing bytes, constraint violated), RSP_ERR_NOMEM. */
 int rsp_asn1_decode(const asn_TYPE_descriptor_t *td, const uint8_t *p, size_t len,
                     size_t max, void **out);
 

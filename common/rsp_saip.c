@@ -54,7 +54,8 @@ int rsp_saip_parse(const uint8_t *p, size_t len, struct rsp_saip_info **out)
             rc = RSP_ERR_DECODE;
             goto out;
         }
-        if ((info->n_pes == 0) != (pe->present == ProfileElement_PR_header)) {
+        if ((info->n_pes == 0) != (pe->present == ProfileElement_PR_header) ||
+            (info->n_pes > 0 && info->pes[info->n_pes - 1].kind == ProfileElement_PR_end)) {
             rc = RSP_ERR_DECODE;
             goto out;
         }

@@ -3,10 +3,12 @@
 TEST_SRCS := $(wildcard tests/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(OBJ)/%.o)
 TEST_BIN := $(BIN)/rsp-tests
+# tests/torture.c: allocation failure injection (curl's torture mode).
+TEST_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 
-$(TEST_BIN): $(TEST_OBJS) $(RSP_LIBS)
+$(TEST_BIN): $(TEST_OBJS) $(EUICC_LIB) $(PKI_LIB) $(RSP_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJS) $(RSP_LIBS) $(RSP_LDLIBS) -lcunit
+	$(CC) $(LDFLAGS) $(TEST_LDFLAGS) -o $@ $(TEST_OBJS) $(EUICC_LIB) $(PKI_LIB) $(RSP_LIBS) $(EUICC_LDLIBS) $(RSP_LDLIBS) -lcunit
 
 ALL_TARGETS += $(TEST_BIN)
 
