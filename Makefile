@@ -58,6 +58,9 @@ include asn1/module.mk
 include common/module.mk
 include certs/module.mk
 include tools/module.mk
+include euicc/module.mk
+include lpa/module.mk
+include smdp/module.mk
 include tests/module.mk
 -include mk/local.mk
 

@@ -6,9 +6,9 @@ TEST_BIN := $(BIN)/rsp-tests
 # tests/torture.c: allocation failure injection (curl's torture mode).
 TEST_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 
-$(TEST_BIN): $(TEST_OBJS) $(EUICC_LIB) $(PKI_LIB) $(RSP_LIBS)
+$(TEST_BIN): $(TEST_OBJS) $(EUICC_LIB) $(SMDP_LIB) $(LPA_LIB) $(PKI_LIB) $(RSP_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $(TEST_LDFLAGS) -o $@ $(TEST_OBJS) $(EUICC_LIB) $(PKI_LIB) $(RSP_LIBS) $(EUICC_LDLIBS) $(RSP_LDLIBS) -lcunit
+	$(CC) $(LDFLAGS) $(TEST_LDFLAGS) -o $@ $(TEST_OBJS) $(EUICC_LIB) $(SMDP_LIB) $(LPA_LIB) $(PKI_LIB) $(RSP_LIBS) $(EUICC_LDLIBS) $(SMDP_LDLIBS) $(RSP_LDLIBS) -lcunit
 
 ALL_TARGETS += $(TEST_BIN)
 

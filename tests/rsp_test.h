@@ -48,5 +48,10 @@ extern CU_TestInfo asn1_tests[];
 extern CU_TestInfo crypto_tests[];
 extern CU_TestInfo x509_tests[];
 extern CU_TestInfo pki_tests[];
+extern CU_TestInfo euicc_apdu_tests[];
+extern CU_TestInfo euicc_es10c_tests[];
+extern CU_TestInfo euicc_es10b_tests[];
+extern CU_TestInfo lpa_tests[];
+extern CU_TestInfo smdp_store_tests[];
 
 #endif

@@ -11,6 +11,11 @@ static CU_SuiteInfo suites[] = {
     { .pName = "crypto", .pTests = crypto_tests },
     { .pName = "x509",   .pTests = x509_tests },
     { .pName = "pki",    .pTests = pki_tests },
+    { .pName = "euicc_apdu",  .pTests = euicc_apdu_tests },
+    { .pName = "euicc_es10c", .pTests = euicc_es10c_tests },
+    { .pName = "euicc_es10b", .pTests = euicc_es10b_tests },
+    { .pName = "lpa", .pTests = lpa_tests },
+    { .pName = "smdp_store", .pTests = smdp_store_tests },
     CU_SUITE_INFO_NULL,
 };
 

@@ -1,0 +1,63 @@
+/*
+ * euicc.h - libeuicc: a simulated eUICC (GSMA SGP.22 v2.5) that takes raw
+ * ISO/IEC 7816-4 command APDUs and returns response APDUs.
+ *
+ * One struct euicc is one card: no global state, so a process can host many
+ * (fleet tests). Its persistent state (EID, ECASD, ISD-Ps, notifications,
+ * counters) is one file, rewritten atomically on every change (write to a
+ * temporary file, fsync, rename, fsync the directory): a kill -9 at any
+ * instant leaves the old state or the new one.
+ */
+#ifndef EUICC_H
+#define EUICC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct euicc;
+
+/* Largest response APDU: 256 data bytes + SW1 SW2 (ISO/IEC 7816-4 §5.1). */
+#define EUICC_RAPDU_MAX 258
+/* Largest ATR (ISO/IEC 7816-3 §8.2.1). */
+#define EUICC_ATR_MAX 33
+
+/* Where an eUICC's identity comes from when it is created. */
+struct euicc_identity {
+    /* A PKI folder laid out as GSMA SGP.26 (CertificateIssuer/, EUM/,
+     * eUICC/): the generated one (build/bin/rsp-pki) or ../shared/sgp26.
+     * Every curve for which eUICC/CERT_EUICC_ECDSA_<C>.der exists is used. */
+    const char *pki_dir;
+    /* Optional: an eUICC certificate + key of a minted fleet member
+     * (rsp-pki mint-euicc), used instead of eUICC/ in pki_dir. NULL if not. */
+    const char *euicc_cert_path;
+    const char *euicc_key_path;
+    /* Optional default SM-DP+ address (ES10a), NULL for none. */
+    const char *default_dp;
+};
+
+/* Create a new state file at path from an identity (fails if it exists).
+ * Errors: RSP_ERR_IO, RSP_ERR_CERT, RSP_ERR_INVAL. */
+int euicc_create(const char *path, const struct euicc_identity *id);
+
+/* Load a card from its state file. [out] *out, freed with euicc_free().
+ * Errors: RSP_ERR_IO, RSP_ERR_DECODE (corrupt state), RSP_ERR_NOMEM. */
+int euicc_open(const char *path, struct euicc **out);
+void euicc_free(struct euicc *e);
+
+/* Cold or warm reset: closes logical channels, drops any ES10b session,
+ * returns the ATR. [out] atr (EUICC_ATR_MAX bytes), *atr_len. */
+int euicc_reset(struct euicc *e, uint8_t *atr, size_t *atr_len);
+
+/* Process one command APDU. [out] rapdu (EUICC_RAPDU_MAX bytes): response
+ * data followed by SW1 SW2; *rlen >= 2. Every protocol error is a status
+ * word in the response; the return value is non-zero only when the card
+ * cannot answer at all (RSP_ERR_INVAL for NULL arguments, RSP_ERR_IO when
+ * its state could not be saved - the card then behaves as torn). */
+int euicc_transmit(struct euicc *e, const uint8_t *capdu, size_t clen,
+                   uint8_t *rapdu, size_t *rlen);
+
+/* Human-readable dump of the state (euicc-tool show). */
+int euicc_state_print(const struct euicc *e, FILE *out);
+
+#endif

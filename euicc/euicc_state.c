@@ -1,0 +1,545 @@
+/*
+ * euicc_state.c - the card's persistent state as one JSON file (jansson).
+ *
+ * Format (version 1): byte strings in base64 (RFC 4648 §4), keys and short
+ * identifiers in hex, numbers as JSON integers:
+ *   { "version": 1, "eid": "...", "default_dp": "", "root_ds": "",
+ *     "next_seq": n, "next_isdp": n,
+ *     "creds": [ { "curve": c, "euicc_cert": b64, "eum_cert": b64,
+ *                  "sk": hex32, "ci_pkid": hex } ],
+ *     "cis": [ { "cert": b64, "pkid": hex } ],
+ *     "profiles": [ { "aid": hex, "iccid": "...", "state": 0|1,
+ *                     "nickname": "...", "metadata": b64, "ppr": n,
+ *                     "class": n, "package": b64, "n_pes": n } ],
+ *     "notifs": [ { "seq": n, "event": n, "address": "...",
+ *                   "iccid": "...", "der": b64 } ] }
+ * Loading validates every field and size; anything else is RSP_ERR_DECODE.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "euicc.private.h"
+#include "rsp_err.h"
+#include "rsp_util.h"
+
+#define STATE_VERSION      1
+#define STATE_FILE_MAX     (64u << 20)   /* whole file */
+#define CERT_MAX           4096u         /* one DER certificate */
+#define METADATA_MAX       (64u << 10)   /* StoreMetadataRequest */
+#define PACKAGE_MAX        (2u << 20)    /* installed profile elements */
+#define NOTIF_DER_MAX      (16u << 10)
+
+/* ---- clear ---------------------------------------------------------------- */
+
+static void zfree(uint8_t **p, size_t *len)
+{
+    if (*p) {
+        OPENSSL_cleanse(*p, *len);
+        free(*p);
+    }
+    *p = NULL;
+    *len = 0;
+}
+
+void euicc_profile_clear(struct euicc_profile *p)
+{
+    zfree(&p->metadata, &p->metadata_len);
+    zfree(&p->package, &p->package_len);
+    memset(p, 0, sizeof(*p));
+}
+
+void euicc_state_drop_profile(struct euicc_state *st, size_t i)
+{
+    if (i >= st->n_profiles)
+        return;
+    euicc_profile_clear(&st->profiles[i]);
+    memmove(&st->profiles[i], &st->profiles[i + 1],
+            (st->n_profiles - i - 1) * sizeof(st->profiles[0]));
+    st->n_profiles--;
+    memset(&st->profiles[st->n_profiles], 0, sizeof(st->profiles[0]));
+}
+
+void euicc_state_drop_notif(struct euicc_state *st, size_t i)
+{
+    if (i >= st->n_notifs)
+        return;
+    zfree(&st->notifs[i].der, &st->notifs[i].der_len);
+    memmove(&st->notifs[i], &st->notifs[i + 1],
+            (st->n_notifs - i - 1) * sizeof(st->notifs[0]));
+    st->n_notifs--;
+    memset(&st->notifs[st->n_notifs], 0, sizeof(st->notifs[0]));
+}
+
+void euicc_state_clear(struct euicc_state *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < EUICC_MAX_CREDS; i++) {
+        zfree(&st->creds[i].euicc_cert, &st->creds[i].euicc_cert_len);
+        zfree(&st->creds[i].eum_cert, &st->creds[i].eum_cert_len);
+    }
+    for (size_t i = 0; i < EUICC_MAX_CI; i++)
+        zfree(&st->cis[i].cert, &st->cis[i].cert_len);
+    for (size_t i = 0; i < EUICC_MAX_PROFILES; i++)
+        euicc_profile_clear(&st->profiles[i]);
+    for (size_t i = 0; i < EUICC_MAX_NOTIFS; i++)
+        zfree(&st->notifs[i].der, &st->notifs[i].der_len);
+    OPENSSL_cleanse(st, sizeof(*st));
+    memset(st, 0, sizeof(*st));
+}
+
+/* ---- save ----------------------------------------------------------------- */
+
+static int set_b64(json_t *o, const char *key, const uint8_t *p, size_t len)
+{
+    struct rsp_buf b;
+    int rc;
+
+    rsp_buf_init(&b, (len / 3 + 2) * 4 + 1);
+    rc = rsp_base64_encode(p, len, &b);
+    if (rc == 0)
+        rc = rsp_buf_append_byte(&b, 0);
+    if (rc == 0)
+        rc = json_object_set_new(o, key, json_string((const char *)b.data)) ? RSP_ERR_NOMEM : 0;
+    rsp_buf_free(&b);
+    return rc;
+}
+
+static int set_hex(json_t *o, const char *key, const uint8_t *p, size_t len)
+{
+    char tmp[2 * 64 + 1];
+
+    if (len > 64)
+        return RSP_ERR_INVAL;
+    rsp_hex_encode(p, len, tmp);
+    int rc = json_object_set_new(o, key, json_string(tmp)) ? RSP_ERR_NOMEM : 0;
+    OPENSSL_cleanse(tmp, sizeof(tmp));
+    return rc;
+}
+
+static int set_str(json_t *o, const char *key, const char *s)
+{
+    return json_object_set_new(o, key, json_string(s)) ? RSP_ERR_NOMEM : 0;
+}
+
+static int set_int(json_t *o, const char *key, json_int_t v)
+{
+    return json_object_set_new(o, key, json_integer(v)) ? RSP_ERR_NOMEM : 0;
+}
+
+static int append_new(json_t *arr, json_t **o)
+{
+    *o = json_object();
+    if (!*o || json_array_append_new(arr, *o)) {
+        *o = NULL;
+        return RSP_ERR_NOMEM;
+    }
+    return 0;
+}
+
+static json_t *state_to_json(const struct euicc_state *st)
+{
+    json_t *root = json_object(), *a, *o;
+    int rc = root ? 0 : RSP_ERR_NOMEM;
+
+    if (!rc) rc = set_int(root, "version", STATE_VERSION);
+    if (!rc) rc = set_str(root, "eid", st->eid);
+    if (!rc) rc = set_str(root, "default_dp", st->default_dp);
+    if (!rc) rc = set_str(root, "root_ds", st->root_ds);
+    if (!rc) rc = set_int(root, "next_seq", st->next_seq);
+    if (!rc) rc = set_int(root, "next_isdp", st->next_isdp);
+
+    if (!rc) rc = json_object_set_new(root, "creds", a = json_array()) ? RSP_ERR_NOMEM : 0;
+    for (size_t i = 0; !rc && i < st->n_creds; i++) {
+        const struct euicc_cred *c = &st->creds[i];
+        rc = append_new(a, &o);
+        if (!rc) rc = set_int(o, "curve", c->curve);
+        if (!rc) rc = set_b64(o, "euicc_cert", c->euicc_cert, c->euicc_cert_len);
+        if (!rc) rc = set_b64(o, "eum_cert", c->eum_cert, c->eum_cert_len);
+        if (!rc) rc = set_hex(o, "sk", c->sk, sizeof(c->sk));
+        if (!rc) rc = set_hex(o, "ci_pkid", c->ci_pkid, c->ci_pkid_len);
+    }
+    if (!rc) rc = json_object_set_new(root, "cis", a = json_array()) ? RSP_ERR_NOMEM : 0;
+    for (size_t i = 0; !rc && i < st->n_cis; i++) {
+        rc = append_new(a, &o);
+        if (!rc) rc = set_b64(o, "cert", st->cis[i].cert, st->cis[i].cert_len);
+        if (!rc) rc = set_hex(o, "pkid", st->cis[i].pkid, st->cis[i].pkid_len);
+    }
+    if (!rc) rc = json_object_set_new(root, "profiles", a = json_array()) ? RSP_ERR_NOMEM : 0;
+    for (size_t i = 0; !rc && i < st->n_profiles; i++) {
+        const struct euicc_profile *p = &st->profiles[i];
+        rc = append_new(a, &o);
+        if (!rc) rc = set_hex(o, "aid", p->aid, p->aid_len);
+        if (!rc) rc = set_str(o, "iccid", p->iccid);
+        if (!rc) rc = set_int(o, "state", p->state);
+        if (!rc) rc = set_str(o, "nickname", p->nickname);
+        if (!rc) rc = set_b64(o, "metadata", p->metadata, p->metadata_len);
+        if (!rc) rc = set_int(o, "ppr", p->ppr);
+        if (!rc) rc = set_int(o, "class", p->profile_class);
+        if (!rc) rc = set_b64(o, "package", p->package, p->package_len);
+        if (!rc) rc = set_int(o, "n_pes", (json_int_t)p->n_pes);
+    }
+    if (!rc) rc = json_object_set_new(root, "notifs", a = json_array()) ? RSP_ERR_NOMEM : 0;
+    for (size_t i = 0; !rc && i < st->n_notifs; i++) {
+        const struct euicc_notif *n = &st->notifs[i];
+        rc = append_new(a, &o);
+        if (!rc) rc = set_int(o, "seq", n->seq);
+        if (!rc) rc = set_int(o, "event", n->event);
+        if (!rc) rc = set_str(o, "address", n->address);
+        if (!rc) rc = set_str(o, "iccid", n->iccid);
+        if (!rc) rc = set_b64(o, "der", n->der, n->der_len);
+    }
+    if (rc) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return RSP_ERR_IO;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int fsync_dir_of(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    int fd, rc;
+
+    if (n >= sizeof(dir))
+        return RSP_ERR_IO;
+    if (slash && n == 0)
+        n = 1;   /* file in / */
+    if (n)
+        memcpy(dir, path, n);
+    else
+        dir[n++] = '.';
+    dir[n] = 0;
+    fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return RSP_ERR_IO;
+    rc = fsync(fd) == 0 ? 0 : RSP_ERR_IO;
+    close(fd);
+    return rc;
+}
+
+int euicc_state_save(const char *path, const struct euicc_state *st)
+{
+    char tmp[4096];
+    json_t *root;
+    char *text = NULL;
+    int fd = -1, rc = RSP_ERR_IO;
+
+    if (!path || !st)
+        return RSP_ERR_INVAL;
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+        return RSP_ERR_INVAL;
+    root = state_to_json(st);
+    if (!root)
+        return RSP_ERR_NOMEM;
+    text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
+    json_decref(root);
+    if (!text)
+        return RSP_ERR_NOMEM;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        goto out;
+    if (write_all(fd, text, strlen(text)) || write_all(fd, "\n", 1) || fsync(fd) != 0)
+        goto out;
+    if (close(fd) != 0) {
+        fd = -1;
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0)
+        goto out;
+    rc = fsync_dir_of(path);
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc)
+        unlink(tmp);
+    OPENSSL_cleanse(text, strlen(text));
+    free(text);
+    return rc;
+}
+
+/* ---- load ----------------------------------------------------------------- */
+
+static int get_str(json_t *o, const char *key, char *out, size_t outmax)
+{
+    json_t *v = json_object_get(o, key);
+    const char *s;
+    size_t n;
+
+    if (!json_is_string(v))
+        return RSP_ERR_DECODE;
+    s = json_string_value(v);
+    n = json_string_length(v);
+    if (n >= outmax || strlen(s) != n)
+        return RSP_ERR_DECODE;
+    memcpy(out, s, n + 1);
+    return 0;
+}
+
+static int get_uint(json_t *o, const char *key, json_int_t max, json_int_t *out)
+{
+    json_t *v = json_object_get(o, key);
+
+    if (!json_is_integer(v))
+        return RSP_ERR_DECODE;
+    *out = json_integer_value(v);
+    return *out < 0 || *out > max ? RSP_ERR_DECODE : 0;
+}
+
+static int get_u32(json_t *o, const char *key, uint32_t *out)
+{
+    json_int_t v;
+    int rc = get_uint(o, key, 0xFFFFFFFF, &v);
+    if (!rc)
+        *out = (uint32_t)v;
+    return rc;
+}
+
+static int get_hex(json_t *o, const char *key, uint8_t *out, size_t outmax,
+                   size_t *len)
+{
+    json_t *v = json_object_get(o, key);
+    int n;
+
+    if (!json_is_string(v) || json_string_length(v) > 2 * outmax)
+        return RSP_ERR_DECODE;
+    n = rsp_hex_decode(json_string_value(v), json_string_length(v), out, outmax);
+    if (n < 0)
+        return RSP_ERR_DECODE;
+    *len = (size_t)n;
+    return 0;
+}
+
+/* A base64 blob of at most max bytes; empty is *p = NULL. */
+static int get_b64(json_t *o, const char *key, size_t max, uint8_t **p, size_t *len)
+{
+    json_t *v = json_object_get(o, key);
+    struct rsp_buf b;
+    int rc;
+
+    if (!json_is_string(v) || json_string_length(v) > (max + 2) / 3 * 4)
+        return RSP_ERR_DECODE;
+    rsp_buf_init(&b, max);
+    rc = rsp_base64_decode(json_string_value(v), json_string_length(v), &b);
+    if (rc) {
+        rsp_buf_free(&b);
+        return rc == RSP_ERR_NOMEM ? rc : RSP_ERR_DECODE;
+    }
+    *p = rsp_buf_steal(&b, len);
+    return 0;
+}
+
+static int get_array(json_t *root, const char *key, size_t max, json_t **a)
+{
+    *a = json_object_get(root, key);
+    if (!json_is_array(*a) || json_array_size(*a) > max)
+        return RSP_ERR_DECODE;
+    return 0;
+}
+
+static int valid_text(const char *s, int digits_only)
+{
+    for (; *s; s++) {
+        if (digits_only ? (*s < '0' || *s > '9') : ((unsigned char)*s < 0x20))
+            return 0;
+    }
+    return 1;
+}
+
+static int load_cred(json_t *o, struct euicc_cred *c)
+{
+    json_int_t curve;
+    size_t n;
+    int rc;
+
+    if (!json_is_object(o))
+        return RSP_ERR_DECODE;
+    if ((rc = get_uint(o, "curve", RSP_CURVE_BRAINPOOLP256R1, &curve)) || curve < RSP_CURVE_P256)
+        return RSP_ERR_DECODE;
+    c->curve = (int)curve;
+    if ((rc = get_b64(o, "euicc_cert", CERT_MAX, &c->euicc_cert, &c->euicc_cert_len)) ||
+        (rc = get_b64(o, "eum_cert", CERT_MAX, &c->eum_cert, &c->eum_cert_len)) ||
+        (rc = get_hex(o, "sk", c->sk, sizeof(c->sk), &n)) ||
+        (rc = get_hex(o, "ci_pkid", c->ci_pkid, sizeof(c->ci_pkid), &c->ci_pkid_len)))
+        return rc;
+    if (n != sizeof(c->sk) || !c->euicc_cert || !c->eum_cert || c->ci_pkid_len == 0)
+        return RSP_ERR_DECODE;
+    return 0;
+}
+
+static int load_ci(json_t *o, struct euicc_ci *ci)
+{
+    int rc;
+
+    if (!json_is_object(o))
+        return RSP_ERR_DECODE;
+    if ((rc = get_b64(o, "cert", CERT_MAX, &ci->cert, &ci->cert_len)) ||
+        (rc = get_hex(o, "pkid", ci->pkid, sizeof(ci->pkid), &ci->pkid_len)))
+        return rc;
+    return ci->cert && ci->pkid_len ? 0 : RSP_ERR_DECODE;
+}
+
+static int load_profile(json_t *o, struct euicc_profile *p)
+{
+    json_int_t v;
+    int rc;
+
+    if (!json_is_object(o))
+        return RSP_ERR_DECODE;
+    if ((rc = get_hex(o, "aid", p->aid, sizeof(p->aid), &p->aid_len)) ||
+        (rc = get_str(o, "iccid", p->iccid, sizeof(p->iccid))) ||
+        (rc = get_uint(o, "state", EUICC_PROFILE_ENABLED, &v)))
+        return rc;
+    p->state = (int)v;
+    if ((rc = get_str(o, "nickname", p->nickname, sizeof(p->nickname))) ||
+        (rc = get_b64(o, "metadata", METADATA_MAX, &p->metadata, &p->metadata_len)) ||
+        (rc = get_u32(o, "ppr", &p->ppr)) ||
+        (rc = get_uint(o, "class", 2, &v)))
+        return rc;
+    p->profile_class = (int)v;
+    if ((rc = get_b64(o, "package", PACKAGE_MAX, &p->package, &p->package_len)) ||
+        (rc = get_uint(o, "n_pes", 1000000, &v)))
+        return rc;
+    p->n_pes = (size_t)v;
+    if (p->aid_len < 5 || !valid_text(p->iccid, 1) || !valid_text(p->nickname, 0))
+        return RSP_ERR_DECODE;
+    return 0;
+}
+
+static int load_notif(json_t *o, struct euicc_notif *n)
+{
+    int rc;
+
+    if (!json_is_object(o))
+        return RSP_ERR_DECODE;
+    if ((rc = get_u32(o, "seq", &n->seq)) || (rc = get_u32(o, "event", &n->event)) ||
+        (rc = get_str(o, "address", n->address, sizeof(n->address))) ||
+        (rc = get_str(o, "iccid", n->iccid, sizeof(n->iccid))) ||
+        (rc = get_b64(o, "der", NOTIF_DER_MAX, &n->der, &n->der_len)))
+        return rc;
+    if (n->event > 31 || !valid_text(n->iccid, 1) || !valid_text(n->address, 0) || !n->der)
+        return RSP_ERR_DECODE;
+    return 0;
+}
+
+static int state_from_json(json_t *root, struct euicc_state *st)
+{
+    json_int_t version;
+    json_t *a;
+    int rc;
+
+    if (!json_is_object(root))
+        return RSP_ERR_DECODE;
+    if ((rc = get_uint(root, "version", 1000, &version)) || version != STATE_VERSION)
+        return RSP_ERR_DECODE;
+    if ((rc = get_str(root, "eid", st->eid, sizeof(st->eid))) ||
+        (rc = get_str(root, "default_dp", st->default_dp, sizeof(st->default_dp))) ||
+        (rc = get_str(root, "root_ds", st->root_ds, sizeof(st->root_ds))) ||
+        (rc = get_u32(root, "next_seq", &st->next_seq)) ||
+        (rc = get_u32(root, "next_isdp", &st->next_isdp)))
+        return rc;
+    if (rsp_eid_check(st->eid) != 0 || !valid_text(st->default_dp, 0) ||
+        !valid_text(st->root_ds, 0))
+        return RSP_ERR_DECODE;
+
+    if ((rc = get_array(root, "creds", EUICC_MAX_CREDS, &a)))
+        return rc;
+    for (size_t i = 0; i < json_array_size(a); i++, st->n_creds++)
+        if ((rc = load_cred(json_array_get(a, i), &st->creds[i])))
+            return rc;
+    if (st->n_creds == 0)
+        return RSP_ERR_DECODE;
+    if ((rc = get_array(root, "cis", EUICC_MAX_CI, &a)))
+        return rc;
+    for (size_t i = 0; i < json_array_size(a); i++, st->n_cis++)
+        if ((rc = load_ci(json_array_get(a, i), &st->cis[i])))
+            return rc;
+    if ((rc = get_array(root, "profiles", EUICC_MAX_PROFILES, &a)))
+        return rc;
+    for (size_t i = 0; i < json_array_size(a); i++, st->n_profiles++)
+        if ((rc = load_profile(json_array_get(a, i), &st->profiles[i])))
+            return rc;
+    if ((rc = get_array(root, "notifs", EUICC_MAX_NOTIFS, &a)))
+        return rc;
+    for (size_t i = 0; i < json_array_size(a); i++, st->n_notifs++)
+        if ((rc = load_notif(json_array_get(a, i), &st->notifs[i])))
+            return rc;
+    return 0;
+}
+
+int euicc_state_load(const char *path, struct euicc_state *st)
+{
+    struct stat sb;
+    json_error_t jerr;
+    json_t *root = NULL;
+    char *text = NULL;
+    size_t got = 0;
+    int fd, rc = RSP_ERR_IO;
+
+    if (!path || !st)
+        return RSP_ERR_INVAL;
+    memset(st, 0, sizeof(*st));
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return RSP_ERR_IO;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+        goto out;
+    if ((uint64_t)sb.st_size > STATE_FILE_MAX) {
+        rc = RSP_ERR_DECODE;
+        goto out;
+    }
+    text = malloc((size_t)sb.st_size + 1);
+    if (!text) {
+        rc = RSP_ERR_NOMEM;
+        goto out;
+    }
+    while (got < (size_t)sb.st_size) {
+        ssize_t r = read(fd, text + got, (size_t)sb.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            goto out;
+        got += (size_t)r;
+    }
+    root = json_loadb(text, got, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        rc = RSP_ERR_DECODE;
+        goto out;
+    }
+    rc = state_from_json(root, st);
+out:
+    if (rc)
+        euicc_state_clear(st);
+    json_decref(root);
+    if (text) {
+        OPENSSL_cleanse(text, got);
+        free(text);
+    }
+    close(fd);
+    return rc;
+}

@@ -1,0 +1,78 @@
+/*
+ * euiccd - serve one simulated eUICC over TCP or to vsmartcard's vpcd.
+ *   euiccd --state FILE (--tcp 127.0.0.1:PORT | --vpcd 127.0.0.1:35963)
+ *          [--allow-remote] [--log LEVEL]
+ * Protocols: see euicc/euiccd.h.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "euiccd.h"
+#include "rsp_err.h"
+#include "rsp_log.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: euiccd --state FILE (--tcp HOST:PORT | --vpcd HOST:PORT)\n"
+                    "              [--allow-remote] [--log error|warn|info|debug]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    const char *state = NULL, *tcp = NULL, *vpcd = NULL;
+    int allow_remote = 0, rc, fd = -1;
+    struct euicc *e = NULL;
+    struct sigaction sa;
+    uint16_t port;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--state") && i + 1 < argc)
+            state = argv[++i];
+        else if (!strcmp(argv[i], "--tcp") && i + 1 < argc)
+            tcp = argv[++i];
+        else if (!strcmp(argv[i], "--vpcd") && i + 1 < argc)
+            vpcd = argv[++i];
+        else if (!strcmp(argv[i], "--allow-remote"))
+            allow_remote = 1;
+        else if (!strcmp(argv[i], "--log") && i + 1 < argc) {
+            if ((rsp_log_level = rsp_log_level_parse(argv[++i])) < 0)
+                return usage();
+        } else
+            return usage();
+    }
+    if (!state || !tcp == !vpcd)
+        return usage();
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    if ((rc = euicc_open(state, &e))) {
+        fprintf(stderr, "euiccd: %s: %s\n", state, rsp_strerror(rc));
+        return 1;
+    }
+    if (tcp) {
+        rc = euiccd_listen(tcp, allow_remote, &fd, &port);
+        if (rc == 0) {
+            fprintf(stderr, "euiccd: listening on port %u\n", port);
+            rc = euiccd_serve_tcp(e, fd, &stop);
+            close(fd);
+        }
+    } else {
+        rc = euiccd_serve_vpcd(e, vpcd, allow_remote, &stop);
+    }
+    if (rc)
+        fprintf(stderr, "euiccd: %s\n", rsp_strerror(rc));
+    euicc_free(e);
+    return rc ? 1 : 0;
+}

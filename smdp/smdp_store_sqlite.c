@@ -1,0 +1,1050 @@
+/*
+ * smdp_store_sqlite.c - the SQLite backend of smdp_store.h.
+ *
+ * Settings, and why:
+ *  - journal_mode=WAL: readers (status queries, list) never block the
+ *    writer and the writer never blocks readers; a crash mid-transaction
+ *    leaves uncommitted frames that recovery ignores.
+ *  - synchronous=FULL: with WAL, NORMAL may lose the last commits on power
+ *    loss (the database stays consistent). For an SM-DP+ a lost
+ *    "Downloaded" could let the same profile (same Ki) be downloaded twice,
+ *    so every commit is made durable; the cost is one fsync per commit,
+ *    small next to an RSP session.
+ *  - busy_timeout 5 s: writers from other connections queue instead of
+ *    failing at once with SQLITE_BUSY.
+ *  - foreign_keys=ON: orders and profiles must name existing rows.
+ *  - Writes that read first use BEGIN IMMEDIATE, taking the write lock
+ *    before reading, so two connections never both read "Available" and
+ *    then deadlock upgrading to write.
+ *
+ * Threads: a handle holds one connection and a (recursive) mutex taken by
+ * every operation, so a shared handle is safe; the intended use is one
+ * handle per thread (each its own connection, SQLite arbitrating through
+ * the file locks and busy_timeout). List callbacks run with the mutex held
+ * and may call the store again on the same handle.
+ *
+ * Every SQL text is a constant; user data only reaches SQL through bound
+ * parameters.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "rsp_log.h"
+#include "rsp_saip.h"
+#include "rsp_util.h"
+#include "smdp_store.h"
+
+#define LOG_DOMAIN "smdp"
+#define BUSY_TIMEOUT_MS 5000
+
+/* Numbered migrations: migrations[i] takes the schema from version i to
+ * i + 1. Append only; never edit a released entry. */
+static const char *const migrations[] = {
+    /* 1: initial schema */
+    "CREATE TABLE operators ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  cert_sha256 BLOB CHECK (cert_sha256 IS NULL OR length(cert_sha256) = 32),"
+    "  callback_url TEXT NOT NULL DEFAULT '',"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE profiles ("
+    "  iccid TEXT PRIMARY KEY NOT NULL,"
+    "  operator_id TEXT NOT NULL REFERENCES operators(id),"
+    "  state INTEGER NOT NULL CHECK (state BETWEEN 1 AND 9),"
+    "  profile_type TEXT NOT NULL DEFAULT '',"
+    "  spn TEXT NOT NULL DEFAULT '',"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  class INTEGER NOT NULL CHECK (class BETWEEN 0 AND 2),"
+    "  icon_type INTEGER CHECK (icon_type IS NULL OR icon_type IN (0, 1)),"
+    "  icon BLOB,"
+    "  ppr_mask INTEGER NOT NULL DEFAULT 0,"
+    "  notif_config BLOB,"
+    "  package BLOB NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  updated INTEGER NOT NULL);"
+    "CREATE INDEX profiles_operator_state ON profiles(operator_id, state);"
+    "CREATE TABLE orders ("
+    "  matching_id TEXT PRIMARY KEY NOT NULL,"
+    "  iccid TEXT NOT NULL REFERENCES profiles(iccid),"
+    "  operator_id TEXT NOT NULL REFERENCES operators(id),"
+    "  eid TEXT,"
+    "  smdp_address TEXT NOT NULL,"
+    "  cc_hash BLOB CHECK (cc_hash IS NULL OR length(cc_hash) = 32),"
+    "  cc_attempts INTEGER NOT NULL DEFAULT 0,"
+    "  cc_limit INTEGER NOT NULL DEFAULT 0,"
+    "  transaction_id TEXT UNIQUE,"
+    "  session_expires INTEGER,"
+    "  otpk BLOB,"
+    "  used_ppk INTEGER NOT NULL DEFAULT -1,"
+    "  download_attempts INTEGER NOT NULL DEFAULT 0,"
+    "  download_limit INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL CHECK (state BETWEEN 1 AND 5),"
+    "  created INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL,"
+    "  updated INTEGER NOT NULL);"
+    /* At most one ongoing order per profile. */
+    "CREATE UNIQUE INDEX orders_active_iccid ON orders(iccid) WHERE state = 1;"
+    "CREATE INDEX orders_expires ON orders(state, expires);",
+};
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+struct sq_store {
+    struct smdp_store base;     /* first: the handle handlers see */
+    sqlite3 *db;
+    pthread_mutex_t mu;
+};
+
+static struct sq_store *sq(struct smdp_store *s)
+{
+    return (struct sq_store *)s;
+}
+
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* Map an SQLite result to our errors; log the database's own message. */
+static int db_err(struct sq_store *q, int rc, const char *what)
+{
+    int ext = sqlite3_extended_errcode(q->db);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+        if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+            return SMDP_ERR_EXISTS;
+        if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+            return RSP_ERR_NOTFOUND;
+        return RSP_ERR_INVAL;
+    }
+    if ((rc & 0xff) == SQLITE_NOMEM)
+        return RSP_ERR_NOMEM;
+    RSP_LOG(RSP_LOG_ERROR, LOG_DOMAIN, "%s: %s", what, sqlite3_errmsg(q->db));
+    return SMDP_ERR_DB;
+}
+
+static int exec(struct sq_store *q, const char *sql)
+{
+    int rc = sqlite3_exec(q->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? RSP_OK : db_err(q, rc, sql);
+}
+
+static int begin(struct sq_store *q)
+{
+    return exec(q, "BEGIN IMMEDIATE");
+}
+
+/* Commit if rc is RSP_OK, else roll back; returns the final status. */
+static int finish(struct sq_store *q, int rc)
+{
+    if (rc == RSP_OK) {
+        rc = exec(q, "COMMIT");
+        if (rc == RSP_OK)
+            return RSP_OK;
+    }
+    if (!sqlite3_get_autocommit(q->db))
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static int prep(struct sq_store *q, const char *sql, sqlite3_stmt **st)
+{
+    int rc = sqlite3_prepare_v2(q->db, sql, -1, st, NULL);
+    if (rc != SQLITE_OK) {
+        *st = NULL;
+        return db_err(q, rc, "prepare");
+    }
+    return RSP_OK;
+}
+
+/* Run a statement with no result rows; [out] *changes if not NULL. */
+static int step_done(struct sq_store *q, sqlite3_stmt *st, int *changes)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        return db_err(q, rc, "step");
+    if (changes)
+        *changes = sqlite3_changes(q->db);
+    return RSP_OK;
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    return sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+}
+
+static int bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+    return s && *s ? bind_text(st, i, s) : sqlite3_bind_null(st, i);
+}
+
+static int bind_blob_or_null(sqlite3_stmt *st, int i, const void *p, size_t n)
+{
+    if (!p || !n)
+        return sqlite3_bind_null(st, i);
+    return sqlite3_bind_blob(st, i, p, (int)n, SQLITE_TRANSIENT);
+}
+
+static void col_text(sqlite3_stmt *st, int i, char *dst, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    size_t n = t ? (size_t)sqlite3_column_bytes(st, i) : 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(dst, t, n);
+    dst[n] = '\0';
+}
+
+static int col_blob_dup(sqlite3_stmt *st, int i, uint8_t **out, size_t *len)
+{
+    const void *p = sqlite3_column_blob(st, i);
+    int n = sqlite3_column_bytes(st, i);
+    *out = NULL;
+    *len = 0;
+    if (!p || n <= 0)
+        return RSP_OK;
+    *out = malloc((size_t)n);
+    if (!*out)
+        return RSP_ERR_NOMEM;
+    memcpy(*out, p, (size_t)n);
+    *len = (size_t)n;
+    return RSP_OK;
+}
+
+static int text_ok(const char *s, size_t max, int required)
+{
+    if (!s)
+        return !required;
+    size_t n = strnlen(s, max + 1);
+    return n <= max && (n > 0 || !required);
+}
+
+static int iccid_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 18 || n > 20)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+static int tid_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > SMDP_TID_MAX || n % 2)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F')))
+            return 0;
+    }
+    return 1;
+}
+
+#define LOCK(q) pthread_mutex_lock(&(q)->mu)
+#define UNLOCK(q) pthread_mutex_unlock(&(q)->mu)
+
+/* ---- schema ---- */
+
+static int schema_version(struct sq_store *q, int *version)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prep(q, "SELECT coalesce(max(version), 0) FROM schema_version", &st);
+    if (rc)
+        return rc;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *version = sqlite3_column_int(st, 0);
+    } else {
+        rc = db_err(q, sqlite3_errcode(q->db), "schema_version");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int migrate(struct sq_store *q)
+{
+    int v = 0;
+    int rc = begin(q);
+    if (rc)
+        return rc;
+    rc = exec(q, "CREATE TABLE IF NOT EXISTS schema_version ("
+                 " version INTEGER PRIMARY KEY NOT NULL, applied INTEGER NOT NULL)");
+    if (!rc)
+        rc = schema_version(q, &v);
+    if (!rc && v > N_MIGRATIONS) {
+        RSP_LOG(RSP_LOG_ERROR, LOG_DOMAIN, "database schema %d is newer than this program (%d)",
+                v, N_MIGRATIONS);
+        rc = SMDP_ERR_DB;
+    }
+    for (int i = v; !rc && i < N_MIGRATIONS; i++) {
+        sqlite3_stmt *st = NULL;
+        rc = exec(q, migrations[i]);
+        if (!rc)
+            rc = prep(q, "INSERT INTO schema_version (version, applied) VALUES (?1, ?2)", &st);
+        if (!rc) {
+            sqlite3_bind_int(st, 1, i + 1);
+            sqlite3_bind_int64(st, 2, now_s());
+            rc = step_done(q, st, NULL);
+        }
+        sqlite3_finalize(st);
+    }
+    return finish(q, rc);
+}
+
+int smdp_store_sqlite_schema_version(struct smdp_store *s)
+{
+    struct sq_store *q = sq(s);
+    int v = 0;
+    LOCK(q);
+    int rc = schema_version(q, &v);
+    UNLOCK(q);
+    return rc ? rc : v;
+}
+
+/* ---- operators ---- */
+
+static void row_operator(sqlite3_stmt *st, struct smdp_operator *op)
+{
+    memset(op, 0, sizeof(*op));
+    col_text(st, 0, op->id, sizeof(op->id));
+    col_text(st, 1, op->name, sizeof(op->name));
+    if (sqlite3_column_bytes(st, 2) == 32) {
+        memcpy(op->cert_sha256, sqlite3_column_blob(st, 2), 32);
+        op->has_cert = 1;
+    }
+    col_text(st, 3, op->callback_url, sizeof(op->callback_url));
+    op->created = sqlite3_column_int64(st, 4);
+}
+
+#define OPERATOR_COLS "id, name, cert_sha256, callback_url, created"
+
+static int sq_operator_add(struct smdp_store *s, const struct smdp_operator *op)
+{
+    struct sq_store *q = sq(s);
+    sqlite3_stmt *st = NULL;
+    if (!text_ok(op->id, SMDP_ID_MAX, 1) || !text_ok(op->name, SMDP_NAME_MAX, 1) ||
+        !text_ok(op->callback_url, SMDP_URL_MAX, 0))
+        return RSP_ERR_INVAL;
+    LOCK(q);
+    int rc = prep(q, "INSERT INTO operators (" OPERATOR_COLS ") VALUES (?1, ?2, ?3, ?4, ?5)", &st);
+    if (!rc) {
+        bind_text(st, 1, op->id);
+        bind_text(st, 2, op->name);
+        bind_blob_or_null(st, 3, op->has_cert ? op->cert_sha256 : NULL, 32);
+        bind_text(st, 4, op->callback_url);
+        sqlite3_bind_int64(st, 5, now_s());
+        rc = step_done(q, st, NULL);
+    }
+    sqlite3_finalize(st);
+    UNLOCK(q);
+    return rc;
+}
+
+static int sq_operator_get(struct smdp_store *s, const char *id, struct smdp_operator *out)
+{
+    struct sq_store *q = sq(s);
+    sqlite3_stmt *st = NULL;
+    LOCK(q);
+    int rc = prep(q, "SELECT " OPERATOR_COLS " FROM operators WHERE id = ?1", &st);
+    if (!rc) {
+        bind_text(st, 1, id);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW)
+            row_operator(st, out);
+        else
+            rc = r == SQLITE_DONE ? RSP_ERR_NOTFOUND : db_err(q, r, "operator_get");
+    }
+    sqlite3_finalize(st);
+    UNLOCK(q);
+    return rc;
+}
+
+static int sq_operator_list(struct smdp_store *s, smdp_operator_cb cb, void *arg)
+{
+    struct sq_store *q = sq(s);
+    sqlite3_stmt *st = NULL;
+    struct smdp_operator op;
+    LOCK(q);
+    int rc = prep(q, "SELECT " OPERATOR_COLS " FROM operators ORDER BY id", &st);
+    while (!rc) {
+        int r = sqlite3_step(st);
+        if (r == SQLITE_DONE)
+            break;
+        if (r != SQLITE_ROW) {
+            rc = db_err(q, r, "operator_list");
+            break;
+        }
+        row_operator(st, &op);
+        rc = cb(&op, arg);
+    }
+    sqlite3_finalize(st);
+    UNLOCK(q);
+    return rc;
+}
+
+/* ---- profiles ---- */
+
+#define PROFILE_COLS "iccid, operator_id, state, profile_type, spn, name, class, " \
+                     "icon_type, icon, ppr_mask, notif_config, created, updated"
+
+static int row_profile(sqlite3_stmt *st, int with_package, struct smdp_profile *p)
+{
+    memset(p, 0, sizeof(*p));
+    col_text(st, 0, p->iccid, sizeof(p->iccid));
+    col_text(st, 1, p->operator_id, sizeof(p->operator_id));
+    p->state = sqlite3_column_int(st, 2);
+    col_text(st, 3, p->profile_type, sizeof(p->profile_type));
+    col_text(st, 4, p->spn, sizeof(p->spn));
+    col_text(st, 5, p->name, sizeof(p->name));
+    p->pclass = sqlite3_column_int(st, 6);
+    p->icon_type = sqlite3_column_type(st, 7) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 7);
+    p->ppr_mask = (unsigned)sqlite3_column_int(st, 9);
+    p->created = sqlite3_column_int64(st, 11);
+    p->updated = sqlite3_column_int64(st, 12);
+    int rc = col_blob_dup(st, 8, &p->icon, &p->icon_len);
+    if (!rc)
+        rc = col_blob_dup(st, 10, &p->notif_config, &p->notif_config_len);
+    if (!rc && with_package)
+        rc = col_blob_dup(st, 13, &p->package, &p->package_len);
+    if (rc)
+        smdp_profile_clear(p);
+    return rc;
+}
+
+static int sq_profile_import(struct smdp_store *s, const struct smdp_profile *p)
+{
+    struct sq_store *q = sq(s);
+    sqlite3_stmt *st = NULL;
+    if (!iccid_ok(p->iccid) || !text_ok(p->operator_id, SMDP_ID_MAX, 1) ||
+        !p->package || !p->package_len || p->package_len > RSP_SAIP_MAX ||
+        !text_ok(p->spn, sizeof(p->spn) - 1, 0) || !text_ok(p->name, sizeof(p->name) - 1, 0) ||
+        !text_ok(p->profile_type, sizeof(p->profile_type) - 1, 0) ||
+        p->pclass < SMDP_CLASS_TEST || p->pclass > SMDP_CLASS_OPERATIONAL ||
+        p->icon_type < -1 || p->icon_type > 1 || p->icon_len > SMDP_ICON_MAX ||
+        (p->icon_type >= 0 && !p->icon_len) || p->ppr_mask > 7 ||
+        p->notif_config_len > 4096)
+        return RSP_ERR_INVAL;
+    int64_t now = now_s();
+    LOCK(q);
+    int rc = prep(q, "INSERT INTO profiles (" PROFILE_COLS ", package) VALUES "
+                     "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)", &st);
+    if (!rc) {
+        bind_text(st, 1, p->iccid);
+        bind_text(st, 2, p->operator_id);
+        sqlite3_bind_int(st, 3, SMDP_PROFILE_AVAILABLE);
+        bind_text(st, 4, p->profile_type);
+        bind_text(st, 5, p->spn);
+        bind_text(st, 6, p->name);
+        sqlite3_bind_int(st, 7, p->pclass);
+        if (p->icon_type >= 0)
+            sqlite3_bind_int(st, 8, p->icon_type);
+        else
+            sqlite3_bind_null(st, 8);
+        bind_blob_or_null(st, 9, p->icon_type >= 0 ? p->icon : NULL, p->icon_len);
+        sqlite3_bind_int(st, 10, (int)p->ppr_mask);
+        bind_blob_or_null(st, 11, p->notif_config, p->notif_config_len);
+        sqlite3_bind_int64(st, 12, now);
+        sqlite3_bind_blob(st, 13, p->package, (int)p->package_len, SQLITE_TRANSIENT);
+        rc = step_done(q, st, NULL);
+    }
+    sqlite3_finalize(st);
+    UNLOCK(q);
+    return rc;
+}
+
+static int sq_profile_get(struct smdp_store *s, const char *iccid, int with_package,
+                          struct smdp_profile *out)
+{
+    struct sq_store *q = sq(s);
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof(*out));
+    LOCK(q);
+    int rc = prep(q, "SELECT " PROFILE_COLS ", package FROM profiles WHERE iccid = ?1", &st);
+    if (!rc) {
+        bind_text(st, 1, iccid);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW)
+            rc = row_profile(st, with_package, out);
+        else
+            rc = r == SQLITE_DONE ? RSP_ERR_NOTFOUND : db_err(q, r, "profile_get");
+    }
+    sqlite3_finalize(st);
+    UNLOCK(q);
+    return rc;
+}
+
+static int sq_profile_list(struct smdp_store *s, const char *operator_id,
+                           smdp_profile_cb cb, void *arg)
+{
+    struct sq_store *q = sq(s);
+    sqlite3_stmt *st = NULL;
+    struct smdp_profile p;
+    LOCK(q);
+    int rc = prep(q, "SELECT " PROFILE_COLS " FROM profiles"
+                     " WHERE ?1 IS NULL OR operator_id = ?1 ORDER BY iccid", &st);
+    if (!rc)
+        bind_text_or_null(st, 1, operator_id);
+    while (!rc) {
+        int r = sqlite3_step(st);
+        if (r == SQLITE_DONE)
+            break;
+        if (r != SQLITE_ROW) {
+            rc = db_err(q, r, "profile_list");
+            break;
+        }
+        rc = row_profile(st, 0, &p);
+        if (!rc)
+            rc = cb(&p, arg);
+        smdp_profile_clear(&p);
+    }
+    sqlite3_finalize(st);
+    UNLOCK(q);
+    return rc;
+}
+
+/* Tell RSP_ERR_NOTFOUND from RSP_ERR_STATE after a CAS changed no row. */
+static int missing_or_state(struct sq_store *q, const char *sql, const char *key)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prep(q, sql, &st);
+    if (!rc) {
+        bind_text(st, 1, key);
+        int r = sqlite3_step(st);
+        rc = r == SQLITE_ROW ? RSP_ERR_STATE
+           : r == SQLITE_DONE ? RSP_ERR_NOTFOUND : db_err(q, r, "lookup");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_profile_transition(struct smdp_store *s, const char *iccid, int from, int to)
+{
+    struct sq_store *q = sq(s);
+    sqlite3_stmt *st = NULL;
+    int changes = 0;
+    LOCK(q);
+    int rc = prep(q, "UPDATE profiles SET state = ?1, updated = ?2"
+                     " WHERE iccid = ?3 AND state = ?4", &st);
+    if (!rc) {
+        sqlite3_bind_int(st, 1, to);
+        sqlite3_bind_int64(st, 2, now_s());
+        bind_text(st, 3, iccid);
+        sqlite3_bind_int(st, 4, from);
+        rc = step_done(q, st, &changes);
+    }
+    sqlite3_finalize(st);
+    if (!rc && changes != 1)
+        rc = missing_or_state(q, "SELECT 1 FROM profiles WHERE iccid = ?1", iccid);
+    UNLOCK(q);
+    return rc;
+}
+
+/* ---- orders ---- */
+
+#define ORDER_COLS "matching_id, iccid, operator_id, eid, smdp_address, cc_hash, " \
+                   "cc_attempts, cc_limit, transaction_id, session_expires, otpk, used_ppk, " \
+                   "download_attempts, download_limit, state, created, expires, updated"
+
+static void row_order(sqlite3_stmt *st, struct smdp_order *o)
+{
+    memset(o, 0, sizeof(*o));
+    col_text(st, 0, o->matching_id, sizeof(o->matching_id));
+    col_text(st, 1, o->iccid, sizeof(o->iccid));
+    col_text(st, 2, o->operator_id, sizeof(o->operator_id));
+    col_text(st, 3, o->eid, sizeof(o->eid));
+    col_text(st, 4, o->smdp_address, sizeof(o->smdp_address));
+    if (sqlite3_column_bytes(st, 5) == 32) {
+        memcpy(o->cc_hash, sqlite3_column_blob(st, 5), 32);
+        o->cc_required = 1;
+    }
+    o->cc_attempts = (unsigned)sqlite3_column_int(st, 6);
+    o->cc_limit = (unsigned)sqlite3_column_int(st, 7);
+    col_text(st, 8, o->transaction_id, sizeof(o->transaction_id));
+    o->session_expires = sqlite3_column_int64(st, 9);
+    int n = sqlite3_column_bytes(st, 10);
+    if (n > 0 && n <= SMDP_OTPK_MAX) {
+        memcpy(o->otpk, sqlite3_column_blob(st, 10), (size_t)n);
+        o->otpk_len = (size_t)n;
+    }
+    o->used_ppk = sqlite3_column_int(st, 11);
+    o->download_attempts = (unsigned)sqlite3_column_int(st, 12);
+    o->download_limit = (unsigned)sqlite3_column_int(st, 13);
+    o->state = sqlite3_column_int(st, 14);
+    o->created = sqlite3_column_int64(st, 15);
+    o->expires = sqlite3_column_int64(st, 16);
+    o->updated = sqlite3_column_int64(st, 17);
+}
+
+static int eid_ok(const char *eid)
+{
+    return !*eid || rsp_eid_check(eid) == RSP_OK;
+}
+
+static int sq_order_create(struct smdp_store *s, struct smdp_order *o)
+{
+    struct sq_store *q = sq(s);
+    sqlite3_stmt *st = NULL;
+    int changes = 0;
+    if (!text_ok(o->matching_id, SMDP_MID_MAX, 1) || !text_ok(o->operator_id, SMDP_ID_MAX, 1) ||
+        !text_ok(o->smdp_address, SMDP_FQDN_MAX, 1) || strnlen(o->eid, 33) > 32 ||
+        !eid_ok(o->eid) || (o->iccid[0] && !iccid_ok(o->iccid)) || o->expires <= 0 ||
+        (o->cc_required && !o->cc_limit) || o->cc_limit > 1000 || o->download_limit > 1000)
+        return RSP_ERR_INVAL;
+    int64_t now = now_s();
+    int to = o->eid[0] ? SMDP_PROFILE_LINKED : SMDP_PROFILE_ALLOCATED;
+    LOCK(q);
+    int rc = begin(q);
+    if (rc)
+        goto out;
+    if (!o->iccid[0]) {
+        rc = prep(q, "SELECT iccid FROM profiles WHERE operator_id = ?1 AND state = ?2"
+                     " ORDER BY created, iccid LIMIT 1", &st);
+        if (!rc) {
+            bind_text(st, 1, o->operator_id);
+            sqlite3_bind_int(st, 2, SMDP_PROFILE_AVAILABLE);
+            int r = sqlite3_step(st);
+            if (r == SQLITE_ROW)
+                col_text(st, 0, o->iccid, sizeof(o->iccid));
+            else
+                rc = r == SQLITE_DONE ? RSP_ERR_NOTFOUND : db_err(q, r, "pick profile");
+        }
+    } else {
+        rc = prep(q, "SELECT operator_id = ?2 AND state = ?3 FROM profiles WHERE iccid = ?1", &st);
+        if (!rc) {
+            bind_text(st, 1, o->iccid);
+            bind_text(st, 2, o->operator_id);
+            sqlite3_bind_int(st, 3, SMDP_PROFILE_AVAILABLE);
+            int r = sqlite3_step(st);
+            if (r == SQLITE_ROW)
+                rc = sqlite3_column_int(st, 0) ? RSP_OK : RSP_ERR_STATE;
+            else
+                rc = r == SQLITE_DONE ? RSP_ERR_NOTFOUND : db_err(q, r, "check profile");
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc)
+        goto out;
+    rc = prep(q, "UPDATE profiles SET state = ?1, updated = ?2 WHERE iccid = ?3 AND state = ?4",
+              &st);
+    if (!rc) {
+        sqlite3_bind_int(st, 1, to);
+        sqlite3_bind_int64(st, 2, now);
+        bind_text(st, 3, o->iccid);
+        sqlite3_bind_int(st, 4, SMDP_PROFILE_AVAILABLE);
+        rc = step_done(q, st, &changes);
+        if (!rc && changes != 1)
+            rc = RSP_ERR_STATE;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc)
+        goto out;
+    rc = prep(q, "INSERT INTO orders (matching_id, iccid, operator_id, eid, smdp_address,"
+                 " cc_hash, cc_limit, download_limit, state, created, expires, updated)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?10)", &st);
+    if (!rc) {
+        bind_text(st, 1, o->matching_id);
+        bind_text(st, 2, o->iccid);
+        bind_text(st, 3, o->operator_id);
+        bind_text_or_null(st, 4, o->eid);
+        bind_text(st, 5, o->smdp_address);
+        bind_blob_or_null(st, 6, o->cc_required ? o->cc_hash : NULL, 32);
+        sqlite3_bind_int(st, 7, (int)o->cc_limit);
+        sqlite3_bind_int(st, 8, (int)o->download_limit);
+        sqlite3_bind_int(st, 9, SMDP_ORDER_ACTIVE);
+        sqlite3_bind_int64(st, 10, now);
+        sqlite3_bind_int64(st, 11, o->expires);
+        rc = step_done(q, st, NULL);
+    }
+    sqlite3_finalize(st);
+    if (!rc) {
+        o->state = SMDP_ORDER_ACTIVE;
+        o->created = o->updated = now;
+        o->cc_attempts = o->download_attempts = 0;
+    }
+out:
+    rc = finish(q, rc);
+    UNLOCK(q);
+    return rc;
+}
+
+static int sq_order_get(struct smdp_store *s, int key, const char *value, struct smdp_order *out)
+{
+    static const char *const sql[] = {
+        [SMDP_ORDER_BY_MATCHING_ID] = "SELECT " ORDER_COLS " FROM orders WHERE matching_id = ?1",
+        [SMDP_ORDER_BY_TRANSACTION_ID] =
+            "SELECT " ORDER_COLS " FROM orders WHERE transaction_id = ?1",
+        [SMDP_ORDER_BY_ICCID] = "SELECT " ORDER_COLS " FROM orders WHERE iccid = ?1"
+                                " ORDER BY state = 1 DESC, created DESC, rowid DESC LIMIT 1",
+    };
+    struct sq_store *q = sq(s);
+    sqlite3_stmt *st = NULL;
+    if (key < SMDP_ORDER_BY_MATCHING_ID || key > SMDP_ORDER_BY_ICCID)
+        return RSP_ERR_INVAL;
+    LOCK(q);
+    int rc = prep(q, sql[key], &st);
+    if (!rc) {
+        bind_text(st, 1, value);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW)
+            row_order(st, out);
+        else
+            rc = r == SQLITE_DONE ? RSP_ERR_NOTFOUND : db_err(q, r, "order_get");
+    }
+    sqlite3_finalize(st);
+    UNLOCK(q);
+    return rc;
+}
+
+static int sq_order_list(struct smdp_store *s, smdp_order_cb cb, void *arg)
+{
+    struct sq_store *q = sq(s);
+    sqlite3_stmt *st = NULL;
+    struct smdp_order o;
+    LOCK(q);
+    int rc = prep(q, "SELECT " ORDER_COLS " FROM orders ORDER BY created, rowid", &st);
+    while (!rc) {
+        int r = sqlite3_step(st);
+        if (r == SQLITE_DONE)
+            break;
+        if (r != SQLITE_ROW) {
+            rc = db_err(q, r, "order_list");
+            break;
+        }
+        row_order(st, &o);
+        rc = cb(&o, arg);
+    }
+    sqlite3_finalize(st);
+    UNLOCK(q);
+    return rc;
+}
+
+/* Inside a transaction: current order state, its ICCID and profile state. */
+static int order_lookup(struct sq_store *q, const char *sql, const char *key,
+                        int *ostate, char iccid[21], int *pstate)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prep(q, sql, &st);
+    if (!rc) {
+        bind_text(st, 1, key);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            *ostate = sqlite3_column_int(st, 0);
+            col_text(st, 1, iccid, 21);
+            *pstate = sqlite3_column_int(st, 2);
+        } else {
+            rc = r == SQLITE_DONE ? RSP_ERR_NOTFOUND : db_err(q, r, "order lookup");
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+#define ORDER_LOOKUP_BY_MID "SELECT o.state, o.iccid, p.state FROM orders o" \
+    " JOIN profiles p ON p.iccid = o.iccid WHERE o.matching_id = ?1"
+
+static int set_order_state(struct sq_store *q, const char *matching_id, int to, int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prep(q, "UPDATE orders SET state = ?1, updated = ?2 WHERE matching_id = ?3", &st);
+    if (!rc) {
+        sqlite3_bind_int(st, 1, to);
+        sqlite3_bind_int64(st, 2, now);
+        bind_text(st, 3, matching_id);
+        rc = step_done(q, st, NULL);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int set_profile_state(struct sq_store *q, const char *iccid, int to, int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prep(q, "UPDATE profiles SET state = ?1, updated = ?2 WHERE iccid = ?3", &st);
+    if (!rc) {
+        sqlite3_bind_int(st, 1, to);
+        sqlite3_bind_int64(st, 2, now);
+        bind_text(st, 3, iccid);
+        rc = step_done(q, st, NULL);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_order_transition(struct smdp_store *s, const char *matching_id,
+                               int order_from, int order_to, int profile_from, int profile_to)
+{
+    struct sq_store *q = sq(s);
+    int ostate = 0, pstate = 0;
+    char iccid[21];
+    int64_t now = now_s();
+    LOCK(q);
+    int rc = begin(q);
+    if (!rc)
+        rc = order_lookup(q, ORDER_LOOKUP_BY_MID, matching_id, &ostate, iccid, &pstate);
+    if (!rc && (ostate != order_from || (profile_to && pstate != profile_from)))
+        rc = RSP_ERR_STATE;
+    if (!rc && order_to != order_from)
+        rc = set_order_state(q, matching_id, order_to, now);
+    if (!rc && profile_to)
+        rc = set_profile_state(q, iccid, profile_to, now);
+    rc = finish(q, rc);
+    UNLOCK(q);
+    return rc;
+}
+
+static int sq_cc_attempt(struct smdp_store *s, const char *matching_id, int correct,
+                         int *outcome)
+{
+    struct sq_store *q = sq(s);
+    sqlite3_stmt *st = NULL;
+    int ostate = 0, has_cc = 0, pstate = 0;
+    unsigned attempts = 0, limit = 0;
+    char iccid[21] = "";
+    int64_t now = now_s();
+    LOCK(q);
+    int rc = begin(q);
+    if (rc)
+        goto out;
+    rc = prep(q, "SELECT o.state, o.cc_hash IS NOT NULL, o.cc_attempts, o.cc_limit, o.iccid,"
+                 " p.state FROM orders o JOIN profiles p ON p.iccid = o.iccid"
+                 " WHERE o.matching_id = ?1", &st);
+    if (!rc) {
+        bind_text(st, 1, matching_id);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            ostate = sqlite3_column_int(st, 0);
+            has_cc = sqlite3_column_int(st, 1);
+            attempts = (unsigned)sqlite3_column_int(st, 2);
+            limit = (unsigned)sqlite3_column_int(st, 3);
+            col_text(st, 4, iccid, sizeof(iccid));
+            pstate = sqlite3_column_int(st, 5);
+        } else {
+            rc = r == SQLITE_DONE ? RSP_ERR_NOTFOUND : db_err(q, r, "cc lookup");
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!rc && (ostate != SMDP_ORDER_ACTIVE || !has_cc || attempts >= limit))
+        rc = RSP_ERR_STATE;
+    if (rc)
+        goto out;
+    if (correct) {
+        *outcome = SMDP_CC_ACCEPTED;
+        goto out;
+    }
+    attempts++;
+    rc = prep(q, "UPDATE orders SET cc_attempts = ?1, updated = ?2 WHERE matching_id = ?3", &st);
+    if (!rc) {
+        sqlite3_bind_int(st, 1, (int)attempts);
+        sqlite3_bind_int64(st, 2, now);
+        bind_text(st, 3, matching_id);
+        rc = step_done(q, st, NULL);
+    }
+    sqlite3_finalize(st);
+    if (rc)
+        goto out;
+    if (attempts < limit) {
+        *outcome = SMDP_CC_REJECTED;
+        goto out;
+    }
+    rc = set_order_state(q, matching_id, SMDP_ORDER_FAILED, now);
+    if (!rc && smdp_profile_transition_legal(pstate, SMDP_PROFILE_ERROR))
+        rc = set_profile_state(q, iccid, SMDP_PROFILE_ERROR, now);
+    if (!rc)
+        *outcome = SMDP_CC_LOCKED;
+out:
+    rc = finish(q, rc);
+    UNLOCK(q);
+    return rc;
+}
+
+static int sq_session_create(struct smdp_store *s, const char *matching_id,
+                             const char *transaction_id, int64_t expires)
+{
+    struct sq_store *q = sq(s);
+    sqlite3_stmt *st = NULL;
+    int changes = 0;
+    if (!tid_ok(transaction_id) || expires <= 0)
+        return RSP_ERR_INVAL;
+    LOCK(q);
+    int rc = prep(q, "UPDATE orders SET transaction_id = ?1, session_expires = ?2, updated = ?3"
+                     " WHERE matching_id = ?4 AND state = ?5", &st);
+    if (!rc) {
+        bind_text(st, 1, transaction_id);
+        sqlite3_bind_int64(st, 2, expires);
+        sqlite3_bind_int64(st, 3, now_s());
+        bind_text(st, 4, matching_id);
+        sqlite3_bind_int(st, 5, SMDP_ORDER_ACTIVE);
+        rc = step_done(q, st, &changes);
+    }
+    sqlite3_finalize(st);
+    if (!rc && changes != 1)
+        rc = missing_or_state(q, "SELECT 1 FROM orders WHERE matching_id = ?1", matching_id);
+    UNLOCK(q);
+    return rc;
+}
+
+static int sq_session_bind(struct smdp_store *s, const char *transaction_id,
+                           const uint8_t *otpk, size_t otpk_len, int used_ppk)
+{
+    struct sq_store *q = sq(s);
+    sqlite3_stmt *st = NULL;
+    int changes = 0;
+    LOCK(q);
+    int rc = prep(q, "UPDATE orders SET otpk = ?1, used_ppk = ?2,"
+                     " download_attempts = download_attempts + 1, updated = ?3"
+                     " WHERE transaction_id = ?4 AND state = ?5"
+                     " AND download_attempts < download_limit", &st);
+    if (!rc) {
+        bind_blob_or_null(st, 1, otpk, otpk_len);
+        sqlite3_bind_int(st, 2, used_ppk < 0 ? -1 : !!used_ppk);
+        sqlite3_bind_int64(st, 3, now_s());
+        bind_text(st, 4, transaction_id);
+        sqlite3_bind_int(st, 5, SMDP_ORDER_ACTIVE);
+        rc = step_done(q, st, &changes);
+    }
+    sqlite3_finalize(st);
+    if (!rc && changes != 1)
+        rc = missing_or_state(q, "SELECT 1 FROM orders WHERE transaction_id = ?1",
+                              transaction_id);
+    UNLOCK(q);
+    return rc;
+}
+
+static int sq_expire(struct smdp_store *s, int64_t now, unsigned *n_sessions,
+                     unsigned *n_orders)
+{
+    struct sq_store *q = sq(s);
+    sqlite3_stmt *st = NULL;
+    int ch_orders = 0, ch_sessions = 0;
+    LOCK(q);
+    int rc = begin(q);
+    /* Profiles of expiring orders that have not reached Installed go to
+     * Error (the edges X -> Error of smdp_state.c). */
+    if (!rc)
+        rc = prep(q, "UPDATE profiles SET state = ?1, updated = ?2"
+                     " WHERE state IN (?3, ?4, ?5, ?6, ?7) AND iccid IN"
+                     " (SELECT iccid FROM orders WHERE state = ?8 AND expires <= ?2)", &st);
+    if (!rc) {
+        sqlite3_bind_int(st, 1, SMDP_PROFILE_ERROR);
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_int(st, 3, SMDP_PROFILE_ALLOCATED);
+        sqlite3_bind_int(st, 4, SMDP_PROFILE_LINKED);
+        sqlite3_bind_int(st, 5, SMDP_PROFILE_CONFIRMED);
+        sqlite3_bind_int(st, 6, SMDP_PROFILE_RELEASED);
+        sqlite3_bind_int(st, 7, SMDP_PROFILE_DOWNLOADED);
+        sqlite3_bind_int(st, 8, SMDP_ORDER_ACTIVE);
+        rc = step_done(q, st, NULL);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!rc)
+        rc = prep(q, "UPDATE orders SET state = ?1, transaction_id = NULL,"
+                     " session_expires = NULL, updated = ?2"
+                     " WHERE state = ?3 AND expires <= ?2", &st);
+    if (!rc) {
+        sqlite3_bind_int(st, 1, SMDP_ORDER_EXPIRED);
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_int(st, 3, SMDP_ORDER_ACTIVE);
+        rc = step_done(q, st, &ch_orders);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!rc)
+        rc = prep(q, "UPDATE orders SET transaction_id = NULL, session_expires = NULL,"
+                     " updated = ?1 WHERE transaction_id IS NOT NULL AND session_expires <= ?1",
+                  &st);
+    if (!rc) {
+        sqlite3_bind_int64(st, 1, now);
+        rc = step_done(q, st, &ch_sessions);
+    }
+    sqlite3_finalize(st);
+    rc = finish(q, rc);
+    UNLOCK(q);
+    if (n_orders)
+        *n_orders = rc ? 0 : (unsigned)ch_orders;
+    if (n_sessions)
+        *n_sessions = rc ? 0 : (unsigned)ch_sessions;
+    return rc;
+}
+
+static void sq_close(struct smdp_store *s)
+{
+    struct sq_store *q = sq(s);
+    sqlite3_close(q->db);
+    pthread_mutex_destroy(&q->mu);
+    free(q);
+}
+
+static const struct smdp_store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .operator_add = sq_operator_add,
+    .operator_get = sq_operator_get,
+    .operator_list = sq_operator_list,
+    .profile_import = sq_profile_import,
+    .profile_get = sq_profile_get,
+    .profile_list = sq_profile_list,
+    .profile_transition = sq_profile_transition,
+    .order_create = sq_order_create,
+    .order_get = sq_order_get,
+    .order_list = sq_order_list,
+    .order_transition = sq_order_transition,
+    .cc_attempt = sq_cc_attempt,
+    .session_create = sq_session_create,
+    .session_bind = sq_session_bind,
+    .expire = sq_expire,
+};
+
+int smdp_store_open_sqlite(const char *path, struct smdp_store **out)
+{
+    pthread_mutexattr_t attr;
+    if (!out)
+        return RSP_ERR_INVAL;
+    *out = NULL;
+    if (!path || !*path)
+        return RSP_ERR_INVAL;
+    struct sq_store *q = calloc(1, sizeof(*q));
+    if (!q)
+        return RSP_ERR_NOMEM;
+    q->base.ops = &sqlite_ops;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&q->mu, &attr);
+    pthread_mutexattr_destroy(&attr);
+
+    int rc = RSP_OK;
+    int r = sqlite3_open_v2(path, &q->db,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                            NULL);
+    if (r != SQLITE_OK) {
+        RSP_LOG(RSP_LOG_ERROR, LOG_DOMAIN, "%s: %s", path,
+                q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(r));
+        rc = r == SQLITE_NOMEM ? RSP_ERR_NOMEM : SMDP_ERR_DB;
+        goto out;
+    }
+    sqlite3_extended_result_codes(q->db, 1);
+    sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
+    rc = exec(q, "PRAGMA journal_mode = WAL");
+    if (!rc)
+        rc = exec(q, "PRAGMA synchronous = FULL");
+    if (!rc)
+        rc = exec(q, "PRAGMA foreign_keys = ON");
+    if (!rc)
+        rc = migrate(q);
+out:
+    if (rc) {
+        sq_close(&q->base);
+        return rc;
+    }
+    *out = &q->base;
+    return RSP_OK;
+}

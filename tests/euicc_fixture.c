@@ -1,0 +1,227 @@
+/* euicc_fixture.c - see euicc_fixture.h */
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "euicc_fixture.h"
+#include "rsp_err.h"
+#include "rsp_pki.h"
+#include "rsp_test.h"
+#include "rsp_util.h"
+
+static char pki_dir[512];
+static char pki_eid[33];
+static int pki_state;            /* 0 not tried, 1 ok, -1 failed */
+static unsigned fixture_seq;
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    remove(p);
+    return 0;
+}
+
+static void rm_tree(const char *dir)
+{
+    if (dir[0])
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void pki_cleanup(void)
+{
+    rm_tree(pki_dir);
+}
+
+static int mkdir_p(const char *dir)
+{
+    char tmp[512];
+    size_t n = strlen(dir);
+
+    if (n == 0 || n >= sizeof(tmp))
+        return -1;
+    memcpy(tmp, dir, n + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            mkdir(tmp, 0700);
+            *p = '/';
+        }
+    }
+    return mkdir(tmp, 0700) == 0 || access(tmp, F_OK) == 0 ? 0 : -1;
+}
+
+const char *euicc_fixture_pki_dir(void)
+{
+    if (pki_state == 0) {
+        struct rsp_pki_opts o;
+        int rc;
+
+        pki_state = -1;
+        snprintf(pki_dir, sizeof(pki_dir), "%s/euicc-fixture/pki.%ld",
+                 test_build_dir(), (long)getpid());
+        rm_tree(pki_dir);
+        memset(&o, 0, sizeof(o));
+        o.dir = pki_dir;
+        o.dp2 = 1;
+        o.negative = 1;
+        rc = rsp_pki_generate(&o);
+        if (rc != 0) {
+            fprintf(stderr, "euicc_fixture: rsp_pki_generate(%s): %s\n", pki_dir,
+                    rsp_strerror(rc));
+            rm_tree(pki_dir);
+        } else {
+            memcpy(pki_eid, o.eid_out, sizeof(pki_eid));
+            pki_state = 1;
+            atexit(pki_cleanup);
+        }
+    }
+    return pki_state == 1 ? pki_dir : NULL;
+}
+
+const char *euicc_fixture_eid(void)
+{
+    return euicc_fixture_pki_dir() ? pki_eid : NULL;
+}
+
+static int select_isdr(struct euicc_fixture *f)
+{
+    uint8_t r[EUICC_RAPDU_MAX];
+    size_t rlen;
+    int sw = euicc_fixture_apdu_hex(f, "00A4040010A0000005591010FFFFFFFF890000010000",
+                                    r, &rlen);
+    if (sw < 0)
+        return sw;
+    /* 61xx: FCI available via GET RESPONSE; fine as well */
+    if (sw != 0x9000 && (sw >> 8) != 0x61) {
+        fprintf(stderr, "euicc_fixture: SELECT ISD-R: SW %04X\n", sw);
+        return RSP_ERR_STATE;
+    }
+    return 0;
+}
+
+int euicc_fixture_open(struct euicc_fixture *f, const char *pki)
+{
+    struct euicc_identity id;
+    int rc;
+
+    memset(f, 0, sizeof(*f));
+    if (!pki && !(pki = euicc_fixture_pki_dir()))
+        return RSP_ERR_IO;
+    snprintf(f->dir, sizeof(f->dir), "%s/euicc-fixture/card.%ld.%u", test_build_dir(),
+             (long)getpid(), ++fixture_seq);
+    rm_tree(f->dir);
+    if (mkdir_p(f->dir) != 0) {
+        fprintf(stderr, "euicc_fixture: mkdir %s failed\n", f->dir);
+        memset(f, 0, sizeof(*f));
+        return RSP_ERR_IO;
+    }
+    snprintf(f->state_path, sizeof(f->state_path), "%s/state.json", f->dir);
+    memset(&id, 0, sizeof(id));
+    id.pki_dir = pki;
+    rc = euicc_create(f->state_path, &id);
+    if (rc == 0)
+        rc = euicc_open(f->state_path, &f->card);
+    if (rc == 0)
+        rc = select_isdr(f);
+    if (rc != 0) {
+        fprintf(stderr, "euicc_fixture: card from %s: %s\n", pki, rsp_strerror(rc));
+        euicc_fixture_close(f);
+    }
+    return rc;
+}
+
+void euicc_fixture_close(struct euicc_fixture *f)
+{
+    euicc_free(f->card);
+    rm_tree(f->dir);
+    memset(f, 0, sizeof(*f));
+}
+
+int euicc_fixture_reopen(struct euicc_fixture *f)
+{
+    int rc;
+
+    euicc_free(f->card);
+    f->card = NULL;
+    rc = euicc_open(f->state_path, &f->card);
+    return rc == 0 ? select_isdr(f) : rc;
+}
+
+int euicc_fixture_apdu_hex(struct euicc_fixture *f, const char *capdu_hex,
+                           uint8_t *rapdu, size_t *rlen)
+{
+    size_t clen;
+    uint8_t *c = test_hex(capdu_hex, &clen);
+    int rc = euicc_transmit(f->card, c, clen, rapdu, rlen);
+
+    free(c);
+    if (rc != 0)
+        return rc;
+    return (rapdu[*rlen - 2] << 8) | rapdu[*rlen - 1];
+}
+
+int euicc_fixture_es10(struct euicc_fixture *f, const uint8_t *cmd, size_t len,
+                       uint8_t **resp, size_t *resp_len, uint16_t *sw)
+{
+    uint8_t c[5 + 255], r[EUICC_RAPDU_MAX];
+    size_t off = 0, rlen = 0, block = 0;
+    struct rsp_buf out;
+    int rc = 0;
+
+    *resp = NULL;
+    *resp_len = 0;
+    *sw = 0;
+    rsp_buf_init(&out, 1u << 20);
+    do {
+        size_t n = len - off > 255 ? 255 : len - off;
+        int last = off + n == len;
+
+        c[0] = 0x80;
+        c[1] = 0xE2;
+        c[2] = last ? 0x91 : 0x11;
+        c[3] = (uint8_t)block++;
+        c[4] = (uint8_t)n;
+        memcpy(c + 5, cmd + off, n);
+        off += n;
+        rc = euicc_transmit(f->card, c, 5 + n, r, &rlen);
+        if (rc != 0)
+            goto out;
+        *sw = (uint16_t)((r[rlen - 2] << 8) | r[rlen - 1]);
+        if (!last && *sw != 0x9000)
+            goto out;   /* the card refused an intermediate block */
+    } while (off < len);
+
+    for (;;) {
+        if (rlen > 2 && (rc = rsp_buf_append(&out, r, rlen - 2)) != 0)
+            goto out;
+        if ((*sw >> 8) != 0x61)
+            break;
+        c[0] = 0x00;
+        c[1] = 0xC0;
+        c[2] = 0x00;
+        c[3] = 0x00;
+        c[4] = (uint8_t)(*sw & 0xFF);
+        if ((rc = euicc_transmit(f->card, c, 5, r, &rlen)) != 0)
+            goto out;
+        *sw = (uint16_t)((r[rlen - 2] << 8) | r[rlen - 1]);
+    }
+    *resp = rsp_buf_steal(&out, resp_len);
+out:
+    rsp_buf_free(&out);
+    return rc;
+}
+
+int euicc_fixture_es10_hex(struct euicc_fixture *f, const char *cmd_hex,
+                           uint8_t **resp, size_t *resp_len, uint16_t *sw)
+{
+    size_t n;
+    uint8_t *c = test_hex(cmd_hex, &n);
+    int rc = euicc_fixture_es10(f, c, n, resp, resp_len, sw);
+
+    free(c);
+    return rc;
+}
