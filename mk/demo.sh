@@ -1,8 +1,9 @@
 #!/bin/sh
 # make demo: the main job on the embedded defaults. It grows with each
 # component; today: generate a private test PKI for both curves, verify every
-# chain against its CI, check the public SGP.26 set, and decode a GSMA TS.48
-# test profile into its profile elements.
+# chain against its CI, check the public SGP.26 set, decode a GSMA TS.48 test
+# profile, mint an eUICC, and fill an SM-DP+ inventory with two operators'
+# profiles and orders. (smdpd, lpa and the downloads come with their issues.)
 set -eu
 BIN=build/bin
 OUT=build/demo
@@ -38,6 +39,29 @@ fi
 if [ -d "$SHARED/ts48" ]; then
     step "decode a GSMA TS.48 test profile"
     $BIN/saip-dump "$SHARED/ts48/TS48v2_SAIP2.3_NoBERTLV.der"
+fi
+
+step "mint an eUICC from the generated PKI (euicc-tool)"
+$BIN/euicc-tool create --state "$OUT/euicc.json" --pki "$OUT/pki" --default-dp smdp.example.test >/dev/null
+$BIN/euicc-tool show --state "$OUT/euicc.json"
+
+if [ -d "$SHARED/ts48" ]; then
+    step "SM-DP+ inventory (smdp-admin on SQLite): two operators, a profile each, two orders"
+    DB=$OUT/smdp.db
+    A=$SHARED/ts48/TS48v2_SAIP2.3_NoBERTLV.der
+    B=$SHARED/ts48/TS48v4_SAIP2.1A_NoBERTLV.der
+    $BIN/smdp-admin --db "$DB" operator add --id operatorA --name "Operator A"
+    $BIN/smdp-admin --db "$DB" operator add --id operatorB --name "Operator B"
+    $BIN/smdp-admin --db "$DB" profile import --operator operatorA "$A" --spn "Operator A" --name "A test profile"
+    # the TS.48 files share one ICCID: import B's copy under another valid one
+    $BIN/smdp-admin --db "$DB" profile import --operator operatorB "$B" --iccid 89000123456789012358 \
+        --spn "Operator B" --name "B test profile"
+    EID=$($BIN/euicc-tool show --state "$OUT/euicc.json" | sed -n 's/^ *EID:* *\([0-9]\{32\}\).*/\1/p' | head -1)
+    printf '  order A (confirmation code required): '
+    $BIN/smdp-admin --db "$DB" order create --operator operatorA --cc 1234 --fqdn smdp.example.test
+    printf '  order B (bound to EID %s): ' "$EID"
+    $BIN/smdp-admin --db "$DB" order create --operator operatorB ${EID:+--eid "$EID"} --fqdn smdp.example.test
+    $BIN/smdp-admin --db "$DB" order list
 fi
 
 t1=$(date +%s%N)

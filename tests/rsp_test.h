@@ -53,5 +53,6 @@ extern CU_TestInfo euicc_es10c_tests[];
 extern CU_TestInfo euicc_es10b_tests[];
 extern CU_TestInfo lpa_tests[];
 extern CU_TestInfo smdp_store_tests[];
+extern CU_TestInfo euicc_tear_tests[];
 
 #endif

@@ -16,6 +16,7 @@ static CU_SuiteInfo suites[] = {
     { .pName = "euicc_es10b", .pTests = euicc_es10b_tests },
     { .pName = "lpa", .pTests = lpa_tests },
     { .pName = "smdp_store", .pTests = smdp_store_tests },
+    { .pName = "euicc_tear", .pTests = euicc_tear_tests },
     CU_SUITE_INFO_NULL,
 };
 

@@ -1,0 +1,344 @@
+/*
+ * test_euicc_tear.c - tear (power loss / kill -9) tests of the eUICC state.
+ *
+ * For enable, disable and delete: a forked child opens the card, arms
+ * EUICC_CRASH_AT at the N-th crash point from now (the counter is
+ * process-wide and inherited by fork), sends the ES10c command through
+ * APDUs and exits. The parent (only it asserts) reopens the card and checks
+ * the state is exactly the old one or exactly the new one (profiles:
+ * ICCID + state; notifications: seq, event, ICCID; next seq).
+ * A leftover, truncated or garbage state.json.tmp (a tear inside the save)
+ * must not break the next open nor the next save.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "euicc.private.h"
+#include "euicc_fixture.h"
+#include "rsp_asn1.h"
+#include "rsp_err.h"
+#include "rsp_test.h"
+#include "rsp_util.h"
+
+#include "NotificationConfigurationInformation.h"
+#include "StoreMetadataRequest.h"
+
+#define ICCID_A "8944476500000000017"
+#define ICCID_B "8944476500000000025"
+#define NOTIF_ADDR "notif.example.test"
+/* NotificationEvent: install(0) enable(1) disable(2) delete(3) */
+#define ALL_EVENTS 0x0Fu
+#define MAX_TEARS 32
+
+/* What must be all-old or all-new. */
+struct snap {
+    size_t n_profiles;
+    struct { char iccid[21]; int state; } p[EUICC_MAX_PROFILES];
+    size_t n_notifs;
+    struct { uint32_t seq, event; char iccid[21]; } n[EUICC_MAX_NOTIFS];
+    uint32_t next_seq;
+};
+
+static void snap_take(const struct euicc *e, struct snap *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->n_profiles = e->st.n_profiles;
+    for (size_t i = 0; i < e->st.n_profiles; i++) {
+        memcpy(s->p[i].iccid, e->st.profiles[i].iccid, sizeof(s->p[i].iccid));
+        s->p[i].state = e->st.profiles[i].state;
+    }
+    s->n_notifs = e->st.n_notifs;
+    for (size_t i = 0; i < e->st.n_notifs; i++) {
+        s->n[i].seq = e->st.notifs[i].seq;
+        s->n[i].event = e->st.notifs[i].event;
+        memcpy(s->n[i].iccid, e->st.notifs[i].iccid, sizeof(s->n[i].iccid));
+    }
+    s->next_seq = e->st.next_seq;
+}
+
+static int snap_eq(const struct snap *a, const struct snap *b)
+{
+    if (a->n_profiles != b->n_profiles || a->n_notifs != b->n_notifs ||
+        a->next_seq != b->next_seq)
+        return 0;
+    for (size_t i = 0; i < a->n_profiles; i++)
+        if (strcmp(a->p[i].iccid, b->p[i].iccid) || a->p[i].state != b->p[i].state)
+            return 0;
+    for (size_t i = 0; i < a->n_notifs; i++)
+        if (a->n[i].seq != b->n[i].seq || a->n[i].event != b->n[i].event ||
+            strcmp(a->n[i].iccid, b->n[i].iccid))
+            return 0;
+    return 1;
+}
+
+static void snap_print(const char *label, const struct snap *s)
+{
+    fprintf(stderr, "    %s: %zu profiles:", label, s->n_profiles);
+    for (size_t i = 0; i < s->n_profiles; i++)
+        fprintf(stderr, " %s=%s", s->p[i].iccid, s->p[i].state ? "enabled" : "disabled");
+    fprintf(stderr, "; %zu notifs:", s->n_notifs);
+    for (size_t i = 0; i < s->n_notifs; i++)
+        fprintf(stderr, " #%u ev%u %s", s->n[i].seq, s->n[i].event, s->n[i].iccid);
+    fprintf(stderr, "; next seq %u\n", s->next_seq);
+}
+
+/* Add a profile with a notification configuration for every event. */
+static void add_profile(struct euicc *e, const char *iccid, uint8_t aid_last, int state)
+{
+    static const uint8_t aid[16] = { 0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0xFF,
+                                     0xFF, 0xFF, 0xFF, 0x89, 0x00, 0x00, 0x10, 0x00 };
+    StoreMetadataRequest_t m;
+    NotificationConfigurationInformation_t *c;
+    struct euicc_profile *p;
+    struct rsp_buf der;
+    uint8_t bcd[10];
+
+    CU_ASSERT_FATAL(e->st.n_profiles < EUICC_MAX_PROFILES);
+    memset(&m, 0, sizeof(m));
+    CU_ASSERT_RC(rsp_iccid_to_bcd(iccid, 1, bcd), 0);
+    rsp_asn1_octets_set(&m.iccid, bcd, sizeof(bcd));
+    rsp_asn1_octets_set(&m.serviceProviderName, "Test SP", 7);
+    rsp_asn1_octets_set(&m.profileName, iccid, strlen(iccid));
+    c = calloc(1, sizeof(*c));
+    m.notificationConfigurationInfo = calloc(1, sizeof(*m.notificationConfigurationInfo));
+    CU_ASSERT_FATAL(c != NULL && m.notificationConfigurationInfo != NULL);
+    rsp_asn1_named_bits_set(&c->profileManagementOperation, ALL_EVENTS);
+    rsp_asn1_octets_set(&c->notificationAddress, NOTIF_ADDR, strlen(NOTIF_ADDR));
+    ASN_SEQUENCE_ADD(&m.notificationConfigurationInfo->list, c);
+    rsp_buf_init(&der, 8192);
+    CU_ASSERT_RC(rsp_asn1_encode(&asn_DEF_StoreMetadataRequest, &m, &der), 0);
+    rsp_asn1_free_contents(&asn_DEF_StoreMetadataRequest, &m);
+
+    p = &e->st.profiles[e->st.n_profiles++];
+    memset(p, 0, sizeof(*p));
+    memcpy(p->aid, aid, 16);
+    p->aid[15] = aid_last;
+    p->aid_len = 16;
+    snprintf(p->iccid, sizeof(p->iccid), "%s", iccid);
+    p->state = state;
+    p->profile_class = 2;
+    p->metadata = rsp_buf_steal(&der, &p->metadata_len);
+    CU_ASSERT_RC(euicc_commit(e), 0);
+}
+
+/* "BF3x LL [A0 0C] 5A0A <iccid> [81 01 FF]" */
+static void cmd_for(char *out, size_t max, const char *tag, const char *iccid, int refresh)
+{
+    uint8_t b[10];
+    char h[21];
+
+    CU_ASSERT_RC(rsp_iccid_to_bcd(iccid, 1, b), 0);
+    rsp_hex_encode(b, sizeof(b), h);
+    if (refresh)
+        snprintf(out, max, "%s11A00C5A0A%s8101FF", tag, h);
+    else
+        snprintf(out, max, "%s0C5A0A%s", tag, h);
+}
+
+/* Send cmd; 0 when the card answered 9000 with result ok (tag 03 80 01 00). */
+static int do_op(struct euicc_fixture *f, const char *cmd)
+{
+    uint8_t *r = NULL;
+    size_t n = 0;
+    uint16_t sw = 0;
+    int rc = euicc_fixture_es10_hex(f, cmd, &r, &n, &sw);
+
+    if (rc == 0 && (sw != 0x9000 || n != 6 || r[3] != 0x80 || r[4] != 0x01 || r[5] != 0))
+        rc = -1;
+    free(r);
+    return rc;
+}
+
+static int write_file(const char *path, const uint8_t *p, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+    int ok;
+
+    if (!fp)
+        return -1;
+    ok = fwrite(p, 1, n, fp) == n;
+    return fclose(fp) == 0 && ok ? 0 : -1;
+}
+
+/* Open the state file directly (it must parse) and snapshot it. */
+static int snap_file(const char *path, struct snap *s)
+{
+    struct euicc *e = NULL;
+    int rc = euicc_open(path, &e);
+
+    if (rc == 0)
+        snap_take(e, s);
+    euicc_free(e);
+    return rc;
+}
+
+/* Child: never returns, never asserts. */
+static void child(struct euicc_fixture *f, long crash_at, const char *cmd)
+{
+    char v[32];
+    int rc;
+
+    snprintf(v, sizeof(v), "%ld", crash_at);
+    setenv("EUICC_CRASH_AT", v, 1);
+    f->card = NULL;               /* the parent's copy; not ours to free */
+    rc = euicc_fixture_reopen(f);
+    if (rc == 0)
+        rc = do_op(f, cmd);
+    _exit(rc == 0 ? 0 : 3);
+}
+
+enum op { OP_ENABLE, OP_DISABLE, OP_DELETE };
+
+/* Card with A enabled, B disabled; the operation's command in cmd. */
+static void tear_loop(enum op op)
+{
+    struct euicc_fixture f;
+    struct snap old, neu, got;
+    char cmd[128], tmp_path[700];
+    uint8_t *old_file;
+    size_t old_len;
+    int n_old = 0, n_new = 0, done = 0;
+
+    CU_ASSERT_FATAL(euicc_fixture_open(&f, NULL) == 0);
+    add_profile(f.card, ICCID_A, 0x01, EUICC_PROFILE_ENABLED);
+    add_profile(f.card, ICCID_B, 0x02, EUICC_PROFILE_DISABLED);
+    if (op == OP_ENABLE)
+        cmd_for(cmd, sizeof(cmd), "BF31", ICCID_B, 1);
+    else if (op == OP_DISABLE)
+        cmd_for(cmd, sizeof(cmd), "BF32", ICCID_A, 1);
+    else
+        cmd_for(cmd, sizeof(cmd), "BF33", ICCID_B, 0);
+    snprintf(tmp_path, sizeof(tmp_path), "%s.tmp", f.state_path);
+
+    /* reference: OLD, then NEW by running the operation here */
+    snap_take(f.card, &old);
+    old_file = test_read_file(f.state_path, &old_len);
+    CU_ASSERT_FATAL(old_file != NULL);
+    CU_ASSERT_RC(do_op(&f, cmd), 0);
+    snap_take(f.card, &neu);
+    if (snap_eq(&old, &neu)) {
+        fprintf(stderr, "\n  operation %d changed nothing\n", (int)op);
+        snap_print("state", &old);
+    }
+    CU_ASSERT_FATAL(!snap_eq(&old, &neu));
+    if (op != OP_DELETE) /* enable/disable queue a notification */
+        CU_ASSERT(neu.n_notifs > old.n_notifs);
+
+    for (long n = 1; n <= MAX_TEARS && !done; n++) {
+        pid_t pid;
+        int status = 0, is_old, is_new;
+
+        CU_ASSERT_FATAL(write_file(f.state_path, old_file, old_len) == 0);
+        CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+        fflush(NULL);
+        pid = fork();
+        CU_ASSERT_FATAL(pid >= 0);
+        if (pid == 0)
+            child(&f, euicc_crash_points_passed() + n, cmd);
+        CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
+        CU_ASSERT_FATAL(WIFEXITED(status));
+        if (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 99)
+            fprintf(stderr, "\n  op %d tear %ld: child exit %d\n", (int)op, n,
+                    WEXITSTATUS(status));
+        CU_ASSERT_FATAL(WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 99);
+        if (WEXITSTATUS(status) == 0)
+            done = 1;
+
+        /* the file parses and is exactly OLD or exactly NEW */
+        CU_ASSERT_RC(snap_file(f.state_path, &got), 0);
+        is_old = snap_eq(&got, &old);
+        is_new = snap_eq(&got, &neu);
+        if (done ? !is_new : !(is_old || is_new)) {
+            fprintf(stderr, "\n  op %d tear at point %ld (%s): mixed state\n", (int)op, n,
+                    done ? "completed" : "crashed");
+            snap_print("got", &got);
+            snap_print("old", &old);
+            snap_print("new", &neu);
+        }
+        CU_ASSERT(done ? is_new : (is_old || is_new));
+        n_old += !done && is_old;
+        n_new += !done && is_new;
+        /* what is left behind does not break the next open */
+        CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+        if (access(tmp_path, F_OK) == 0)
+            fprintf(stderr, "\n  note: op %d tear %ld left %s\n", (int)op, n, tmp_path);
+    }
+    if (!done)
+        fprintf(stderr, "\n  op %d never completed in %d tears\n", (int)op, MAX_TEARS);
+    CU_ASSERT(done);
+    /* the documented points: before the save (OLD) and after it (NEW) */
+    if (n_old < 1 || n_new < 1)
+        fprintf(stderr, "\n  op %d: %d tears gave OLD, %d gave NEW; want >= 1 each\n",
+                (int)op, n_old, n_new);
+    CU_ASSERT(n_old >= 1);
+    CU_ASSERT(n_new >= 1);
+    free(old_file);
+    euicc_fixture_close(&f);
+}
+
+static void test_tear_enable(void) { tear_loop(OP_ENABLE); }
+static void test_tear_disable(void) { tear_loop(OP_DISABLE); }
+static void test_tear_delete(void) { tear_loop(OP_DELETE); }
+
+/* A tear inside the save leaves state.json.tmp half written (or garbage):
+ * the next open ignores it and the next save replaces it. */
+static void test_tear_mid_save(void)
+{
+    static const char *junk[] = { "", "{\"eid\": \"89", "\x00\xff garbage" };
+    struct euicc_fixture f;
+    struct snap old, got, neu;
+    char cmd[128], tmp_path[700];
+    uint8_t *file;
+    size_t len;
+
+    CU_ASSERT_FATAL(euicc_fixture_open(&f, NULL) == 0);
+    add_profile(f.card, ICCID_A, 0x01, EUICC_PROFILE_ENABLED);
+    add_profile(f.card, ICCID_B, 0x02, EUICC_PROFILE_DISABLED);
+    snap_take(f.card, &old);
+    snprintf(tmp_path, sizeof(tmp_path), "%s.tmp", f.state_path);
+    file = test_read_file(f.state_path, &len);
+    CU_ASSERT_FATAL(file != NULL && len > 2);
+
+    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]) + 1; i++) {
+        /* the last round: the new state truncated to half */
+        int rc = i < sizeof(junk) / sizeof(junk[0])
+                     ? write_file(tmp_path, (const uint8_t *)junk[i], i == 2 ? 10 : strlen(junk[i]))
+                     : write_file(tmp_path, file, len / 2);
+        CU_ASSERT_FATAL(rc == 0);
+        CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+        snap_take(f.card, &got);
+        if (!snap_eq(&got, &old)) {
+            fprintf(stderr, "\n  junk .tmp %zu changed the state\n", i);
+            snap_print("got", &got);
+            snap_print("old", &old);
+        }
+        CU_ASSERT(snap_eq(&got, &old));
+    }
+    /* a save over the leftover works and leaves no .tmp */
+    cmd_for(cmd, sizeof(cmd), "BF32", ICCID_A, 1);
+    CU_ASSERT_RC(do_op(&f, cmd), 0);
+    snap_take(f.card, &neu);
+    CU_ASSERT(access(tmp_path, F_OK) != 0);
+    CU_ASSERT_RC(snap_file(f.state_path, &got), 0);
+    if (!snap_eq(&got, &neu)) {
+        snap_print("file", &got);
+        snap_print("card", &neu);
+    }
+    CU_ASSERT(snap_eq(&got, &neu));
+    CU_ASSERT(!snap_eq(&got, &old));
+    free(file);
+    euicc_fixture_close(&f);
+}
+
+CU_TestInfo euicc_tear_tests[] = {
+    { "enable", test_tear_enable },
+    { "disable", test_tear_disable },
+    { "delete", test_tear_delete },
+    { "mid_save_tmp", test_tear_mid_save },
+    CU_TEST_INFO_NULL,
+};
