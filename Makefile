@@ -83,3 +83,4 @@ demo: all
 
 bench: all
 	@$(BIN)/rsp-bench $(wildcard ../shared/ts48/TS48v2_SAIP2.3_NoBERTLV.der)
+	@$(BIN)/euicc-bench ../shared/ts48/TS48v2_SAIP2.3_NoBERTLV.der

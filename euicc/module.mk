@@ -20,3 +20,9 @@ ALL_TARGETS += $(EUICC_LIB) $(EUICC_MAINS:euicc/%-main.c=$(BIN)/%)
 # The test suites of the card (tests/test_euicc_*.c, tests/euicc_fixture.c)
 # see euicc.h / euicc.private.h and the PKI generator.
 $(OBJ)/tests/%.o: MOD_CFLAGS += -Ieuicc -Icerts
+
+# euicc-bench (make bench) also generates its PKI: librsppki, certs/.
+$(OBJ)/euicc/euicc-bench-main.o: MOD_CFLAGS += -Icerts
+$(BIN)/euicc-bench: $(OBJ)/euicc/euicc-bench-main.o $(EUICC_LIB) $(PKI_LIB) $(RSP_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(EUICC_LIB) $(PKI_LIB) $(RSP_LIBS) $(EUICC_LDLIBS) $(RSP_LDLIBS)
