@@ -6,11 +6,14 @@ TEST_BIN := $(BIN)/rsp-tests
 # tests/torture.c: allocation failure injection (curl's torture mode).
 TEST_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 
-$(TEST_BIN): $(TEST_OBJS) $(EUICC_LIB) $(SMDP_LIB) $(LPA_LIB) $(PKI_LIB) $(RSP_LIBS)
+$(TEST_BIN): $(TEST_OBJS) $(LPA_DRV_LIB) $(LPA_LIB) $(EUICC_LIB) $(SMDP_LIB) $(PKI_LIB) $(RSP_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $(TEST_LDFLAGS) -o $@ $(TEST_OBJS) $(EUICC_LIB) $(SMDP_LIB) $(LPA_LIB) $(PKI_LIB) $(RSP_LIBS) $(EUICC_LDLIBS) $(SMDP_LDLIBS) $(RSP_LDLIBS) -lcunit
+	$(CC) $(LDFLAGS) $(TEST_LDFLAGS) -o $@ $(TEST_OBJS) $(LPA_DRV_LIB) $(LPA_LIB) $(EUICC_LIB) $(SMDP_LIB) $(PKI_LIB) $(RSP_LIBS) $(LPA_DRV_LDLIBS) $(LPA_LDLIBS) $(EUICC_LDLIBS) $(SMDP_LDLIBS) $(RSP_LDLIBS) -lcunit
 
 ALL_TARGETS += $(TEST_BIN)
+
+# ASAN_BUILD: where the sanitizer tree goes (parallel workers use their own).
+ASAN_BUILD ?= build/asan
 
 ifeq ($(SAN),1)
 test: $(TEST_BIN)
@@ -18,5 +21,5 @@ test: $(TEST_BIN)
 	RSP_SHARED=$(CURDIR)/../shared RSP_BUILD=$(CURDIR)/$(B) $(TEST_BIN)
 else
 test:
-	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 test
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) SAN=1 OPT=-O1 test
 endif

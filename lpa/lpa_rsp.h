@@ -1,0 +1,112 @@
+/*
+ * lpa_rsp.h - liblpa, the network half: ES9+ client (SGP.22 v2.5 §5.6,
+ * JSON binding §6) over a caller-supplied HTTPS driver, and the profile
+ * download of §3.1 (common mutual authentication §3.1.2, then download and
+ * installation §3.1.3) and notification delivery (§3.5) driving ES10b.
+ *
+ * The core never opens a socket: the caller gives a struct lpa_http_driver.
+ * lpa_http_curl_*() (lpa/drv_http_curl.c, in liblpa-drivers) is the libcurl
+ * one, with TLS verification on by default.
+ *
+ * Outcomes are data: a failed download returns a negative error AND fills
+ * struct lpa_result with the step that failed and the SGP.22 code / status
+ * word / eUICC result that caused it.
+ */
+#ifndef LPA_RSP_H
+#define LPA_RSP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lpa.h"
+
+/* HTTPS POST driver. post(): send body (JSON) to https://<address><path>
+ * with the given NULL-terminated header lines ("Name: value"), return the
+ * HTTP status and the response body (malloc'd, caller frees; may be NULL
+ * for 204). Errors: RSP_ERR_IO (connection, TLS verification, timeout).
+ * err (may be NULL) receives a one-line reason (e.g. the TLS error). */
+struct lpa_http_driver {
+    void *ctx;
+    int (*post)(void *ctx, const char *address, const char *path,
+                const char *const *headers, const char *body, size_t body_len,
+                long *http_status, char **resp, size_t *resp_len,
+                char *err, size_t err_len);
+};
+
+/* Where a failed operation stopped. */
+enum lpa_step {
+    LPA_STEP_NONE = 0,
+    LPA_STEP_ACTIVATION_CODE,          /* parsing / no address */
+    LPA_STEP_EUICC_INFO,               /* GetEUICCInfo1 / GetEUICCChallenge */
+    LPA_STEP_INITIATE_AUTHENTICATION,  /* ES9+ */
+    LPA_STEP_AUTHENTICATE_SERVER,      /* ES10b */
+    LPA_STEP_AUTHENTICATE_CLIENT,      /* ES9+ */
+    LPA_STEP_USER_CONSENT,
+    LPA_STEP_PREPARE_DOWNLOAD,         /* ES10b */
+    LPA_STEP_GET_BPP,                  /* ES9+ getBoundProfilePackage */
+    LPA_STEP_LOAD_BPP,                 /* ES8+ via ES10b LoadBoundProfilePackage */
+    LPA_STEP_HANDLE_NOTIFICATION,      /* ES9+ */
+    LPA_STEP_CANCEL_SESSION,
+};
+const char *lpa_step_name(int step);  /* "initiateAuthentication", ... */
+
+struct lpa_result {
+    int step;                      /* enum lpa_step where it stopped; NONE on success */
+    /* ES9+ failure (functionExecutionStatus): "" when none */
+    char status[24];               /* "Failed", "Expired", ... */
+    char subject_code[16], reason_code[16];
+    char message[256];
+    long http_status;              /* 0 if no HTTP answer */
+    uint16_t sw;                   /* last status word when the card failed */
+    int euicc_error;               /* ES10b error value (authenticateResponseError,
+                                    * prepareDownloadResponseError, cancelSession...) */
+    int bpp_command_id;            /* ProfileInstallationResult: bppCommandId, -1 none */
+    int bpp_error_reason;          /* ... errorReason, -1 none */
+    char iccid[21];                /* installed profile ("" if none) */
+    long notification_seq;         /* PIR seqNumber, -1 none */
+    char detail[256];              /* one readable line */
+};
+
+/* Profile metadata shown to the user before PrepareDownload. */
+struct lpa_metadata {
+    char iccid[21];
+    char spn[33];
+    char name[65];
+    int profile_class;             /* enum lpa_profile_class */
+    unsigned ppr_mask;             /* PprIds bits; non-zero needs consent */
+};
+
+/* Return non-zero to accept. */
+typedef int (*lpa_consent_fn)(void *arg, const struct lpa_metadata *md);
+/* Coarse progress: step (enum lpa_step) done out of the download. */
+typedef void (*lpa_step_fn)(void *arg, int step, unsigned done, unsigned total);
+
+struct lpa_download_opts {
+    const char *activation_code;   /* "LPA:1$..." or NULL */
+    const char *smdp_address;      /* used when activation_code is NULL; NULL:
+                                    * the eUICC's default SM-DP+ address */
+    const char *matching_id;       /* with smdp_address; may be NULL */
+    const char *confirmation_code; /* NULL if none; required if the AC says so */
+    const char *imei;              /* 15 digits (TAC = first 8), NULL: default TAC */
+    lpa_consent_fn consent;        /* NULL: accept */
+    void *consent_arg;
+    lpa_step_fn on_step;
+    void *step_arg;
+    int keep_notifications;        /* 0 (default): send and remove the
+                                    * notifications of this download */
+};
+
+/* Download and install one profile (SGP.22 §3.1). On any failure after
+ * AuthenticateServer the session is cancelled on the eUICC (CancelSession
+ * with the §5.7.14 reason) and on the SM-DP+ (ES9+.CancelSession).
+ * Returns 0 or a negative error; *res always filled. */
+int lpa_download(struct lpa_ctx *ctx, const struct lpa_http_driver *http,
+                 const struct lpa_download_opts *opt, struct lpa_result *res);
+
+/* Send every pending notification (or only seq if seq >= 0) to its
+ * notificationAddress with ES9+.HandleNotification and remove each one the
+ * SM-DP+ accepted. [out] *sent. */
+int lpa_process_notifications(struct lpa_ctx *ctx, const struct lpa_http_driver *http,
+                              long seq, unsigned *sent, struct lpa_result *res);
+
+#endif
