@@ -6,7 +6,7 @@ set -eu
 
 PKGS="gcc make pkg-config asn1c openssl libssl-dev libcunit1-dev \
 libcurl4-openssl-dev libevent-dev libjansson-dev libsqlite3-dev \
-libpcsclite-dev"
+libpcsclite-dev libinih-dev"
 
 missing=""
 for p in $PKGS; do
