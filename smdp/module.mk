@@ -5,7 +5,7 @@ SMDP_MAINS := $(wildcard smdp/*-main.c)
 SMDP_SRCS := $(filter-out $(SMDP_MAINS),$(wildcard smdp/*.c))
 SMDP_OBJS := $(SMDP_SRCS:%.c=$(OBJ)/%.o)
 SMDP_LIB := $(LIB)/libsmdp.a
-SMDP_LDLIBS := -levent_openssl -levent_pthreads -levent -lcurl -ljansson -lsqlite3 -lssl -lpthread
+SMDP_LDLIBS := -linih -levent_openssl -levent_pthreads -levent -lcurl -ljansson -lsqlite3 -lssl -lpthread
 
 $(SMDP_LIB): $(SMDP_OBJS)
 	@mkdir -p $(@D)
