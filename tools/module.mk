@@ -7,3 +7,8 @@ $(BIN)/%: $(OBJ)/tools/%.o $(RSP_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $< $(RSP_LIBS) $(RSP_LDLIBS)
 
 ALL_TARGETS += $(TOOL_BINS)
+
+# rsp-operator (ES2+ client and callback listener) needs libcurl, libevent, jansson.
+$(BIN)/rsp-operator: $(OBJ)/tools/rsp-operator.o $(RSP_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(RSP_LIBS) -lcurl -levent -ljansson $(RSP_LDLIBS)
