@@ -34,7 +34,7 @@ AR ?= ar
 OPT ?= -O2
 
 PROJ_CFLAGS := -std=c11 -Wall -Wextra -Werror -D_DEFAULT_SOURCE -g $(OPT) -MMD -MP
-GEN_CFLAGS := -w -fwrapv -D_DEFAULT_SOURCE -g $(OPT) -MMD -MP
+GEN_CFLAGS := -w -fwrapv '-DASN_DEBUG(...)=do{}while(0)' -D_DEFAULT_SOURCE -g $(OPT) -MMD -MP
 LDLIBS_CRYPTO := -lcrypto
 ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -53,9 +53,31 @@ int euicc_reset(struct euicc *e, uint8_t *atr, size_t *atr_len);
  * data followed by SW1 SW2; *rlen >= 2. Every protocol error is a status
  * word in the response; the return value is non-zero only when the card
  * cannot answer at all (RSP_ERR_INVAL for NULL arguments, RSP_ERR_IO when
- * its state could not be saved - the card then behaves as torn). */
+ * its state could not be saved - the card then behaves as torn: the change
+ * is not on disk and the card has reloaded the state that is).
+ * Durability contract: a change counts as made once the new state file has
+ * been renamed over the old one; if only the fsync of the directory after
+ * that fails, the command succeeds and a warning is logged (in memory and
+ * on disk the card holds the new state; only its survival of a power cut
+ * is uncertain, as for any file system without that fsync). */
 int euicc_transmit(struct euicc *e, const uint8_t *capdu, size_t clen,
                    uint8_t *rapdu, size_t *rlen);
+
+/* Fault injection, for scripted failure tests (a simulator feature, not
+ * SGP.22). spec is a comma-separated list; NULL or "" clears everything:
+ *   crash=N       _exit(99) at the N-th crash point from now (the commit
+ *                 points and those of an install; as env EUICC_CRASH_AT)
+ *   sw=XXXX       answer status word XXXX to the next ES10 command (a whole
+ *                 STORE DATA sequence) instead of processing it; once
+ *   sw=XXXX@TAG   the same for the next ES10 command with that tag (hex,
+ *                 e.g. sw=6F00@BF21 fails the next PrepareDownload)
+ *   savefail      the next state save fails before its rename: the change
+ *                 is dropped, euicc_transmit returns RSP_ERR_IO
+ *   dirsync       the directory fsync after the next rename fails: the
+ *                 change stands (see euicc_transmit), a warning is logged
+ * euicc_open applies env EUICC_FAULT with this syntax.
+ * Errors: RSP_ERR_INVAL (unknown item; nothing is changed). */
+int euicc_fault_set(struct euicc *e, const char *spec);
 
 /* Human-readable dump of the state (euicc-tool show). */
 int euicc_state_print(const struct euicc *e, FILE *out);

@@ -119,12 +119,21 @@ struct euicc_state {
  * of the directory). Errors: RSP_ERR_IO, RSP_ERR_DECODE, RSP_ERR_NOMEM. */
 int euicc_state_load(const char *path, struct euicc_state *st);
 int euicc_state_save(const char *path, const struct euicc_state *st);
+/* The same with injected faults (euicc_fault_set): EUICC_SAVE_FAIL fails
+ * before the rename (RSP_ERR_IO, nothing changed), EUICC_SAVE_DIRSYNC makes
+ * the directory fsync fail. Once rename() succeeded the save returns 0:
+ * a failed directory fsync is logged, not reported (see euicc.h). */
+#define EUICC_SAVE_FAIL     0x1u
+#define EUICC_SAVE_DIRSYNC  0x2u
+int euicc_state_save_ex(const char *path, const struct euicc_state *st, unsigned faults);
 /* Free and wipe everything a state owns; leaves it zeroed. */
 void euicc_state_clear(struct euicc_state *st);
 /* Remove a profile (and free its members) from the array. */
 void euicc_state_drop_profile(struct euicc_state *st, size_t i);
 /* Remove a notification (and free it) from the array. */
 void euicc_state_drop_notif(struct euicc_state *st, size_t i);
+
+struct rsp_x509_store;
 
 /* ---- ES10b / ES8+ session (volatile, never saved) ----------------------- */
 
@@ -190,15 +199,33 @@ struct euicc_channel {
 
 enum { EUICC_APP_NONE = 0, EUICC_APP_ISDR, EUICC_APP_ECASD };
 
+/* What the card derives from its state once, at euicc_open(), instead of
+ * re-parsing DER per command: the CI trust store and the ECASD signing
+ * keys. Never saved; the credentials and CIs it mirrors do not change
+ * while the card is open (eUICCMemoryReset keeps them). */
+struct euicc_cache {
+    struct rsp_x509_store *ci_store;  /* every st.cis[] certificate */
+    EVP_PKEY *cred_key[EUICC_MAX_CREDS]; /* SK.EUICC.ECDSA of st.creds[i] */
+};
+
+/* Build / free e->cache from e->st (euicc_card.c). */
+int euicc_cache_build(struct euicc *e);
+void euicc_cache_free(struct euicc *e);
+
 struct euicc {
     char *path;                       /* state file */
     struct euicc_state st;
+    struct euicc_cache cache;
     struct euicc_session sess;
     struct euicc_channel ch[EUICC_CHANNELS];
     /* Fault injection for tear tests: when crash_at > 0, the card calls
      * _exit(99) at the crash_at-th crash point (env EUICC_CRASH_AT). */
     long crash_at;
     long crash_count;
+    /* euicc_fault_set: one-shot faults */
+    unsigned fault_sw;                /* status word, 0 = none */
+    uint32_t fault_sw_tag;            /* ES10 tag it waits for, 0 = any */
+    unsigned fault_save;              /* EUICC_SAVE_* for the next save */
 };
 
 /* Count a crash point (euicc_card.c); exits the process when armed. */
@@ -276,7 +303,8 @@ int euicc_notif_queue_install(struct euicc *e, const char *address, const char *
 
 /* ---- helpers shared by the handlers (euicc_card.c) ---------------------- */
 
-/* The eUICC's signing key for credential i (EVP_PKEY_free). */
+/* The eUICC's signing key for credential i, from the cache (a new
+ * reference: EVP_PKEY_free it). */
 int euicc_cred_key(const struct euicc *e, size_t i, EVP_PKEY **out);
 /* Find a profile by ISD-P AID or ICCID digits; -1 if none. */
 int euicc_find_profile_by_aid(const struct euicc *e, const uint8_t *aid, size_t len);

@@ -274,6 +274,16 @@ static size_t do_select(struct euicc *e, const struct apdu *a, uint8_t *r)
     }
 }
 
+/* The first tag of an ES10 command (1 or 2 bytes), 0 if none. */
+static uint32_t cmd_tag(const struct rsp_buf *c)
+{
+    if (c->len == 0)
+        return 0;
+    if ((c->data[0] & 0x1F) == 0x1F)
+        return c->len >= 2 ? (uint32_t)c->data[0] << 8 | c->data[1] : 0;
+    return c->data[0];
+}
+
 static size_t do_store_data(struct euicc *e, const struct apdu *a, uint8_t *r, int *err)
 {
     struct euicc_channel *ch = &e->ch[a->channel];
@@ -304,6 +314,14 @@ static size_t do_store_data(struct euicc *e, const struct apdu *a, uint8_t *r, i
     rsp_log_hex("euicc", "ES10 command", ch->cmd.data, ch->cmd.len);
     rsp_buf_free(&ch->resp);
     ch->resp_off = 0;
+    if (e->fault_sw && (!e->fault_sw_tag || cmd_tag(&ch->cmd) == e->fault_sw_tag)) {
+        unsigned sw = e->fault_sw;            /* euicc_fault_set: once */
+        e->fault_sw = 0;
+        e->fault_sw_tag = 0;
+        rsp_buf_free(&ch->cmd);
+        LOG(RSP_LOG_INFO, "injected fault: SW %04X", sw);
+        return put_sw(r, 0, sw);
+    }
     rc = euicc_isdr_dispatch(e, ch->cmd.data, ch->cmd.len, &ch->resp);
     rsp_buf_free(&ch->cmd);
     if (rc < 0) {

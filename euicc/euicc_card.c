@@ -69,7 +69,8 @@ int euicc_commit(struct euicc *e)
     int rc;
 
     euicc_crash_point(e, "commit:before");
-    rc = euicc_state_save(e->path, &e->st);
+    rc = euicc_state_save_ex(e->path, &e->st, e->fault_save);
+    e->fault_save = 0;
     if (rc != 0) {
         LOG(RSP_LOG_ERROR, "saving %s: %s", e->path, rsp_strerror(rc));
         euicc_state_clear(&e->st);
@@ -327,6 +328,16 @@ int euicc_open(const char *path, struct euicc **out)
         free(e);
         return rc;
     }
+    if ((rc = euicc_cache_build(e))) {
+        euicc_cache_free(e);
+        euicc_state_clear(&e->st);
+        free(e->path);
+        free(e);
+        return rc;
+    }
+    env = getenv("EUICC_FAULT");
+    if (env && *env && euicc_fault_set(e, env) != 0)
+        LOG(RSP_LOG_WARN, "EUICC_FAULT=%s not understood, ignored", env);
     env = getenv("EUICC_CRASH_AT");
     if (env && *env) {
         char *end;
@@ -337,6 +348,75 @@ int euicc_open(const char *path, struct euicc **out)
     euicc_channels_init(e);
     *out = e;
     return 0;
+}
+
+int euicc_fault_set(struct euicc *e, const char *spec)
+{
+    long crash_at = 0;
+    unsigned sw = 0, save = 0;
+    uint32_t tag = 0;
+    char buf[256], *item, *save_ptr = NULL;
+
+    if (!e)
+        return RSP_ERR_INVAL;
+    if (spec && strlen(spec) >= sizeof(buf))
+        return RSP_ERR_INVAL;
+    snprintf(buf, sizeof(buf), "%s", spec ? spec : "");
+    for (item = strtok_r(buf, ",", &save_ptr); item; item = strtok_r(NULL, ",", &save_ptr)) {
+        char *end;
+        if (strncmp(item, "crash=", 6) == 0) {
+            long v = strtol(item + 6, &end, 10);
+            if (*end || v <= 0 || item[6] == 0)
+                return RSP_ERR_INVAL;
+            crash_at = euicc_crash_points_passed() + v;
+        } else if (strncmp(item, "sw=", 3) == 0) {
+            unsigned long v = strtoul(item + 3, &end, 16);
+            if (end != item + 7 || v < 0x6000 || v > 0x9FFF)
+                return RSP_ERR_INVAL;
+            sw = (unsigned)v;
+            if (*end == '@') {
+                unsigned long t = strtoul(end + 1, &end, 16);
+                if (*end || t == 0 || t > 0xFFFF)
+                    return RSP_ERR_INVAL;
+                tag = (uint32_t)t;
+            } else if (*end) {
+                return RSP_ERR_INVAL;
+            }
+        } else if (strcmp(item, "savefail") == 0) {
+            save |= EUICC_SAVE_FAIL;
+        } else if (strcmp(item, "dirsync") == 0) {
+            save |= EUICC_SAVE_DIRSYNC;
+        } else {
+            return RSP_ERR_INVAL;
+        }
+    }
+    e->crash_at = crash_at;
+    e->fault_sw = sw;
+    e->fault_sw_tag = tag;
+    e->fault_save = save;
+    return 0;
+}
+
+int euicc_cache_build(struct euicc *e)
+{
+    struct euicc_cache *c = &e->cache;
+    int rc = rsp_x509_store_new(&c->ci_store);
+
+    for (size_t i = 0; rc == 0 && i < e->st.n_cis; i++)
+        rc = rsp_x509_store_add_der(c->ci_store, e->st.cis[i].cert, e->st.cis[i].cert_len);
+    for (size_t i = 0; rc == 0 && i < e->st.n_creds; i++)
+        rc = rsp_ec_key_from_scalar(e->st.creds[i].curve, e->st.creds[i].sk, &c->cred_key[i]);
+    if (rc)
+        LOG(RSP_LOG_ERROR, "%s: credentials unusable: %s", e->path, rsp_strerror(rc));
+    return rc == 0 || rc == RSP_ERR_NOMEM ? rc : RSP_ERR_DECODE;
+}
+
+void euicc_cache_free(struct euicc *e)
+{
+    rsp_x509_store_free(e->cache.ci_store);
+    for (size_t i = 0; i < EUICC_MAX_CREDS; i++)
+        EVP_PKEY_free(e->cache.cred_key[i]);
+    memset(&e->cache, 0, sizeof(e->cache));
 }
 
 void euicc_session_clear(struct euicc_session *s)
@@ -356,6 +436,7 @@ void euicc_free(struct euicc *e)
         return;
     euicc_channels_free(e);
     euicc_session_clear(&e->sess);
+    euicc_cache_free(e);
     euicc_state_clear(&e->st);
     free(e->path);
     free(e);
@@ -385,9 +466,12 @@ int euicc_transmit(struct euicc *e, const uint8_t *capdu, size_t clen,
 
 int euicc_cred_key(const struct euicc *e, size_t i, EVP_PKEY **out)
 {
-    if (!e || !out || i >= e->st.n_creds)
+    if (!e || !out || i >= e->st.n_creds || !e->cache.cred_key[i])
         return RSP_ERR_INVAL;
-    return rsp_ec_key_from_scalar(e->st.creds[i].curve, e->st.creds[i].sk, out);
+    if (!EVP_PKEY_up_ref(e->cache.cred_key[i]))
+        return RSP_ERR_CRYPTO;
+    *out = e->cache.cred_key[i];
+    return 0;
 }
 
 int euicc_find_profile_by_aid(const struct euicc *e, const uint8_t *aid, size_t len)

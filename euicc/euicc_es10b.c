@@ -189,31 +189,13 @@ int euicc_es10b_get_info2(struct euicc *e, const uint8_t *cmd, size_t len,
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* A trust store of the card's CIs. */
-static int ci_store(const struct euicc *e, struct rsp_x509_store **out)
-{
-    struct rsp_x509_store *s = NULL;
-    int rc = rsp_x509_store_new(&s);
-    for (size_t i = 0; rc == 0 && i < e->st.n_cis; i++)
-        rc = rsp_x509_store_add_der(s, e->st.cis[i].cert, e->st.cis[i].cert_len);
-    if (rc) {
-        rsp_x509_store_free(s);
-        s = NULL;
-    }
-    *out = s;
-    return rc;
-}
-
 /* The SM-DP+ OID: the registeredID of the certificate's subjectAltName
  * (SGP.22 §4.5.2.1.0.4), content octets. Absent: length 0. */
-static void smdp_oid_get(const uint8_t *der, size_t len, uint8_t *oid, size_t *oid_len)
+static void smdp_oid_get(X509 *c, uint8_t *oid, size_t *oid_len)
 {
-    X509 *c = NULL;
-    GENERAL_NAMES *gens = NULL;
+    GENERAL_NAMES *gens;
 
     *oid_len = 0;
-    if (rsp_x509_from_der(der, len, &c))
-        return;
     gens = X509_get_ext_d2i(c, NID_subject_alt_name, NULL, NULL);
     for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
         GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
@@ -227,7 +209,6 @@ static void smdp_oid_get(const uint8_t *der, size_t len, uint8_t *oid, size_t *o
         break;
     }
     GENERAL_NAMES_free(gens);
-    X509_free(c);
 }
 
 /* The index of the credential whose CI has this PKID, or -1. */
@@ -291,7 +272,6 @@ int euicc_es10b_authenticate_server(struct euicc *e, const uint8_t *cmd, size_t 
                                     struct rsp_buf *resp)
 {
     AuthenticateServerRequest_t *req = NULL;
-    struct rsp_x509_store *store = NULL;
     struct rsp_x509_chain_info info;
     struct rsp_tlv outer, ss1, sig, pkid, cert, ctx;
     struct rsp_buf es1, v, body;
@@ -327,17 +307,18 @@ int euicc_es10b_authenticate_server(struct euicc *e, const uint8_t *cmd, size_t 
         code = AUTH_CI_PK_UNKNOWN;
         goto fail;
     }
-    if (ci_store(e, &store)) {
-        code = AUTH_UNDEFINED;
+    /* CERT.DPauth (or CERT.DSauth for an SM-DS) chaining to that CI. The
+     * eUICC has no reliable clock: no validity check (SGP.22 §4.5.2.2).
+     * Parsed once: chain, public key and SM-DP+ OID come from cx. */
+    if (rsp_x509_from_der(cert.tlv, cert.tlv_len, &cx)) {
+        code = AUTH_INVALID_CERT;
         goto fail;
     }
-    /* CERT.DPauth (or CERT.DSauth for an SM-DS) chaining to that CI. The
-     * eUICC has no reliable clock: no validity check (SGP.22 §4.5.2.2). */
-    rc = rsp_x509_verify_der(store, RSP_X509_ROLE_DP_AUTH, cert.tlv, cert.tlv_len, NULL, 0,
-                             RSP_X509_NO_TIME, &info);
+    rc = rsp_x509_verify(e->cache.ci_store, RSP_X509_ROLE_DP_AUTH, cx, NULL, 0,
+                         RSP_X509_NO_TIME, &info);
     if (rc == RSP_ERR_CERT)
-        rc = rsp_x509_verify_der(store, RSP_X509_ROLE_DS_AUTH, cert.tlv, cert.tlv_len,
-                                 NULL, 0, RSP_X509_NO_TIME, &info);
+        rc = rsp_x509_verify(e->cache.ci_store, RSP_X509_ROLE_DS_AUTH, cx, NULL, 0,
+                             RSP_X509_NO_TIME, &info);
     if (rc) {
         code = x509_err_to_code(rc);
         goto fail;
@@ -346,7 +327,7 @@ int euicc_es10b_authenticate_server(struct euicc *e, const uint8_t *cmd, size_t 
         code = AUTH_INVALID_CERT;   /* chains to another of our CIs */
         goto fail;
     }
-    if (rsp_x509_from_der(cert.tlv, cert.tlv_len, &cx) || rsp_x509_get_pubkey(cx, &dpauth)) {
+    if (rsp_x509_get_pubkey(cx, &dpauth)) {
         code = AUTH_INVALID_CERT;
         goto fail;
     }
@@ -410,7 +391,7 @@ int euicc_es10b_authenticate_server(struct euicc *e, const uint8_t *cmd, size_t 
     memcpy(e->sess.server_address, s1->serverAddress.buf, (size_t)s1->serverAddress.size);
     e->sess.server_address[s1->serverAddress.size] = 0;
     memcpy(e->sess.euicc_sig1, esig, sizeof(esig));
-    smdp_oid_get(cert.tlv, cert.tlv_len, e->sess.smdp_oid, &e->sess.smdp_oid_len);
+    smdp_oid_get(cx, e->sess.smdp_oid, &e->sess.smdp_oid_len);
     e->sess.matching_id_len = 0;
     if (req->ctxParams1.present == CtxParams1_PR_ctxParamsForCommonAuthentication &&
         req->ctxParams1.choice.ctxParamsForCommonAuthentication->matchingId) {
@@ -430,7 +411,6 @@ fail:
 out:
     OPENSSL_cleanse(esig, sizeof(esig));
     rsp_asn1_free(&asn_DEF_AuthenticateServerRequest, req);
-    rsp_x509_store_free(store);
     EVP_PKEY_free(dpauth);
     X509_free(cx);
     rsp_buf_free(&es1);
@@ -445,7 +425,6 @@ int euicc_es10b_prepare_download(struct euicc *e, const uint8_t *cmd, size_t len
                                  struct rsp_buf *resp)
 {
     PrepareDownloadRequest_t *req = NULL;
-    struct rsp_x509_store *store = NULL;
     struct rsp_x509_chain_info info;
     struct rsp_tlv outer, ss2, sig, cert;
     struct rsp_buf msg, es2, v, body;
@@ -487,12 +466,12 @@ int euicc_es10b_prepare_download(struct euicc *e, const uint8_t *cmd, size_t len
         code = DL_NO_SESSION;
         goto fail;
     }
-    if (ci_store(e, &store)) {
-        code = DL_UNDEFINED;
+    if (rsp_x509_from_der(cert.tlv, cert.tlv_len, &cx)) {
+        code = DL_INVALID_CERT;
         goto fail;
     }
-    rc = rsp_x509_verify_der(store, RSP_X509_ROLE_DP_PB, cert.tlv, cert.tlv_len, NULL, 0,
-                             RSP_X509_NO_TIME, &info);
+    rc = rsp_x509_verify(e->cache.ci_store, RSP_X509_ROLE_DP_PB, cx, NULL, 0,
+                         RSP_X509_NO_TIME, &info);
     if (rc) {
         code = rc == RSP_ERR_UNSUPPORTED ? DL_UNSUPPORTED_CURVE : DL_INVALID_CERT;
         goto fail;
@@ -507,7 +486,7 @@ int euicc_es10b_prepare_download(struct euicc *e, const uint8_t *cmd, size_t len
             goto fail;
         }
     }
-    if (rsp_x509_from_der(cert.tlv, cert.tlv_len, &cx) || rsp_x509_get_pubkey(cx, &dppb)) {
+    if (rsp_x509_get_pubkey(cx, &dppb)) {
         code = DL_INVALID_CERT;
         goto fail;
     }
@@ -573,7 +552,7 @@ int euicc_es10b_prepare_download(struct euicc *e, const uint8_t *cmd, size_t len
     {
         uint8_t oid[32];
         size_t n;
-        smdp_oid_get(cert.tlv, cert.tlv_len, oid, &n);
+        smdp_oid_get(cx, oid, &n);
         if (n) {
             memcpy(e->sess.smdp_oid, oid, n);
             e->sess.smdp_oid_len = n;
@@ -590,7 +569,6 @@ fail:
 out:
     OPENSSL_cleanse(esig, sizeof(esig));
     rsp_asn1_free(&asn_DEF_PrepareDownloadRequest, req);
-    rsp_x509_store_free(store);
     EVP_PKEY_free(dppb);
     EVP_PKEY_free(ot);
     X509_free(cx);

@@ -15,6 +15,11 @@
  * the session's eUICC credential over the exact ProfileInstallationResultData
  * (BF27) bytes, and the session ends.
  *
+ * Crash points (tear tests, euicc_fault_set crash=N): after ConfigureISDP
+ * (bpp:isdp), after StoreMetadata (bpp:metadata), after each 86 segment
+ * (bpp:pe), after the PIR is built and queued in memory (bpp:pir), then the
+ * two of euicc_commit.
+ *
  * The ISD-P under construction stays in sess.pending; only a complete,
  * consistent installation moves it into state.profiles, together with the
  * install notification (the PIR), in ONE commit. A failed installation
@@ -215,6 +220,8 @@ static int finish(struct euicc *e, int bpp_cmd, int reason, struct rsp_buf *resp
     if (rc == 0)
         rc = euicc_notif_queue_install(e, addr, iccid, resp->data, resp->len);
     euicc_session_clear(s);
+    /* PIR built and queued in memory only: a tear here loses both */
+    euicc_crash_point(e, "bpp:pir");
     if (rc == 0)
         rc = euicc_commit(e);
     else
@@ -567,6 +574,7 @@ int euicc_es8_load_segment(struct euicc *e, const uint8_t *seg, size_t len, stru
         }
         case STEP_IN_A0:
             rc = do_configure_isdp(e, p, take, &err);
+            euicc_crash_point(e, "bpp:isdp");
             if (rc == 0 && s->bpp_seq_remaining == 0)
                 s->bpp_step = STEP_A1;
             else if (rc == 0) {
@@ -578,6 +586,7 @@ int euicc_es8_load_segment(struct euicc *e, const uint8_t *seg, size_t len, stru
             rc = do_metadata_segment(e, p, take, &err);
             if (rc == 0 && s->bpp_seq_remaining == 0) {
                 rc = do_metadata_end(e, &err);
+                euicc_crash_point(e, "bpp:metadata");
                 s->bpp_step = STEP_A2_OR_A3;
             }
             break;
@@ -589,6 +598,7 @@ int euicc_es8_load_segment(struct euicc *e, const uint8_t *seg, size_t len, stru
         case STEP_IN_A3:
             err.cmd = CMD_LOAD_PE;
             rc = unwrap(e, RSP_BSP_ENC_MAC, 0x86, p, take, &s->pe_data, &err);
+            euicc_crash_point(e, "bpp:pe");
             if (rc == 0 && s->bpp_seq_remaining == 0)
                 s->bpp_step = STEP_DONE;
             break;

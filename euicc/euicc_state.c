@@ -28,6 +28,7 @@
 
 #include "euicc.private.h"
 #include "rsp_err.h"
+#include "rsp_log.h"
 #include "rsp_util.h"
 
 #define STATE_VERSION      1
@@ -244,6 +245,11 @@ static int fsync_dir_of(const char *path)
 
 int euicc_state_save(const char *path, const struct euicc_state *st)
 {
+    return euicc_state_save_ex(path, st, 0);
+}
+
+int euicc_state_save_ex(const char *path, const struct euicc_state *st, unsigned faults)
+{
     char tmp[4096];
     json_t *root;
     char *text = NULL;
@@ -270,9 +276,15 @@ int euicc_state_save(const char *path, const struct euicc_state *st)
         goto out;
     }
     fd = -1;
-    if (rename(tmp, path) != 0)
+    if ((faults & EUICC_SAVE_FAIL) || rename(tmp, path) != 0)
         goto out;
-    rc = fsync_dir_of(path);
+    /* Committed: the new state is what any later open reads. A failed
+     * directory fsync only leaves its survival of a power cut open;
+     * reporting an error here would make the caller deny a change that
+     * stands (euicc.h, durability contract). */
+    rc = 0;
+    if ((faults & EUICC_SAVE_DIRSYNC) || fsync_dir_of(path) != 0)
+        RSP_LOG(RSP_LOG_WARN, "euicc", "%s saved, but fsync of its directory failed", path);
 out:
     if (fd >= 0)
         close(fd);

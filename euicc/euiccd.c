@@ -14,6 +14,7 @@
 
 #define LOG(level, ...) RSP_LOG(level, "euiccd", __VA_ARGS__)
 #define POLL_MS 200
+#define VPCD_CONNECT_TRIES 50   /* 10 s */
 
 static int parse_addr(const char *s, int allow_remote, struct sockaddr_in *sa)
 {
@@ -223,14 +224,23 @@ int euiccd_serve_vpcd(struct euicc *e, const char *addr, int allow_remote,
 
     if (!e || (rc = parse_addr(addr, allow_remote, &sa)))
         return RSP_ERR_INVAL;
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return RSP_ERR_IO;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        LOG(RSP_LOG_ERROR, "connect to vpcd %s: %s", addr, strerror(errno));
+    /* vpcd opens its port only once pcscd has loaded the driver: retry a
+     * refused connection for a bounded time (VPCD_CONNECT_TRIES * POLL_MS). */
+    for (int tries = 0;; tries++) {
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return RSP_ERR_IO;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+            break;
+        int err = errno;
         close(fd);
-        return RSP_ERR_IO;
+        if (err != ECONNREFUSED || tries + 1 >= VPCD_CONNECT_TRIES || (stop && *stop)) {
+            LOG(RSP_LOG_ERROR, "connect to vpcd %s: %s", addr, strerror(err));
+            return RSP_ERR_IO;
+        }
+        poll(NULL, 0, POLL_MS);
     }
+    LOG(RSP_LOG_INFO, "connected to vpcd %s", addr);
     euicc_reset(e, atr, &atr_len);
     rc = 0;
     while ((n = recv_frame(fd, msg, stop)) >= 0) {

@@ -33,6 +33,24 @@ struct lpa_http_driver {
                 char *err, size_t err_len);
 };
 
+/* Errors of the network half, besides rsp_err and LPA_ERR_SW (lpa.h):
+ * protocol outcomes, with the details in struct lpa_result. */
+#define LPA_ERR_ES9      (-101)  /* the SM-DP+ answered a failure (status,
+                                  * subjectCode/reasonCode in the result) or
+                                  * an HTTP status other than 200/204 */
+#define LPA_ERR_EUICC    (-102)  /* the eUICC answered an ES10b error result
+                                  * (euicc_error) or a failed PIR */
+#define LPA_ERR_REJECTED (-103)  /* the user refused or postponed (consent) */
+/* Text for these and every lpa_strerror() value; never NULL. */
+const char *lpa_rsp_strerror(int err);
+
+/* The HTTP header lines every ES9+ request carries (SGP.22 §6.5.1). */
+#define LPA_ES9_USER_AGENT     "User-Agent: gsma-rsp-lpad"
+#define LPA_ES9_ADMIN_PROTOCOL "X-Admin-Protocol: gsma/rsp/v2.5.0"
+#define LPA_ES9_CONTENT_TYPE   "Content-Type: application/json;charset=UTF-8"
+/* Largest ES9+ response body accepted (a BPP in base64 with its JSON). */
+#define LPA_ES9_RESP_MAX (2u * 1024u * 1024u)
+
 /* Where a failed operation stopped. */
 enum lpa_step {
     LPA_STEP_NONE = 0,
@@ -65,6 +83,8 @@ struct lpa_result {
     char iccid[21];                /* installed profile ("" if none) */
     long notification_seq;         /* PIR seqNumber, -1 none */
     char detail[256];              /* one readable line */
+    int cancel_reason;             /* CancelSessionReason sent to the eUICC
+                                    * (SGP.22 §5.7.14), -1 if no cancel */
 };
 
 /* Profile metadata shown to the user before PrepareDownload. */
@@ -76,7 +96,8 @@ struct lpa_metadata {
     unsigned ppr_mask;             /* PprIds bits; non-zero needs consent */
 };
 
-/* Return non-zero to accept. */
+/* Return > 0 to accept, 0 to refuse (CancelSession endUserRejection),
+ * < 0 to postpone (CancelSession postponed). */
 typedef int (*lpa_consent_fn)(void *arg, const struct lpa_metadata *md);
 /* Coarse progress: step (enum lpa_step) done out of the download. */
 typedef void (*lpa_step_fn)(void *arg, int step, unsigned done, unsigned total);
@@ -88,7 +109,9 @@ struct lpa_download_opts {
     const char *matching_id;       /* with smdp_address; may be NULL */
     const char *confirmation_code; /* NULL if none; required if the AC says so */
     const char *imei;              /* 15 digits (TAC = first 8), NULL: default TAC */
-    lpa_consent_fn consent;        /* NULL: accept */
+    lpa_consent_fn consent;        /* NULL: accept, except a profile with
+                                    * PPRs (needs explicit consent, SGP.22
+                                    * §2.9.2.2): cancelled pprNotAllowed */
     void *consent_arg;
     lpa_step_fn on_step;
     void *step_arg;

@@ -122,6 +122,12 @@ void smdp_resp_free(struct smdp_resp *r);
 void smdp_handle(struct smdp *s, struct smdp_store *st, const struct smdp_req *req,
                  struct smdp_resp *resp);
 
+/* Header checks of smdp_handle (smdp_http.c), for the front end and tests:
+ * 1 if X-Admin-Protocol is "gsma/rsp/v2.<x>.<y>"; 1 if Content-Type is
+ * application/json with no charset or charset UTF-8 (case-insensitive). */
+int smdp_admin_protocol_ok(const char *v);
+int smdp_content_type_ok(const char *ct);
+
 /* ---- for the function implementations (smdp_es9.c, smdp_es2.c) ---- */
 
 /* The call a function runs in. */

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <openssl/evp.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -22,7 +23,7 @@
 
 static const char usage_text[] =
     "usage: smdp-admin --db FILE [--log LEVEL] COMMAND\n"
-    "  operator add --id ID --name NAME [--cert CERT.pem] [--callback URL]\n"
+    "  operator add --id ID --name NAME [--cert CERT(.pem|.der)] [--callback URL]\n"
     "  operator list\n"
     "  profile import --operator ID FILE.der [--iccid ICCID] [--spn SPN] [--name NAME]\n"
     "                 [--class test|provisioning|operational] [--ppr1] [--ppr2]\n"
@@ -146,10 +147,17 @@ static int cert_fingerprint(const char *path, uint8_t out[32])
         perror(path);
         return RSP_ERR_IO;
     }
+    /* PEM or DER; the fingerprint is SHA-256 of the DER (what smdpd
+     * computes from the TLS client certificate) */
     X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+    if (!x) {
+        ERR_clear_error();
+        rewind(f);
+        x = d2i_X509_fp(f, NULL);
+    }
     fclose(f);
     if (!x) {
-        fprintf(stderr, "smdp-admin: %s: not a PEM certificate\n", path);
+        fprintf(stderr, "smdp-admin: %s: not a certificate (PEM or DER)\n", path);
         return RSP_ERR_CERT;
     }
     int ok = X509_digest(x, EVP_sha256(), out, &n) == 1 && n == 32;

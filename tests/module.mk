@@ -16,7 +16,7 @@ ALL_TARGETS += $(TEST_BIN)
 ASAN_BUILD ?= build/asan
 
 ifeq ($(SAN),1)
-test: $(TEST_BIN)
+test: $(ALL_TARGETS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	RSP_SHARED=$(CURDIR)/../shared RSP_BUILD=$(CURDIR)/$(B) $(TEST_BIN)
 else

@@ -52,7 +52,13 @@ extern CU_TestInfo euicc_apdu_tests[];
 extern CU_TestInfo euicc_es10c_tests[];
 extern CU_TestInfo euicc_es10b_tests[];
 extern CU_TestInfo lpa_tests[];
+extern CU_TestInfo lpa_rsp_tests[];
+extern CU_TestInfo lpa_drivers_tests[];
 extern CU_TestInfo smdp_store_tests[];
+extern CU_TestInfo smdp_es9_tests[];
 extern CU_TestInfo euicc_tear_tests[];
+extern CU_TestInfo smdpd_tests[];
+int smdpd_suite_init(void);
+int smdpd_suite_cleanup(void);
 
 #endif

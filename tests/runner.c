@@ -15,8 +15,13 @@ static CU_SuiteInfo suites[] = {
     { .pName = "euicc_es10c", .pTests = euicc_es10c_tests },
     { .pName = "euicc_es10b", .pTests = euicc_es10b_tests },
     { .pName = "lpa", .pTests = lpa_tests },
+    { .pName = "lpa_rsp", .pTests = lpa_rsp_tests },
+    { .pName = "lpa_drivers", .pTests = lpa_drivers_tests },
     { .pName = "smdp_store", .pTests = smdp_store_tests },
+    { .pName = "smdp_es9", .pTests = smdp_es9_tests },
     { .pName = "euicc_tear", .pTests = euicc_tear_tests },
+    { .pName = "smdpd", .pTests = smdpd_tests, .pInitFunc = smdpd_suite_init,
+      .pCleanupFunc = smdpd_suite_cleanup },
     CU_SUITE_INFO_NULL,
 };
 

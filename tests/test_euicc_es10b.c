@@ -23,6 +23,7 @@
 #include <ProfileInstallationResult.h>
 
 #include "euicc.private.h"
+#include "euicc_dp.h"
 #include "euicc_fixture.h"
 #include "rsp_asn1.h"
 #include "rsp_bpp.h"
@@ -46,389 +47,19 @@ static int put(struct rsp_buf *b, uint32_t tag, const void *v, size_t n)
     return rc;
 }
 
-/* What can go wrong on purpose. */
-enum fault {
-    F_NONE = 0, F_CHALLENGE, F_SERVER_SIG, F_FOREIGN_CI, F_TID_PD, F_MAC86,
-    F_ICCID_MISMATCH, F_TRUNCATED, F_GARBAGE, F_SMDP_SIGN, F_TID_ISC,
-};
-
-/* The SM-DP+ of a test and its session. */
-struct dp {
-    const char *pki;
-    struct rsp_pki_cred auth, pb;
-    uint8_t tid[16];
-    uint8_t sig1[RSP_ECDSA_SIG_LEN];
-    uint8_t otpk[RSP_EC_POINT_LEN];
-    X509 *euicc_cert;
-    char eid[33];
-    uint16_t sw;
-};
-
-static int load_dp(struct dp *d, const char *pki, const char *curve, int foreign)
-{
-    char c[700], k[700];
-    int rc;
-    memset(d, 0, sizeof(*d));
-    d->pki = pki;
-    if (foreign) {
-        snprintf(c, sizeof(c), "%s/Negative/CERT_S_SM_DPauth_ECDSA_%s_FOREIGN_CI.der", pki, curve);
-        snprintf(k, sizeof(k), "%s/Negative/SK_S_SM_DPauth_ECDSA_%s_FOREIGN_CI.pem", pki, curve);
-    } else {
-        snprintf(c, sizeof(c), "%s/DPauth/CERT_S_SM_DPauth_ECDSA_%s.der", pki, curve);
-        snprintf(k, sizeof(k), "%s/DPauth/SK_S_SM_DPauth_ECDSA_%s.pem", pki, curve);
-    }
-    if ((rc = rsp_pki_load_cred(c, k, &d->auth)))
-        return rc;
-    snprintf(c, sizeof(c), "%s/DPpb/CERT_S_SM_DPpb_ECDSA_%s.der", pki, curve);
-    snprintf(k, sizeof(k), "%s/DPpb/SK_S_SM_DPpb_ECDSA_%s.pem", pki, curve);
-    return rsp_pki_load_cred(c, k, &d->pb);
-}
-
-static void free_dp(struct dp *d)
-{
-    rsp_pki_cred_free(&d->auth);
-    rsp_pki_cred_free(&d->pb);
-    X509_free(d->euicc_cert);
-    d->euicc_cert = NULL;
-}
-
-/* Send cmd; [out] resp (caller frees). */
-static uint8_t *es10(struct euicc_fixture *f, struct dp *d, const uint8_t *cmd, size_t len,
-                     size_t *rlen)
-{
-    uint8_t *r = NULL;
-    *rlen = 0;
-    d->sw = 0;
-    if (euicc_fixture_es10(f, cmd, len, &r, rlen, &d->sw))
-        return NULL;
-    return r;
-}
-
-/* GetEUICCChallenge + AuthenticateServer. Returns the AuthenticateServer
- * response (malloc'd) or NULL. */
-static uint8_t *authenticate(struct euicc_fixture *f, struct dp *d, enum fault fault,
-                             size_t *rlen)
-{
-    static const uint8_t chal_cmd[] = {0xBF, 0x2E, 0x00};
-    static const char addr[] = RSP_PKI_DEFAULT_HOST;
-    /* ctxParams1: matchingId "MATCH-1", deviceInfo { tac, deviceCapabilities {} } */
-    static const uint8_t ctx[] = {0xA0, 0x13, 0x80, 0x07, 'M', 'A', 'T', 'C', 'H', '-', '1',
-                                  0xA1, 0x08, 0x80, 0x04, 0x35, 0x29, 0x06, 0x11, 0xA1, 0x00};
-    uint8_t chal[16], schal[16], sig[RSP_ECDSA_SIG_LEN], pkid[64];
-    struct rsp_buf v, ss1, req;
-    struct rsp_tlv t, c;
-    uint8_t *r, *out = NULL;
-    size_t n;
-    int pl;
-
-    r = es10(f, d, chal_cmd, sizeof(chal_cmd), &n);
-    if (!r || rsp_tlv_parse(r, n, &t) || t.tag != 0xBF2E || rsp_tlv_find(t.val, t.val_len, 0x80, &c) ||
-        c.val_len != 16) {
-        free(r);
-        return NULL;
-    }
-    memcpy(chal, c.val, 16);
-    free(r);
-    if (fault == F_CHALLENGE)
-        chal[0] ^= 1;
-    for (int i = 0; i < 16; i++) {
-        d->tid[i] = (uint8_t)(0xA0 + i);
-        schal[i] = (uint8_t)(0x30 + i);
-    }
-    rsp_buf_init(&v, 4096);
-    rsp_buf_init(&ss1, 4096);
-    rsp_buf_init(&req, 8192);
-    put(&v, 0x80, d->tid, 16);
-    put(&v, 0x81, chal, 16);
-    put(&v, 0x83, addr, strlen(addr));
-    put(&v, 0x84, schal, 16);
-    put(&ss1, 0x30, v.data, v.len);
-    if (rsp_ecdsa_sign(d->auth.key, ss1.data, ss1.len, sig))
-        goto out;
-    if (fault == F_SERVER_SIG)
-        sig[10] ^= 0x01;
-    pl = rsp_x509_get_aki(d->auth.cert, pkid, sizeof(pkid));
-    if (pl <= 0)
-        goto out;
-    if (fault == F_FOREIGN_CI) {
-        /* Ask for the card's real CI: that of the DPpb of the same PKI. */
-        pl = rsp_x509_get_aki(d->pb.cert, pkid, sizeof(pkid));
-    }
-    rsp_buf_reset(&v);
-    rsp_buf_append(&v, ss1.data, ss1.len);
-    put(&v, 0x5F37, sig, sizeof(sig));
-    put(&v, 0x04, pkid, (size_t)pl);
-    rsp_x509_to_der(d->auth.cert, &v);
-    rsp_buf_append(&v, ctx, sizeof(ctx));
-    put(&req, 0xBF38, v.data, v.len);
-    out = es10(f, d, req.data, req.len, rlen);
-out:
-    rsp_buf_free(&v);
-    rsp_buf_free(&ss1);
-    rsp_buf_free(&req);
-    return out;
-}
-
-/* Check an AuthenticateServer response: OK with a valid euiccSignature1.
- * Keeps sig1 and the eUICC certificate. Returns 0 or the error code (>0). */
-static int check_auth(struct dp *d, const uint8_t *r, size_t n)
-{
-    AuthenticateServerResponse_t *resp = NULL;
-    struct rsp_tlv t, a, es1, sig, cert;
-    EVP_PKEY *k = NULL;
-    int res = -1;
-
-    if (rsp_asn1_decode(&asn_DEF_AuthenticateServerResponse, r, n, 65536, (void **)&resp))
-        return -1;
-    if (resp->present == AuthenticateServerResponse_PR_authenticateResponseError) {
-        res = (int)resp->choice.authenticateResponseError->authenticateErrorCode;
-        goto out;
-    }
-    size_t pos = 0;
-    if (rsp_tlv_parse(r, n, &t) || rsp_tlv_parse(t.val, t.val_len, &a) || a.tag != 0xA0 ||
-        rsp_tlv_next(a.val, a.val_len, &pos, &es1) != 1 ||
-        rsp_tlv_next(a.val, a.val_len, &pos, &sig) != 1 ||
-        rsp_tlv_next(a.val, a.val_len, &pos, &cert) != 1)
-        goto out;
-    X509_free(d->euicc_cert);
-    d->euicc_cert = NULL;
-    if (rsp_x509_from_der(cert.tlv, cert.tlv_len, &d->euicc_cert) ||
-        rsp_x509_get_pubkey(d->euicc_cert, &k) || rsp_x509_get_eid(d->euicc_cert, d->eid))
-        goto out;
-    if (rsp_ecdsa_verify(k, es1.tlv, es1.tlv_len, sig.val, sig.val_len))
-        goto out;
-    memcpy(d->sig1, sig.val, sizeof(d->sig1));
-    res = 0;
-out:
-    EVP_PKEY_free(k);
-    rsp_asn1_free(&asn_DEF_AuthenticateServerResponse, resp);
-    return res;
-}
-
-/* PrepareDownload; returns 0 (otpk kept), the DownloadErrorCode, or -1. */
-static int prepare(struct euicc_fixture *f, struct dp *d, enum fault fault)
-{
-    PrepareDownloadResponse_t *resp = NULL;
-    struct rsp_buf v, ss2, req, msg;
-    uint8_t sig[RSP_ECDSA_SIG_LEN];
-    static const uint8_t no_cc[] = {0x01, 0x01, 0x00};
-    struct rsp_tlv t, a, es2, esig, otpk;
-    EVP_PKEY *k = NULL;
-    uint8_t *r = NULL;
-    size_t n, pos = 0;
-    int res = -1;
-
-    rsp_buf_init(&v, 4096);
-    rsp_buf_init(&ss2, 256);
-    rsp_buf_init(&req, 4096);
-    rsp_buf_init(&msg, 512);
-    uint8_t tid[16];
-    memcpy(tid, d->tid, 16);
-    if (fault == F_TID_PD)
-        tid[15] ^= 0xFF;
-    put(&v, 0x80, tid, 16);
-    rsp_buf_append(&v, no_cc, sizeof(no_cc));
-    put(&ss2, 0x30, v.data, v.len);
-    rsp_buf_append(&msg, ss2.data, ss2.len);
-    put(&msg, 0x5F37, d->sig1, sizeof(d->sig1));
-    if (rsp_ecdsa_sign(d->pb.key, msg.data, msg.len, sig))
-        goto out;
-    rsp_buf_reset(&v);
-    rsp_buf_append(&v, ss2.data, ss2.len);
-    put(&v, 0x5F37, sig, sizeof(sig));
-    rsp_x509_to_der(d->pb.cert, &v);
-    put(&req, 0xBF21, v.data, v.len);
-    r = es10(f, d, req.data, req.len, &n);
-    if (!r || rsp_asn1_decode(&asn_DEF_PrepareDownloadResponse, r, n, 65536, (void **)&resp))
-        goto out;
-    if (resp->present == PrepareDownloadResponse_PR_downloadResponseError) {
-        res = (int)resp->choice.downloadResponseError->downloadErrorCode;
-        goto out;
-    }
-    if (rsp_tlv_parse(r, n, &t) || rsp_tlv_parse(t.val, t.val_len, &a) ||
-        rsp_tlv_next(a.val, a.val_len, &pos, &es2) != 1 ||
-        rsp_tlv_next(a.val, a.val_len, &pos, &esig) != 1 ||
-        rsp_tlv_find(es2.val, es2.val_len, 0x5F49, &otpk) || otpk.val_len != RSP_EC_POINT_LEN)
-        goto out;
-    /* euiccSignature2 over euiccSigned2 || 5F37 40 smdpSignature2 */
-    rsp_buf_reset(&msg);
-    rsp_buf_append(&msg, es2.tlv, es2.tlv_len);
-    put(&msg, 0x5F37, sig, sizeof(sig));
-    if (rsp_x509_get_pubkey(d->euicc_cert, &k) ||
-        rsp_ecdsa_verify(k, msg.data, msg.len, esig.val, esig.val_len))
-        goto out;
-    memcpy(d->otpk, otpk.val, RSP_EC_POINT_LEN);
-    res = 0;
-out:
-    EVP_PKEY_free(k);
-    rsp_asn1_free(&asn_DEF_PrepareDownloadResponse, resp);
-    free(r);
-    rsp_buf_free(&v);
-    rsp_buf_free(&ss2);
-    rsp_buf_free(&req);
-    rsp_buf_free(&msg);
-    return res;
-}
-
-/* The PIR of a download. */
-struct pir {
-    int ok;             /* successResult */
-    int cmd, reason;    /* errorResult */
-    int sig_ok;
-    int present;        /* a PIR came back */
-};
-
-static void check_pir(struct dp *d, const uint8_t *r, size_t n, struct pir *p)
-{
-    ProfileInstallationResult_t *res = NULL;
-    struct rsp_tlv t, data, sig;
-    EVP_PKEY *k = NULL;
-
-    memset(p, 0, sizeof(*p));
-    p->cmd = p->reason = -1;
-    if (!r || rsp_asn1_decode(&asn_DEF_ProfileInstallationResult, r, n, 65536, (void **)&res))
-        return;
-    p->present = 1;
-    const ProfileInstallationResultData_t *pd = &res->profileInstallationResultData;
-    if (pd->finalResult.present == ProfileInstallationResultData__finalResult_PR_successResult)
-        p->ok = 1;
-    else if (pd->finalResult.present == ProfileInstallationResultData__finalResult_PR_errorResult) {
-        p->cmd = (int)pd->finalResult.choice.errorResult->bppCommandId;
-        p->reason = (int)pd->finalResult.choice.errorResult->errorReason;
-    }
-    if (rsp_tlv_parse(r, n, &t) == 0 && rsp_tlv_find(t.val, t.val_len, 0xBF27, &data) == 0 &&
-        rsp_tlv_find(t.val, t.val_len, 0x5F37, &sig) == 0 &&
-        rsp_x509_get_pubkey(d->euicc_cert, &k) == 0 &&
-        rsp_ecdsa_verify(k, data.tlv, data.tlv_len, sig.val, sig.val_len) == 0)
-        p->sig_ok = 1;
-    EVP_PKEY_free(k);
-    rsp_asn1_free(&asn_DEF_ProfileInstallationResult, res);
-}
-
-/* Build the BPP of upp and send it; the last response's PIR into *p. */
-static void load_bpp(struct euicc_fixture *f, struct dp *d, const uint8_t *upp, size_t upp_len,
-                     const char *iccid, enum fault fault, int use_ppk, struct pir *p)
-{
-    static const uint8_t host[] = "hostid01";
-    static const uint8_t ppk_enc[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-    static const uint8_t ppk_mac[16] = {2, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-    static const uint8_t ppk_mcv[16] = {3, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-    struct rsp_bpp_notif nt = {0xF, RSP_PKI_DEFAULT_HOST};
-    struct rsp_bpp_metadata md = {
-        .iccid = iccid, .service_provider = "Test SP", .profile_name = "TS.48 test",
-        .profile_class = 2, .notifs = &nt, .n_notifs = 1, .ppr = 0,
-    };
-    struct rsp_bpp_params bp = {
-        .dp_pb_key = d->pb.key, .euicc_otpk = d->otpk, .transaction_id = d->tid,
-        .transaction_id_len = 16, .host_id = host, .host_id_len = 8, .upp = upp,
-        .upp_len = upp_len, .md = &md,
-    };
-    uint8_t eid[16], tid2[16];
-    struct rsp_buf bpp;
-    struct rsp_bpp_seg *segs = NULL;
-    size_t nsegs = 0;
-    uint8_t *last = NULL;
-    size_t last_len = 0;
-
-    memset(p, 0, sizeof(*p));
-    p->cmd = p->reason = -1;
-    if (use_ppk) {
-        bp.ppk_enc = ppk_enc;
-        bp.ppk_mac = ppk_mac;
-        bp.ppk_mcv = ppk_mcv;
-    }
-    if (fault == F_TID_ISC) {
-        memcpy(tid2, d->tid, 16);
-        tid2[0] ^= 1;
-        bp.transaction_id = tid2;
-    }
-    CU_ASSERT_RC(rsp_eid_to_bytes(d->eid, eid), 0);
-    bp.eid = eid;
-    rsp_buf_init(&bpp, RSP_BPP_MAX);
-    CU_ASSERT_RC(rsp_bpp_build(&bp, &bpp), 0);
-    CU_ASSERT_RC(rsp_bpp_split(bpp.data, bpp.len, &segs, &nsegs), 0);
-    if (!segs) {
-        rsp_buf_free(&bpp);
-        return;
-    }
-    /* One level only: A0 L 87 ... */
-    CU_ASSERT(nsegs >= 5);
-    CU_ASSERT(nsegs >= 2 && bpp.data[segs[1].off] == 0xA0);
-    CU_ASSERT(nsegs >= 2 && segs[1].len > 3 &&
-              bpp.data[segs[1].off + 2] == 0x87);
-    if (fault == F_MAC86)
-        bpp.data[segs[nsegs - 1].off + segs[nsegs - 1].len - 1] ^= 0x01;
-    if (fault == F_SMDP_SIGN)
-        bpp.data[segs[0].off + segs[0].len - 1] ^= 0x01;
-    for (size_t i = 0; i < nsegs; i++) {
-        const uint8_t *sp = bpp.data + segs[i].off;
-        size_t sl = segs[i].len;
-        uint8_t garbage[8] = {0x86, 0x06, 1, 2, 3, 4, 5, 6};
-        if (fault == F_TRUNCATED && i == 3)
-            sl -= 5;
-        if (fault == F_GARBAGE && i == 3) {
-            sp = garbage;
-            sl = sizeof(garbage);
-        }
-        free(last);
-        last = es10(f, d, sp, sl, &last_len);
-        if (d->sw != 0x9000 || last_len)
-            break;     /* the card answered: an error (or the end) */
-    }
-    check_pir(d, last, last_len, p);
-    free(last);
-    free(segs);
-    rsp_buf_free(&bpp);
-}
-
-static uint8_t *read_profile(const char *name, size_t *len, char *iccid)
-{
-    char path[700];
-    struct rsp_saip_info *info = NULL;
-    snprintf(path, sizeof(path), "%s/ts48/%s", test_shared_dir(), name);
-    uint8_t *p = test_read_file(path, len);
-    if (!p)
-        return NULL;
-    if (rsp_saip_parse(p, *len, &info)) {
-        free(p);
-        return NULL;
-    }
-    strcpy(iccid, info->iccid);
-    rsp_saip_info_free(info);
-    return p;
-}
-
-/* Whole flow up to the PIR. Returns the PIR in *p; auth/prepare results. */
-static int run(struct euicc_fixture *f, struct dp *d, const uint8_t *upp, size_t upp_len,
-               const char *iccid, enum fault fault, int use_ppk, struct pir *p)
-{
-    size_t n;
-    uint8_t *r = authenticate(f, d, fault, &n);
-    int rc = r ? check_auth(d, r, n) : -1;
-    free(r);
-    memset(p, 0, sizeof(*p));
-    if (rc)
-        return rc;
-    rc = prepare(f, d, fault);
-    if (rc)
-        return 100 + rc;
-    load_bpp(f, d, upp, upp_len, iccid, fault, use_ppk, p);
-    return 0;
-}
-
 static void install_all(const char *pki, const char *curve, int use_ppk)
 {
     for (size_t i = 0; i < sizeof(TS48) / sizeof(TS48[0]); i++) {
         struct euicc_fixture f;
-        struct dp d;
-        struct pir p;
+        struct euicc_dp d;
+        struct euicc_dp_pir p;
         char iccid[21];
         size_t len;
-        uint8_t *upp = read_profile(TS48[i], &len, iccid);
+        uint8_t *upp = euicc_dp_read_profile(TS48[i], &len, iccid);
         CU_ASSERT_PTR_NOT_NULL_FATAL(upp);
         CU_ASSERT_RC(euicc_fixture_open(&f, pki), 0);
-        CU_ASSERT_RC(load_dp(&d, pki ? pki : euicc_fixture_pki_dir(), curve, 0), 0);
-        CU_ASSERT_RC(run(&f, &d, upp, len, iccid, F_NONE, use_ppk, &p), 0);
+        CU_ASSERT_RC(euicc_dp_load(&d, pki ? pki : euicc_fixture_pki_dir(), curve, 0), 0);
+        CU_ASSERT_RC(euicc_dp_run(&f, &d, upp, len, iccid, DP_F_NONE, use_ppk, &p), 0);
         if (!p.ok)
             fprintf(stderr, "\n  %s: PIR cmd %d reason %d\n", TS48[i], p.cmd, p.reason);
         CU_ASSERT(p.ok);
@@ -441,7 +72,7 @@ static void install_all(const char *pki, const char *curve, int use_ppk)
         CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
         CU_ASSERT(f.card && f.card->st.n_profiles == 1 &&
                   !strcmp(f.card->st.profiles[0].iccid, iccid));
-        free_dp(&d);
+        euicc_dp_free(&d);
         euicc_fixture_close(&f);
         free(upp);
     }
@@ -456,36 +87,36 @@ static void test_install_sgp26(void)
     char pki[600];
     snprintf(pki, sizeof(pki), "%s/sgp26", test_shared_dir());
     struct euicc_fixture f;
-    struct dp d;
-    struct pir p;
+    struct euicc_dp d;
+    struct euicc_dp_pir p;
     char iccid[21];
     size_t len;
-    uint8_t *upp = read_profile(TS48[0], &len, iccid);
+    uint8_t *upp = euicc_dp_read_profile(TS48[0], &len, iccid);
     CU_ASSERT_PTR_NOT_NULL_FATAL(upp);
     CU_ASSERT_RC(euicc_fixture_open(&f, pki), 0);
-    CU_ASSERT_RC(load_dp(&d, pki, "NIST", 0), 0);
-    CU_ASSERT_RC(run(&f, &d, upp, len, iccid, F_NONE, 0, &p), 0);
+    CU_ASSERT_RC(euicc_dp_load(&d, pki, "NIST", 0), 0);
+    CU_ASSERT_RC(euicc_dp_run(&f, &d, upp, len, iccid, DP_F_NONE, 0, &p), 0);
     CU_ASSERT(p.ok && p.sig_ok);
     CU_ASSERT_EQUAL(f.card->st.n_profiles, 1);
-    free_dp(&d);
+    euicc_dp_free(&d);
     euicc_fixture_close(&f);
     free(upp);
 }
 
 /* One negative case: expected auth code, download code, or PIR error. */
-static void negative(enum fault fault, int want_run, int want_cmd, int want_reason,
+static void negative(enum euicc_dp_fault fault, int want_run, int want_cmd, int want_reason,
                      const char *iccid_override)
 {
     struct euicc_fixture f;
-    struct dp d;
-    struct pir p;
+    struct euicc_dp d;
+    struct euicc_dp_pir p;
     char iccid[21];
     size_t len;
-    uint8_t *upp = read_profile(TS48[1], &len, iccid);
+    uint8_t *upp = euicc_dp_read_profile(TS48[1], &len, iccid);
     CU_ASSERT_PTR_NOT_NULL_FATAL(upp);
     CU_ASSERT_RC(euicc_fixture_open(&f, NULL), 0);
-    CU_ASSERT_RC(load_dp(&d, euicc_fixture_pki_dir(), "NIST", fault == F_FOREIGN_CI), 0);
-    CU_ASSERT_RC(run(&f, &d, upp, len, iccid_override ? iccid_override : iccid, fault, 0, &p),
+    CU_ASSERT_RC(euicc_dp_load(&d, euicc_fixture_pki_dir(), "NIST", fault == DP_F_FOREIGN_CI), 0);
+    CU_ASSERT_RC(euicc_dp_run(&f, &d, upp, len, iccid_override ? iccid_override : iccid, fault, 0, &p),
                  want_run);
     if (want_run == 0) {
         CU_ASSERT(p.present && !p.ok && p.sig_ok);
@@ -496,41 +127,41 @@ static void negative(enum fault fault, int want_run, int want_cmd, int want_reas
     }
     CU_ASSERT_EQUAL(f.card->st.n_profiles, 0);
     CU_ASSERT_EQUAL(f.card->sess.phase, EUICC_SESS_NONE);
-    free_dp(&d);
+    euicc_dp_free(&d);
     euicc_fixture_close(&f);
     free(upp);
 }
 
-static void test_wrong_challenge(void) { negative(F_CHALLENGE, 6, 0, 0, NULL); }
-static void test_bad_server_sig(void) { negative(F_SERVER_SIG, 2, 0, 0, NULL); }
-static void test_foreign_ci(void) { negative(F_FOREIGN_CI, 1, 0, 0, NULL); }
-static void test_wrong_tid_prepare(void) { negative(F_TID_PD, 100 + 5, 0, 0, NULL); }
-static void test_wrong_tid_isc(void) { negative(F_TID_ISC, 0, 0, 3, NULL); }
-static void test_bad_smdp_sign(void) { negative(F_SMDP_SIGN, 0, 0, 2, NULL); }
-static void test_tampered_mac86(void) { negative(F_MAC86, 0, 5, 8, NULL); }
-static void test_iccid_mismatch(void) { negative(F_NONE, 0, 5, 13, "8949449999999990023"); }
-static void test_truncated_segment(void) { negative(F_TRUNCATED, 0, 2, 1, NULL); }
-static void test_garbage_segment(void) { negative(F_GARBAGE, 0, 2, 7, NULL); }
+static void test_wrong_challenge(void) { negative(DP_F_CHALLENGE, 6, 0, 0, NULL); }
+static void test_bad_server_sig(void) { negative(DP_F_SERVER_SIG, 2, 0, 0, NULL); }
+static void test_foreign_ci(void) { negative(DP_F_FOREIGN_CI, 1, 0, 0, NULL); }
+static void test_wrong_tid_prepare(void) { negative(DP_F_TID_PD, 100 + 5, 0, 0, NULL); }
+static void test_wrong_tid_isc(void) { negative(DP_F_TID_ISC, 0, 0, 3, NULL); }
+static void test_bad_smdp_sign(void) { negative(DP_F_SMDP_SIGN, 0, 0, 2, NULL); }
+static void test_tampered_mac86(void) { negative(DP_F_MAC86, 0, 5, 8, NULL); }
+static void test_iccid_mismatch(void) { negative(DP_F_NONE, 0, 5, 13, "8949449999999990023"); }
+static void test_truncated_segment(void) { negative(DP_F_TRUNCATED, 0, 2, 1, NULL); }
+static void test_garbage_segment(void) { negative(DP_F_GARBAGE, 0, 2, 7, NULL); }
 
 static void test_iccid_twice(void)
 {
     struct euicc_fixture f;
-    struct dp d;
-    struct pir p;
+    struct euicc_dp d;
+    struct euicc_dp_pir p;
     char iccid[21];
     size_t len;
-    uint8_t *upp = read_profile(TS48[2], &len, iccid);
+    uint8_t *upp = euicc_dp_read_profile(TS48[2], &len, iccid);
     CU_ASSERT_PTR_NOT_NULL_FATAL(upp);
     CU_ASSERT_RC(euicc_fixture_open(&f, NULL), 0);
-    CU_ASSERT_RC(load_dp(&d, euicc_fixture_pki_dir(), "NIST", 0), 0);
-    CU_ASSERT_RC(run(&f, &d, upp, len, iccid, F_NONE, 0, &p), 0);
+    CU_ASSERT_RC(euicc_dp_load(&d, euicc_fixture_pki_dir(), "NIST", 0), 0);
+    CU_ASSERT_RC(euicc_dp_run(&f, &d, upp, len, iccid, DP_F_NONE, 0, &p), 0);
     CU_ASSERT(p.ok);
-    CU_ASSERT_RC(run(&f, &d, upp, len, iccid, F_NONE, 0, &p), 0);
+    CU_ASSERT_RC(euicc_dp_run(&f, &d, upp, len, iccid, DP_F_NONE, 0, &p), 0);
     CU_ASSERT(!p.ok && p.sig_ok);
     CU_ASSERT_EQUAL(p.cmd, 2);
     CU_ASSERT_EQUAL(p.reason, 9);
     CU_ASSERT_EQUAL(f.card->st.n_profiles, 1);
-    free_dp(&d);
+    euicc_dp_free(&d);
     euicc_fixture_close(&f);
     free(upp);
 }
@@ -540,34 +171,34 @@ static void test_iccid_twice(void)
 static void test_no_session(void)
 {
     struct euicc_fixture f;
-    struct dp d;
+    struct euicc_dp d;
     uint8_t *r;
     size_t n;
     static const uint8_t bf36[] = {0xBF, 0x36, 0x03, 0xBF, 0x23, 0x00};
     CU_ASSERT_RC(euicc_fixture_open(&f, NULL), 0);
-    CU_ASSERT_RC(load_dp(&d, euicc_fixture_pki_dir(), "NIST", 0), 0);
-    r = es10(&f, &d, bf36, sizeof(bf36), &n);
+    CU_ASSERT_RC(euicc_dp_load(&d, euicc_fixture_pki_dir(), "NIST", 0), 0);
+    r = euicc_dp_es10(&f, &d, bf36, sizeof(bf36), &n);
     CU_ASSERT_EQUAL(d.sw, 0x6985);
     free(r);
     /* CancelSession without a session: invalidTransactionId (BF41 03 81 01 05) */
     static const uint8_t cancel[] = {0xBF, 0x41, 0x06, 0x80, 0x01, 0x01, 0x81, 0x01, 0x00};
     static const uint8_t want[] = {0xBF, 0x41, 0x03, 0x81, 0x01, 0x05};
-    r = es10(&f, &d, cancel, sizeof(cancel), &n);
+    r = euicc_dp_es10(&f, &d, cancel, sizeof(cancel), &n);
     CU_ASSERT_BYTES("cancel", r, n, want, sizeof(want));
     free(r);
-    free_dp(&d);
+    euicc_dp_free(&d);
     euicc_fixture_close(&f);
 }
 
 static void test_cancel_session(void)
 {
     struct euicc_fixture f;
-    struct dp d;
+    struct euicc_dp d;
     size_t n;
     CU_ASSERT_RC(euicc_fixture_open(&f, NULL), 0);
-    CU_ASSERT_RC(load_dp(&d, euicc_fixture_pki_dir(), "NIST", 0), 0);
-    uint8_t *r = authenticate(&f, &d, F_NONE, &n);
-    CU_ASSERT_RC(r ? check_auth(&d, r, n) : -1, 0);
+    CU_ASSERT_RC(euicc_dp_load(&d, euicc_fixture_pki_dir(), "NIST", 0), 0);
+    uint8_t *r = euicc_dp_authenticate(&f, &d, DP_F_NONE, &n);
+    CU_ASSERT_RC(r ? euicc_dp_check_auth(&d, r, n) : -1, 0);
     free(r);
     struct rsp_buf v, req;
     rsp_buf_init(&v, 64);
@@ -575,7 +206,7 @@ static void test_cancel_session(void)
     put(&v, 0x80, d.tid, 16);
     put(&v, 0x81, "\x01", 1);     /* postponed */
     put(&req, 0xBF41, v.data, v.len);
-    r = es10(&f, &d, req.data, req.len, &n);
+    r = euicc_dp_es10(&f, &d, req.data, req.len, &n);
     CancelSessionResponse_t *cs = NULL;
     CU_ASSERT_RC(r ? rsp_asn1_decode(&asn_DEF_CancelSessionResponse, r, n, 4096, (void **)&cs) : -1, 0);
     CU_ASSERT(cs && cs->present == CancelSessionResponse_PR_cancelSessionResponseOk);
@@ -595,7 +226,7 @@ static void test_cancel_session(void)
     CU_ASSERT_EQUAL(f.card->sess.phase, EUICC_SESS_NONE);
     rsp_buf_free(&v);
     rsp_buf_free(&req);
-    free_dp(&d);
+    euicc_dp_free(&d);
     euicc_fixture_close(&f);
 }
 

@@ -9,6 +9,9 @@
  * ICCID + state; notifications: seq, event, ICCID; next seq).
  * A leftover, truncated or garbage state.json.tmp (a tear inside the save)
  * must not break the next open nor the next save.
+ * LoadBoundProfilePackage: the same at every crash point of a whole TS.48
+ * download (tests/euicc_dp.c plays the SM-DP+). The commit contract under
+ * injected save faults (euicc_fault_set).
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@
 #include <unistd.h>
 
 #include "euicc.private.h"
+#include "euicc_dp.h"
 #include "euicc_fixture.h"
 #include "rsp_asn1.h"
 #include "rsp_err.h"
@@ -38,10 +42,10 @@
 /* What must be all-old or all-new. */
 struct snap {
     size_t n_profiles;
-    struct { char iccid[21]; int state; } p[EUICC_MAX_PROFILES];
+    struct { char iccid[21]; int state; size_t n_pes, package_len; } p[EUICC_MAX_PROFILES];
     size_t n_notifs;
     struct { uint32_t seq, event; char iccid[21]; } n[EUICC_MAX_NOTIFS];
-    uint32_t next_seq;
+    uint32_t next_seq, next_isdp;
 };
 
 static void snap_take(const struct euicc *e, struct snap *s)
@@ -51,6 +55,8 @@ static void snap_take(const struct euicc *e, struct snap *s)
     for (size_t i = 0; i < e->st.n_profiles; i++) {
         memcpy(s->p[i].iccid, e->st.profiles[i].iccid, sizeof(s->p[i].iccid));
         s->p[i].state = e->st.profiles[i].state;
+        s->p[i].n_pes = e->st.profiles[i].n_pes;
+        s->p[i].package_len = e->st.profiles[i].package_len;
     }
     s->n_notifs = e->st.n_notifs;
     for (size_t i = 0; i < e->st.n_notifs; i++) {
@@ -59,15 +65,17 @@ static void snap_take(const struct euicc *e, struct snap *s)
         memcpy(s->n[i].iccid, e->st.notifs[i].iccid, sizeof(s->n[i].iccid));
     }
     s->next_seq = e->st.next_seq;
+    s->next_isdp = e->st.next_isdp;
 }
 
 static int snap_eq(const struct snap *a, const struct snap *b)
 {
     if (a->n_profiles != b->n_profiles || a->n_notifs != b->n_notifs ||
-        a->next_seq != b->next_seq)
+        a->next_seq != b->next_seq || a->next_isdp != b->next_isdp)
         return 0;
     for (size_t i = 0; i < a->n_profiles; i++)
-        if (strcmp(a->p[i].iccid, b->p[i].iccid) || a->p[i].state != b->p[i].state)
+        if (strcmp(a->p[i].iccid, b->p[i].iccid) || a->p[i].state != b->p[i].state ||
+            a->p[i].n_pes != b->p[i].n_pes || a->p[i].package_len != b->p[i].package_len)
             return 0;
     for (size_t i = 0; i < a->n_notifs; i++)
         if (a->n[i].seq != b->n[i].seq || a->n[i].event != b->n[i].event ||
@@ -84,7 +92,7 @@ static void snap_print(const char *label, const struct snap *s)
     fprintf(stderr, "; %zu notifs:", s->n_notifs);
     for (size_t i = 0; i < s->n_notifs; i++)
         fprintf(stderr, " #%u ev%u %s", s->n[i].seq, s->n[i].event, s->n[i].iccid);
-    fprintf(stderr, "; next seq %u\n", s->next_seq);
+    fprintf(stderr, "; next seq %u, next ISD-P %u\n", s->next_seq, s->next_isdp);
 }
 
 /* Add a profile with a notification configuration for every event. */
@@ -335,10 +343,164 @@ static void test_tear_mid_save(void)
     euicc_fixture_close(&f);
 }
 
+/* Child of the install tear loop: the whole download (AuthenticateServer,
+ * PrepareDownload, every BPP segment) with crash=n armed through
+ * euicc_fault_set. Never returns, never asserts. */
+static void child_install(struct euicc_fixture *f, long n, struct euicc_dp *d,
+                          const uint8_t *upp, size_t len, const char *iccid)
+{
+    struct euicc_dp_pir p;
+    char v[32];
+    int rc;
+
+    f->card = NULL;               /* the parent's copy; not ours to free */
+    rc = euicc_fixture_reopen(f);
+    snprintf(v, sizeof(v), "crash=%ld", n);
+    if (rc == 0)
+        rc = euicc_fault_set(f->card, v);
+    if (rc == 0)
+        rc = euicc_dp_run(f, d, upp, len, iccid, DP_F_NONE, 0, &p);
+    _exit(rc == 0 && p.ok ? 0 : 3);
+}
+
+/* A tear at every crash point of a TS.48 install (ISD-P creation, metadata,
+ * each 86 segment, PIR queued, commit): the state is the old one (no new
+ * profile, no ISD-P, no notification, counters unchanged) or the new one
+ * (the whole profile and its install notification), never a mix. */
+static void test_tear_install(void)
+{
+    struct euicc_fixture f;
+    struct euicc_dp d;
+    struct euicc_dp_pir pir;
+    struct snap old, neu, got;
+    char iccid[21];
+    uint8_t *upp, *old_file;
+    size_t upp_len, old_len;
+    int n_old = 0, n_new = 0, done = 0;
+    long n;
+
+    upp = euicc_dp_read_profile("TS48v2_SAIP2.3_NoBERTLV.der", &upp_len, iccid);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(upp);
+    CU_ASSERT_FATAL(euicc_fixture_open(&f, NULL) == 0);
+    CU_ASSERT_FATAL(euicc_dp_load(&d, euicc_fixture_pki_dir(), "NIST", 0) == 0);
+    add_profile(f.card, ICCID_A, 0x01, EUICC_PROFILE_ENABLED);
+    snap_take(f.card, &old);
+    old_file = test_read_file(f.state_path, &old_len);
+    CU_ASSERT_FATAL(old_file != NULL);
+
+    /* NEW: the install done here */
+    CU_ASSERT_RC(euicc_dp_run(&f, &d, upp, upp_len, iccid, DP_F_NONE, 0, &pir), 0);
+    CU_ASSERT_FATAL(pir.ok);
+    snap_take(f.card, &neu);
+    CU_ASSERT_EQUAL(neu.n_profiles, old.n_profiles + 1);
+    CU_ASSERT(neu.n_profiles == 2 && !strcmp(neu.p[1].iccid, iccid) && neu.p[1].n_pes > 0);
+    CU_ASSERT(neu.n_notifs == old.n_notifs + 1 && neu.n[neu.n_notifs - 1].event == 0 &&
+              !strcmp(neu.n[neu.n_notifs - 1].iccid, iccid));
+
+    for (n = 1; n <= 256 && !done; n++) {
+        pid_t pid;
+        int status = 0, is_old, is_new;
+
+        CU_ASSERT_FATAL(write_file(f.state_path, old_file, old_len) == 0);
+        CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+        fflush(NULL);
+        pid = fork();
+        CU_ASSERT_FATAL(pid >= 0);
+        if (pid == 0)
+            child_install(&f, n, &d, upp, upp_len, iccid);
+        CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
+        CU_ASSERT_FATAL(WIFEXITED(status));
+        if (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 99)
+            fprintf(stderr, "\n  install tear %ld: child exit %d\n", n, WEXITSTATUS(status));
+        CU_ASSERT_FATAL(WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 99);
+        done = WEXITSTATUS(status) == 0;
+
+        CU_ASSERT_RC(snap_file(f.state_path, &got), 0);
+        is_old = snap_eq(&got, &old);
+        is_new = snap_eq(&got, &neu);
+        if (done ? !is_new : !(is_old || is_new)) {
+            fprintf(stderr, "\n  install tear at point %ld (%s): mixed state\n", n,
+                    done ? "completed" : "crashed");
+            snap_print("got", &got);
+            snap_print("old", &old);
+            snap_print("new", &neu);
+        }
+        CU_ASSERT(done ? is_new : (is_old || is_new));
+        n_old += !done && is_old;
+        n_new += !done && is_new;
+        CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    }
+    CU_ASSERT(done);
+    /* isdp + metadata + >= 1 PE + pir + commit:before give OLD, commit:after NEW */
+    if (n_old < 5 || n_new != 1)
+        fprintf(stderr, "\n  install: %d tears gave OLD, %d NEW\n", n_old, n_new);
+    CU_ASSERT(n_old >= 5);
+    CU_ASSERT_EQUAL(n_new, 1);
+    euicc_dp_free(&d);
+    free(old_file);
+    free(upp);
+    euicc_fixture_close(&f);
+}
+
+/* The commit contract (euicc.h): a save that fails before its rename drops
+ * the change (card and file stay OLD, euicc_transmit says RSP_ERR_IO); a
+ * failed directory fsync after the rename keeps it (command succeeds, card
+ * and file NEW). Also the one-shot SW fault of euicc_fault_set. */
+static void test_commit_faults(void)
+{
+    struct euicc_fixture f;
+    struct snap old, got, neu;
+    char cmd[128];
+    uint8_t *r = NULL;
+    size_t n = 0;
+    uint16_t sw = 0;
+
+    CU_ASSERT_FATAL(euicc_fixture_open(&f, NULL) == 0);
+    add_profile(f.card, ICCID_A, 0x01, EUICC_PROFILE_ENABLED);
+    add_profile(f.card, ICCID_B, 0x02, EUICC_PROFILE_DISABLED);
+    snap_take(f.card, &old);
+    cmd_for(cmd, sizeof(cmd), "BF32", ICCID_A, 1);
+
+    CU_ASSERT_RC(euicc_fault_set(f.card, "savefail"), 0);
+    CU_ASSERT_RC(do_op(&f, cmd), RSP_ERR_IO);
+    snap_take(f.card, &got);
+    CU_ASSERT(snap_eq(&got, &old));
+    CU_ASSERT_RC(snap_file(f.state_path, &got), 0);
+    CU_ASSERT(snap_eq(&got, &old));
+
+    CU_ASSERT_RC(euicc_fault_set(f.card, "dirsync"), 0);
+    CU_ASSERT_RC(do_op(&f, cmd), 0);
+    snap_take(f.card, &neu);
+    CU_ASSERT(!snap_eq(&neu, &old));
+    CU_ASSERT_RC(snap_file(f.state_path, &got), 0);
+    CU_ASSERT(snap_eq(&got, &neu));
+
+    /* sw=XXXX@TAG: once, only for that tag */
+    CU_ASSERT_RC(euicc_fault_set(f.card, "sw=6A88@BF2D"), 0);
+    CU_ASSERT_RC(euicc_fixture_es10_hex(&f, "BF3E035C015A", &r, &n, &sw), 0);
+    CU_ASSERT_EQUAL(sw, 0x9000);
+    free(r);
+    CU_ASSERT_RC(euicc_fixture_es10_hex(&f, "BF2D00", &r, &n, &sw), 0);
+    CU_ASSERT_EQUAL(sw, 0x6A88);
+    CU_ASSERT_EQUAL(n, 0);
+    free(r);
+    CU_ASSERT_RC(euicc_fixture_es10_hex(&f, "BF2D00", &r, &n, &sw), 0);
+    CU_ASSERT_EQUAL(sw, 0x9000);
+    free(r);
+    CU_ASSERT_RC(euicc_fault_set(f.card, "bogus"), RSP_ERR_INVAL);
+    CU_ASSERT_RC(euicc_fault_set(f.card, "sw=12"), RSP_ERR_INVAL);
+    CU_ASSERT_RC(euicc_fault_set(f.card, "crash=0"), RSP_ERR_INVAL);
+    CU_ASSERT_RC(euicc_fault_set(f.card, "sw=6F00@XYZ"), RSP_ERR_INVAL);
+    CU_ASSERT_RC(euicc_fault_set(f.card, NULL), 0);
+    euicc_fixture_close(&f);
+}
+
 CU_TestInfo euicc_tear_tests[] = {
     { "enable", test_tear_enable },
     { "disable", test_tear_disable },
     { "delete", test_tear_delete },
     { "mid_save_tmp", test_tear_mid_save },
+    { "install", test_tear_install },
+    { "commit_faults", test_commit_faults },
     CU_TEST_INFO_NULL,
 };

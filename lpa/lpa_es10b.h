@@ -1,0 +1,137 @@
+/*
+ * lpa_es10b.h - liblpa: the ES10b functions of the profile download and of
+ * notification delivery (SGP.22 v2.5 §5.7), as the download of §3.1 needs
+ * them: the messages the SM-DP+ produced travel through the LPA unchanged,
+ * so these functions take and return raw DER (complete TLVs, as the JSON
+ * binding of §6.5.2 carries them in base64) and decode only what the LPA
+ * must look at (error codes, the transaction id, the PIR).
+ *
+ *   GetEUICCInfo2              §5.7.8   BF22
+ *   AuthenticateServer         §5.7.13  BF38 (ctxParams1 built here)
+ *   PrepareDownload            §5.7.5   BF21
+ *   LoadBoundProfilePackage    §5.7.6   the BPP segments of §2.5.5
+ *   CancelSession              §5.7.14  BF41
+ *   RetrieveNotificationsList  §5.7.10  BF2B
+ * GetEUICCChallenge / GetEUICCInfo1 / ListNotification /
+ * RemoveNotificationFromList are in lpa.h.
+ *
+ * All return 0 or a negative error (lpa_es10_transact's, or RSP_ERR_DECODE
+ * for a response that is not the expected DER). An ES10b error result the
+ * card sent is data (*error), never a C error.
+ */
+#ifndef LPA_ES10B_H
+#define LPA_ES10B_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lpa.h"
+#include "rsp_buf.h"
+
+/* CancelSessionReason (SGP.22 §5.7.14). */
+enum lpa_cancel_reason {
+    LPA_CANCEL_END_USER_REJECTION = 0,
+    LPA_CANCEL_POSTPONED = 1,
+    LPA_CANCEL_TIMEOUT = 2,
+    LPA_CANCEL_PPR_NOT_ALLOWED = 3,
+    LPA_CANCEL_METADATA_MISMATCH = 4,
+    LPA_CANCEL_LOAD_BPP_EXECUTION_ERROR = 5,
+    LPA_CANCEL_UNDEFINED_REASON = 127,
+};
+
+/* GetEUICCInfo2 (§5.7.8): the raw BF22 response in *out (initialised here,
+ * rsp_buf_free by the caller). */
+int lpa_es10b_get_euicc_info2(struct lpa_ctx *ctx, struct rsp_buf *out);
+
+/* The parts of AuthenticateServerRequest (SGP.22 §5.7.13), each one complete
+ * DER TLV exactly as ES9+.InitiateAuthentication returned it. */
+struct lpa_auth_server_in {
+    const uint8_t *server_signed1;  size_t server_signed1_len;   /* 30 .. */
+    const uint8_t *server_sig1;     size_t server_sig1_len;      /* 5F37 .. */
+    const uint8_t *ci_pkid;         size_t ci_pkid_len;          /* 04 .. */
+    const uint8_t *server_cert;     size_t server_cert_len;      /* 30 .. */
+    const char *matching_id;        /* NULL: absent; else at most 255 bytes */
+    uint8_t tac[4];                 /* deviceInfo.tac */
+    const uint8_t *imei;            /* NULL or 8 bytes (deviceInfo.imei) */
+};
+
+/*
+ * AuthenticateServer (BF38). ctxParams1 = ctxParamsForCommonAuthentication
+ * {matchingId, deviceInfo {tac, deviceCapabilities, imei}}.
+ * [out] resp   the raw response (for ES9+.AuthenticateClient), initialised
+ *              here; freed on failure.
+ * [out] *error authenticateResponseError code, 0 on authenticateResponseOk.
+ * Errors: RSP_ERR_INVAL (missing part, matchingId too long), transport,
+ * RSP_ERR_DECODE.
+ */
+int lpa_es10b_authenticate_server(struct lpa_ctx *ctx, const struct lpa_auth_server_in *in,
+                                  struct rsp_buf *resp, int *error);
+
+/* PrepareDownload (BF21, §5.7.5): smdpSigned2 (30..), smdpSignature2
+ * (5F37..), smdpCertificate (30..) as received; hash_cc NULL or 32 bytes.
+ * [out] resp the raw response (for ES9+.GetBoundProfilePackage);
+ * *error downloadErrorCode, 0 on downloadResponseOk. */
+int lpa_es10b_prepare_download(struct lpa_ctx *ctx,
+                               const uint8_t *smdp_signed2, size_t smdp_signed2_len,
+                               const uint8_t *smdp_sig2, size_t smdp_sig2_len,
+                               const uint8_t *smdp_cert, size_t smdp_cert_len,
+                               const uint8_t *hash_cc, struct rsp_buf *resp, int *error);
+
+/* What LoadBoundProfilePackage ended with. */
+struct lpa_load_result {
+    int pir_present;            /* the card answered a ProfileInstallationResult */
+    int success;                /* finalResult = successResult */
+    int bpp_command_id;         /* errorResult, -1 none */
+    int error_reason;           /* errorResult, -1 none */
+    long seq;                   /* notificationMetadata.seqNumber, -1 none */
+    char iccid[21];             /* notificationMetadata.iccid, "" none */
+    char address[256];          /* notificationMetadata.notificationAddress */
+    size_t segments_sent;
+    size_t segments_total;
+};
+
+/*
+ * LoadBoundProfilePackage (§5.7.6 / ES8+ §5.5): split bpp with rsp_bpp_split
+ * (§2.5.5) and send each segment as one ES10 transaction; stop as soon as
+ * the card answers data (a ProfileInstallationResult, BF37).
+ * [out] pir  the raw PIR (for ES9+.HandleNotification), initialised here;
+ *            empty if the card never answered one.
+ * Returns 0 when a PIR came back (success or not: see *out), RSP_ERR_DECODE
+ * for a BPP that does not split or a response that is not a PIR, transport
+ * errors (LPA_ERR_SW ...) as they came; *out is filled in every case.
+ */
+int lpa_es10b_load_bpp(struct lpa_ctx *ctx, const uint8_t *bpp, size_t bpp_len,
+                       struct rsp_buf *pir, struct lpa_load_result *out);
+
+/* Decode a raw ProfileInstallationResult (BF37) into *out (the segment
+ * counters untouched). RSP_ERR_DECODE if it is not one. */
+int lpa_es10b_pir_decode(const uint8_t *p, size_t len, struct lpa_load_result *out);
+
+/* CancelSession (BF41, §5.7.14). tid 1..16 bytes.
+ * [out] resp the raw response (for ES9+.CancelSession); *error
+ * cancelSessionResponseError, 0 on cancelSessionResponseOk. */
+int lpa_es10b_cancel_session(struct lpa_ctx *ctx, const uint8_t *tid, size_t tid_len,
+                             int reason, struct rsp_buf *resp, int *error);
+
+/* One pending notification as RetrieveNotificationsList returns it. */
+struct lpa_pending_notification {
+    long seq;
+    uint32_t event;             /* NotificationEvent bits */
+    char *address;              /* notificationAddress, NUL-terminated */
+    uint8_t *der;               /* the PendingNotification TLV (BF37 or 30) */
+    size_t der_len;
+};
+
+struct lpa_pending_list {
+    int error;                  /* notificationsListResultError, 0 valid */
+    size_t count;
+    struct lpa_pending_notification *items;
+};
+
+/* RetrieveNotificationsList (BF2B, §5.7.10): seq >= 0 searches that
+ * seqNumber, seq < 0 returns all. */
+int lpa_es10b_retrieve_notifications(struct lpa_ctx *ctx, long seq,
+                                     struct lpa_pending_list *out);
+void lpa_pending_list_free(struct lpa_pending_list *l);
+
+#endif

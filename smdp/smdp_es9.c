@@ -1,0 +1,1012 @@
+/*
+ * smdp_es9.c - the ES9+ functions of the SM-DP+ (SGP.22 v2.5 §5.6; JSON
+ * binding §6.5.2): InitiateAuthentication (§5.6.1), GetBoundProfilePackage
+ * (§5.6.2), AuthenticateClient (§5.6.3), HandleNotification (§5.6.4),
+ * CancelSession (§5.6.5), following the procedures of §3.1.2 (common
+ * mutual authentication) and §3.1.3 (download, retries).
+ *
+ * JSON fields: binary values are base64 (RFC 4648) of the DER of the
+ * ASN.1 type named in §6.5.2; serverSignature1/smdpSignature2 are the whole
+ * [APPLICATION 55] TLV (5F37 40 r||s), euiccCiPKIdToBeUsed the DER of the
+ * SubjectKeyIdentifier (04 14 ..); transactionId is upper-case hex.
+ * Signatures are always verified over the bytes received, never over a
+ * re-encoding.
+ *
+ * Status codes returned (subjectCode / reasonCode, §5.6.x "error codes";
+ * the texts are those of the SGP.22 tables as listed by lpac es9p_errors.c):
+ *   any     1.6 / 2.2    mandatory element missing (JSON field)      §6.5.1
+ *   any     1.6 / 2.1    invalid element (bad base64/DER/length)     §6.5.1
+ *   any     1.2 / 4.2    execution error (store/crypto failure)      §6.5.1
+ *   5.6.1   8.8.1 / 3.8  invalid SM-DP+ Address
+ *   5.6.1   8.8.2 / 3.1  none of the eUICC's signing CI PKIDs trusted
+ *   5.6.1   8.8.3 / 3.1  specification version (svn) not supported
+ *   5.6.1   8.8.4 / 3.7  no CERT.DPauth under a CI the eUICC verifies
+ *   5.6.3   8.10.1/ 3.9  transactionId unknown (or session expired)
+ *   5.6.3   8.11.1/ 3.9  unknown CI / not the euiccCiPKIdToBeUsed
+ *   5.6.3   8.1.2 / 6.1  EUM certificate invalid;  8.1.2 / 6.3 expired
+ *   5.6.3   8.1.3 / 6.1  eUICC certificate invalid (also EID outside the
+ *                        EUM range); 8.1.3 / 6.3 expired
+ *   5.6.3   8.1 / 6.1    euiccSignature1 invalid, serverChallenge wrong,
+ *                        AuthenticateServer answered an error
+ *   5.6.3   8.8.1 / 3.8  serverAddress signed by the eUICC is not ours (*)
+ *   5.6.3   8.2.6 / 3.8  matchingId refused (unknown, order not ACTIVE,
+ *                        profile already installed, no order for the EID)
+ *   5.6.3   8.1.1 / 3.8  EID does not match the EID-bound order
+ *   5.6.3   8.2 / 1.2    profile not released yet
+ *   5.6.2/3 8.8.5 / 4.1  download order expired
+ *   5.6.2/3 8.8.5 / 6.4  download attempts exhausted
+ *   5.6.2   8.10.1/ 3.9  transactionId unknown / not the signed one
+ *   5.6.2   8.1 / 6.1    euiccSignature2 invalid, PrepareDownload error
+ *   5.6.2   8.2.7 / 2.2  confirmation code missing
+ *   5.6.2   8.2.7 / 3.8  confirmation code refused
+ *   5.6.2   8.2.7 / 6.4  confirmation code attempts exhausted
+ *   5.6.2   8.2 / 3.7    BPP not available for a new binding (retry with
+ *                        another otPK.EUICC.ECKA, no PPK, §3.1.3)
+ *   5.6.5   8.10.1/ 3.9  transactionId unknown / not the signed one
+ *   5.6.5   8.1 / 6.1    euiccCancelSessionSignature invalid
+ *   5.6.5   8.8 / 3.10   smdpOid is not ours (*)
+ *   5.6.4   none: HandleNotification always answers 204; a notification
+ *           that does not verify is dropped (logged).
+ * (*) not confirmed against the spec text: see spec-notes/es9plus.md.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <AuthenticateResponseOk.h>
+#include <AuthenticateServerResponse.h>
+#include <CancelSessionResponseOk.h>
+#include <CtxParamsForCommonAuthentication.h>
+#include <CancelSessionResponse.h>
+#include <EUICCInfo1.h>
+#include <PendingNotification.h>
+#include <OtherSignedNotification.h>
+#include <PrepareDownloadResponse.h>
+#include <PrepareDownloadResponseOk.h>
+#include <ProfileInstallationResult.h>
+
+#include "rsp_asn1.h"
+#include "rsp_bpp.h"
+#include "rsp_err.h"
+#include "rsp_log.h"
+#include "rsp_util.h"
+#include "rsp_x509.h"
+#include "smdp.h"
+#include "smdp_ac.h"
+#include "smdp_session.h"
+
+#define LOGD "smdp"
+#define B64_MAX (64u * 1024u)       /* largest decoded binary field */
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static int put_tlv(struct rsp_buf *b, uint32_t tag, const void *v, size_t n)
+{
+    int rc = rsp_tlv_put_header(b, tag, n);
+    if (rc == 0 && n)
+        rc = rsp_buf_append(b, v, n);
+    return rc;
+}
+
+/* A mandatory string field, or a failure recorded. */
+static const char *field_str(struct smdp_call *c, json_t *req, const char *name)
+{
+    json_t *v = json_object_get(req, name);
+    if (!v) {
+        smdp_call_fail(c, "1.6", "2.2", name);
+        return NULL;
+    }
+    if (!json_is_string(v)) {
+        smdp_call_fail(c, "1.6", "2.1", name);
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+/* A mandatory base64 field decoded into out (initialised here). */
+static int field_b64(struct smdp_call *c, json_t *req, const char *name, struct rsp_buf *out)
+{
+    const char *s = field_str(c, req, name);
+    rsp_buf_init(out, B64_MAX);
+    if (!s)
+        return -1;
+    if (rsp_base64_decode(s, strlen(s), out) || !out->len) {
+        rsp_buf_free(out);
+        return smdp_call_fail(c, "1.6", "2.1", name);
+    }
+    return 0;
+}
+
+static int set_b64(json_t *o, const char *name, const uint8_t *p, size_t n)
+{
+    struct rsp_buf b;
+    int rc;
+    rsp_buf_init(&b, 4 * (n / 3) + 8);
+    if ((rc = rsp_base64_encode(p, n, &b)) || (rc = rsp_buf_append_byte(&b, 0)))
+        return rc;
+    rc = json_object_set_new(o, name, json_string((const char *)b.data)) ? RSP_ERR_NOMEM : 0;
+    rsp_buf_free(&b);
+    return rc;
+}
+
+static int internal(struct smdp_call *c, const char *what, int rc)
+{
+    RSP_LOG(RSP_LOG_ERROR, LOGD, "%s: %s", what, smdp_strerror(rc));
+    return smdp_call_fail(c, "1.2", "4.2", what);
+}
+
+static int octets_eq(const OCTET_STRING_t *os, const uint8_t *p, size_t n)
+{
+    return os->size >= 0 && (size_t)os->size == n && !CRYPTO_memcmp(os->buf, p, n);
+}
+
+static void progress(struct smdp_call *c, const struct smdp_order *o, const char *eid,
+                     int step, int success, const char *subject, const char *reason,
+                     int profile_state)
+{
+    struct smdp_progress ev;
+    memset(&ev, 0, sizeof(ev));
+    if (o) {
+        snprintf(ev.operator_id, sizeof(ev.operator_id), "%s", o->operator_id);
+        snprintf(ev.iccid, sizeof(ev.iccid), "%s", o->iccid);
+    }
+    snprintf(ev.eid, sizeof(ev.eid), "%s", eid ? eid : "");
+    ev.step = step;
+    ev.success = success;
+    if (subject)
+        snprintf(ev.subject_code, sizeof(ev.subject_code), "%s", subject);
+    if (reason)
+        snprintf(ev.reason_code, sizeof(ev.reason_code), "%s", reason);
+    ev.profile_state = profile_state;
+    ev.timestamp = c->now;
+    smdp_progress_emit(c->s, &ev);
+}
+
+/* Fail and report the eligibility step (AuthenticateClient). */
+static int fail_elig(struct smdp_call *c, const struct smdp_order *o, const char *eid,
+                     const char *subject, const char *reason, const char *msg, int pstate)
+{
+    progress(c, o, eid, SMDP_STEP_ELIGIBILITY_CHECK, 0, subject, reason, pstate);
+    return smdp_call_fail(c, subject, reason, msg);
+}
+
+/* Profile metadata (StoreMetadataRequest, §5.5.3) of a stored profile. */
+static int profile_metadata(struct smdp *s, const struct smdp_profile *p, struct rsp_buf *out)
+{
+    struct rsp_bpp_notif nt = {0x0F, smdp_fqdn(s)};
+    struct rsp_bpp_metadata md = {
+        .iccid = p->iccid, .service_provider = p->spn, .profile_name = p->name,
+        .profile_class = p->pclass, .notifs = &nt, .n_notifs = 1,
+        .ppr = p->ppr_mask & (SMDP_PPR1 | SMDP_PPR2),
+        .icon_type = p->icon_type, .icon = p->icon_type >= 0 ? p->icon : NULL,
+        .icon_len = p->icon_type >= 0 ? p->icon_len : 0,
+    };
+    return rsp_bpp_metadata_encode(&md, out);
+}
+
+/* ---- InitiateAuthentication (§5.6.1) ------------------------------------ */
+
+/* Is the SM-DP+ address a peer used (smdpAddress, serverAddress) ours? The
+ * host part is compared case-insensitively (DNS names, RFC 4343); an
+ * optional ":port" suffix - what a lab Activation Code carries when the
+ * SM-DP+ does not listen on 443 - is accepted and ignored. */
+static int addr_matches(const char *a, size_t n, const char *fqdn)
+{
+    size_t host = n;
+    for (size_t i = n; i > 0; i--) {
+        if (a[i - 1] == ':') {
+            host = i - 1;
+            break;
+        }
+        if (a[i - 1] < '0' || a[i - 1] > '9')
+            break;
+    }
+    if (host == n - 1 || host == 0) /* "host:" or ":port" */
+        return 0;
+    return host == strlen(fqdn) && !strncasecmp(a, fqdn, host);
+}
+
+static int pkid_in(const struct EUICCInfo1__euiccCiPKIdListForVerification *l,
+                   const uint8_t *p, size_t n)
+{
+    for (int i = 0; i < l->list.count; i++)
+        if (l->list.array[i] && octets_eq(l->list.array[i], p, n))
+            return 1;
+    return 0;
+}
+
+static int es9_initiate_authentication(struct smdp_call *c, json_t *req, json_t **resp)
+{
+    struct rsp_buf chal, info, v, ss1, sig1;
+    EUICCInfo1_t *ei = NULL;
+    const struct smdp_cred *cred = NULL;
+    uint8_t schal[16], sig[RSP_ECDSA_SIG_LEN], tid[SMDP_TID_LEN];
+    char tid_hex[33];
+    int ci = -1, rc = -1;
+    json_t *o = NULL;
+
+    *resp = NULL;
+    rsp_buf_init(&chal, 0);
+    rsp_buf_init(&info, 0);
+    rsp_buf_init(&v, 1024);
+    rsp_buf_init(&ss1, 1024);
+    rsp_buf_init(&sig1, 128);
+    const char *addr = field_str(c, req, "smdpAddress");
+    if (!addr || field_b64(c, req, "euiccChallenge", &chal) ||
+        field_b64(c, req, "euiccInfo1", &info))
+        goto out;
+    if (!addr_matches(addr, strlen(addr), smdp_fqdn(c->s)) || strlen(addr) > 255) {
+        smdp_call_fail(c, "8.8.1", "3.8", "Invalid SM-DP+ Address");
+        goto out;
+    }
+    if (chal.len != 16) {
+        smdp_call_fail(c, "1.6", "2.1", "euiccChallenge");
+        goto out;
+    }
+    if (rsp_asn1_decode(&asn_DEF_EUICCInfo1, info.data, info.len, 4096, (void **)&ei)) {
+        smdp_call_fail(c, "1.6", "2.1", "euiccInfo1");
+        goto out;
+    }
+    if (ei->svn.size != 3 || ei->svn.buf[0] != 2) {
+        smdp_call_fail(c, "8.8.3", "3.1", "Specification Version Number not supported");
+        goto out;
+    }
+    /* The eUICC must sign under a CI we trust ... */
+    int signing_ok = 0;
+    for (int i = 0; i < ei->euiccCiPKIdListForSigning.list.count; i++) {
+        const OCTET_STRING_t *p = ei->euiccCiPKIdListForSigning.list.array[i];
+        if (p && p->size > 0 &&
+            rsp_x509_store_find(smdp_ci_store(c->s), p->buf, (size_t)p->size))
+            signing_ok = 1;
+    }
+    if (!signing_ok) {
+        smdp_call_fail(c, "8.8.2", "3.1",
+                       "None of the proposed Public Key Identifiers is supported by the SM-DP+");
+        goto out;
+    }
+    /* ... and verify our CERT.DPauth under a CI it lists, in its order of
+     * preference; the eUICC signs with the same CI (euiccCiPKIdToBeUsed). */
+    for (int i = 0; i < ei->euiccCiPKIdListForVerification.list.count && ci < 0; i++) {
+        const OCTET_STRING_t *p = ei->euiccCiPKIdListForVerification.list.array[i];
+        for (int k = 0; p && k < SMDP_CRED_N; k++) {
+            const struct smdp_cred *cr = smdp_cred_get(c->s, k);
+            if (cr && octets_eq(p, cr->ci_pkid, cr->ci_pkid_len) &&
+                pkid_in((const void *)&ei->euiccCiPKIdListForSigning, cr->ci_pkid,
+                        cr->ci_pkid_len)) {
+                ci = k;
+                break;
+            }
+        }
+    }
+    if (ci < 0) {
+        smdp_call_fail(c, "8.8.4", "3.7",
+                       "The SM-DP+ has no CERT.DPauth.ECDSA signed by a CI supported by the eUICC");
+        goto out;
+    }
+    cred = smdp_cred_get(c->s, ci);
+    int e = smdp_sess_new(c->s, ci, c->now, tid_hex, schal);
+    if (e) {
+        internal(c, "session", e);
+        goto out;
+    }
+    rsp_hex_decode(tid_hex, 32, tid, sizeof(tid));
+    /* The address signed is the one the LPA used (it matched ours). */
+    const char *fq = addr;
+    /* ServerSigned1 (§5.7.13): 80 tid, 81 euiccChallenge, 83 address, 84 serverChallenge */
+    if (put_tlv(&v, 0x80, tid, sizeof(tid)) || put_tlv(&v, 0x81, chal.data, 16) ||
+        put_tlv(&v, 0x83, fq, strlen(fq)) || put_tlv(&v, 0x84, schal, 16) ||
+        put_tlv(&ss1, 0x30, v.data, v.len) ||
+        rsp_ecdsa_sign(cred->auth_key, ss1.data, ss1.len, sig) ||
+        put_tlv(&sig1, 0x5F37, sig, sizeof(sig))) {
+        internal(c, "serverSigned1", RSP_ERR_CRYPTO);
+        goto out;
+    }
+    uint8_t pk[4 + RSP_X509_PKID_MAX];
+    pk[0] = 0x04;
+    pk[1] = (uint8_t)cred->ci_pkid_len;
+    memcpy(pk + 2, cred->ci_pkid, cred->ci_pkid_len);
+    o = json_object();
+    if (!o || json_object_set_new(o, "transactionId", json_string(tid_hex)) ||
+        set_b64(o, "serverSigned1", ss1.data, ss1.len) ||
+        set_b64(o, "serverSignature1", sig1.data, sig1.len) ||
+        set_b64(o, "euiccCiPKIdToBeUsed", pk, 2 + cred->ci_pkid_len) ||
+        set_b64(o, "serverCertificate", cred->auth_der, cred->auth_der_len)) {
+        internal(c, "response", RSP_ERR_NOMEM);
+        goto out;
+    }
+    *resp = o;
+    o = NULL;
+    rc = 0;
+out:
+    json_decref(o);
+    rsp_asn1_free(&asn_DEF_EUICCInfo1, ei);
+    rsp_buf_free(&chal);
+    rsp_buf_free(&info);
+    rsp_buf_free(&v);
+    rsp_buf_free(&ss1);
+    rsp_buf_free(&sig1);
+    return rc ? -1 : 0;
+}
+
+/* ---- AuthenticateClient (§5.6.3) ----------------------------------------- */
+
+/* The eUICC chain; on failure the code of §5.6.3 for the certificate at
+ * fault (the EUM alone is checked only then, to tell which one). */
+static int verify_euicc_chain(struct smdp_call *c, const struct rsp_tlv *cert,
+                              const struct rsp_tlv *eum, struct rsp_x509_chain_info *info)
+{
+    const struct rsp_x509_store *st = smdp_ci_store(c->s);
+    time_t at = (time_t)c->now;
+    int rc = rsp_x509_verify_der(st, RSP_X509_ROLE_EUICC, cert->tlv, cert->tlv_len,
+                                 eum->tlv, eum->tlv_len, at, info);
+    if (rc == 0)
+        return 0;
+    X509 *ex = NULL;
+    int erc = rsp_x509_from_der(eum->tlv, eum->tlv_len, &ex);
+    if (!erc)
+        erc = rsp_x509_verify(st, RSP_X509_ROLE_EUM, ex, NULL, 0, at, NULL);
+    X509_free(ex);
+    RSP_LOG(RSP_LOG_INFO, LOGD, "eUICC chain: %s (EUM: %s)", rsp_strerror(rc), rsp_strerror(erc));
+    if (erc == RSP_ERR_UNKNOWN_CI || rc == RSP_ERR_UNKNOWN_CI)
+        return smdp_call_fail(c, "8.11.1", "3.9", "Unknown CI Public Key");
+    if (erc == RSP_ERR_EXPIRED)
+        return smdp_call_fail(c, "8.1.2", "6.3", "EUM Certificate has expired");
+    if (erc)
+        return smdp_call_fail(c, "8.1.2", "6.1", "EUM Certificate is invalid");
+    if (rc == RSP_ERR_EXPIRED)
+        return smdp_call_fail(c, "8.1.3", "6.3", "eUICC Certificate has expired");
+    return smdp_call_fail(c, "8.1.3", "6.1", "eUICC Certificate is invalid");
+}
+
+struct eid_find {
+    const char *eid;
+    char mid[SMDP_MID_MAX + 1];
+};
+
+static int order_for_eid(const struct smdp_order *o, void *arg)
+{
+    struct eid_find *f = arg;
+    if (o->state == SMDP_ORDER_ACTIVE && !strcmp(o->eid, f->eid)) {
+        snprintf(f->mid, sizeof(f->mid), "%s", o->matching_id);
+        return 1;
+    }
+    return 0;
+}
+
+static int es9_authenticate_client(struct smdp_call *c, json_t *req, json_t **resp)
+{
+    AuthenticateServerResponse_t *asr = NULL;
+    struct smdp_sess *ss = NULL;
+    struct smdp_order ord;
+    struct smdp_profile prof;
+    struct rsp_buf raw, v, sd2, msg, md;
+    struct rsp_tlv t, a, es1, sig, cert, eum;
+    struct rsp_x509_chain_info info;
+    const struct smdp_cred *cred;
+    uint8_t sig2[RSP_ECDSA_SIG_LEN];
+    X509 *ecert = NULL;
+    json_t *o = NULL;
+    size_t pos = 0;
+    int rc = -1, e;
+
+    *resp = NULL;
+    memset(&ord, 0, sizeof(ord));
+    memset(&prof, 0, sizeof(prof));
+    rsp_buf_init(&raw, 0);
+    rsp_buf_init(&v, 1024);
+    rsp_buf_init(&sd2, 1024);
+    rsp_buf_init(&msg, 1024);
+    rsp_buf_init(&md, 8192);
+    const char *tid_hex = field_str(c, req, "transactionId");
+    if (!tid_hex || field_b64(c, req, "authenticateServerResponse", &raw))
+        goto out;
+    e = smdp_sess_take(c->s, tid_hex, c->now, &ss);
+    if (e || ss->state != SMDP_SESS_INITIATED) {
+        smdp_call_fail(c, "8.10.1", "3.9",
+                       "The RSP session identified by the TransactionID is unknown");
+        goto out;
+    }
+    cred = smdp_cred_get(c->s, ss->cred);
+    if (rsp_asn1_decode(&asn_DEF_AuthenticateServerResponse, raw.data, raw.len, B64_MAX,
+                        (void **)&asr)) {
+        smdp_call_fail(c, "1.6", "2.1", "authenticateServerResponse");
+        goto out;
+    }
+    if (asr->present != AuthenticateServerResponse_PR_authenticateResponseOk) {
+        smdp_call_fail(c, "8.1", "6.1", "AuthenticateServer failed on the eUICC");
+        goto out;
+    }
+    const EuiccSigned1_t *s1 = &asr->choice.authenticateResponseOk->euiccSigned1;
+    if (rsp_tlv_parse(raw.data, raw.len, &t) || rsp_tlv_parse(t.val, t.val_len, &a) ||
+        rsp_tlv_next(a.val, a.val_len, &pos, &es1) != 1 ||
+        rsp_tlv_next(a.val, a.val_len, &pos, &sig) != 1 ||
+        rsp_tlv_next(a.val, a.val_len, &pos, &cert) != 1 ||
+        rsp_tlv_next(a.val, a.val_len, &pos, &eum) != 1 || es1.tag != 0x30 ||
+        sig.tag != 0x5F37) {
+        smdp_call_fail(c, "1.6", "2.1", "authenticateServerResponse");
+        goto out;
+    }
+    if (!octets_eq(&s1->transactionId, ss->tid, SMDP_TID_LEN)) {
+        smdp_call_fail(c, "8.10.1", "3.9", "signed transactionId is not this session's");
+        goto out;
+    }
+    if (verify_euicc_chain(c, &cert, &eum, &info))
+        goto out;
+    if (info.ci_pkid_len != cred->ci_pkid_len ||
+        memcmp(info.ci_pkid, cred->ci_pkid, cred->ci_pkid_len)) {
+        smdp_call_fail(c, "8.11.1", "3.9", "eUICC chain is not under euiccCiPKIdToBeUsed");
+        goto out;
+    }
+    if (rsp_x509_from_der(cert.tlv, cert.tlv_len, &ecert) ||
+        rsp_x509_get_pubkey(ecert, &ss->euicc_key)) {
+        internal(c, "eUICC key", RSP_ERR_CERT);
+        goto out;
+    }
+    if (rsp_ecdsa_verify(ss->euicc_key, es1.tlv, es1.tlv_len, sig.val, sig.val_len)) {
+        smdp_call_fail(c, "8.1", "6.1", "eUICC signature is invalid");
+        goto out;
+    }
+    if (!octets_eq(&s1->serverChallenge, ss->server_challenge, 16)) {
+        smdp_call_fail(c, "8.1", "6.1", "serverChallenge is invalid");
+        goto out;
+    }
+    if (s1->serverAddress.size <= 0 ||
+        !addr_matches((const char *)s1->serverAddress.buf, (size_t)s1->serverAddress.size,
+                      smdp_fqdn(c->s))) {
+        smdp_call_fail(c, "8.8.1", "3.8", "serverAddress is not this SM-DP+");
+        goto out;
+    }
+    snprintf(ss->eid, sizeof(ss->eid), "%s", info.eid);
+
+    /* The order: by matchingId, or (empty/absent: default SM-DP+ address,
+     * §3.1.2) the ACTIVE order bound to this EID. */
+    const UTF8String_t *mid = NULL;
+    if (s1->ctxParams1.present == CtxParams1_PR_ctxParamsForCommonAuthentication)
+        mid = s1->ctxParams1.choice.ctxParamsForCommonAuthentication->matchingId;
+    char mids[SMDP_MID_MAX + 1];
+    if (mid && mid->size > 0) {
+        if ((size_t)mid->size > SMDP_MID_MAX || memchr(mid->buf, 0, (size_t)mid->size)) {
+            fail_elig(c, NULL, ss->eid, "8.2.6", "3.8", "MatchingID is refused", 0);
+            goto out;
+        }
+        memcpy(mids, mid->buf, (size_t)mid->size);
+        mids[mid->size] = 0;
+    } else {
+        struct eid_find f = {.eid = ss->eid};
+        if (smdp_store_order_list(c->st, order_for_eid, &f) != 1) {
+            fail_elig(c, NULL, ss->eid, "8.2.6", "3.8", "no pending order for this EID", 0);
+            goto out;
+        }
+        snprintf(mids, sizeof(mids), "%s", f.mid);
+    }
+    e = smdp_store_order_get(c->st, SMDP_ORDER_BY_MATCHING_ID, mids, &ord);
+    if (e == RSP_ERR_NOTFOUND) {
+        fail_elig(c, NULL, ss->eid, "8.2.6", "3.8", "MatchingID is refused", 0);
+        goto out;
+    }
+    if (e) {
+        internal(c, "order", e);
+        goto out;
+    }
+    e = smdp_store_profile_get(c->st, ord.iccid, 0, &prof);
+    if (e) {
+        internal(c, "profile", e);
+        goto out;
+    }
+    if (ord.state == SMDP_ORDER_EXPIRED ||
+        (ord.state == SMDP_ORDER_ACTIVE && ord.expires && ord.expires <= c->now)) {
+        fail_elig(c, &ord, ss->eid, "8.8.5", "4.1", "The Download order has expired", prof.state);
+        goto out;
+    }
+    if (ord.state != SMDP_ORDER_ACTIVE || prof.state == SMDP_PROFILE_INSTALLED) {
+        fail_elig(c, &ord, ss->eid, "8.2.6", "3.8", "MatchingID is refused", prof.state);
+        goto out;
+    }
+    if (ord.eid[0] && strcmp(ord.eid, ss->eid)) {
+        fail_elig(c, &ord, ss->eid, "8.1.1", "3.8", "EID doesn't match the expected value",
+                  prof.state);
+        goto out;
+    }
+    if (ord.download_attempts >= ord.download_limit) {
+        fail_elig(c, &ord, ss->eid, "8.8.5", "6.4",
+                  "The maximum number of retries for the Profile download order has been exceeded",
+                  prof.state);
+        goto out;
+    }
+    if (prof.state != SMDP_PROFILE_RELEASED && prof.state != SMDP_PROFILE_DOWNLOADED) {
+        fail_elig(c, &ord, ss->eid, "8.2", "1.2", "Profile has not yet been released",
+                  prof.state);
+        goto out;
+    }
+    e = smdp_store_session_create(c->st, ord.matching_id, ss->tid_hex,
+                                  c->now + (int64_t)smdp_config_of(c->s)->session_timeout);
+    if (e) {
+        internal(c, "session_create", e);
+        goto out;
+    }
+    if ((e = profile_metadata(c->s, &prof, &md))) {
+        internal(c, "profileMetadata", e);
+        goto out;
+    }
+    /* SmdpSigned2: 80 tid, 01 ccRequiredFlag, [5F49 bppEuiccOtpk: the
+     * otPK.EUICC.ECKA a BPP was already bound to, §3.1.3 retry]. */
+    static const uint8_t cc_yes[] = {0x01, 0x01, 0xFF}, cc_no[] = {0x01, 0x01, 0x00};
+    if (put_tlv(&v, 0x80, ss->tid, SMDP_TID_LEN) ||
+        rsp_buf_append(&v, ord.cc_required ? cc_yes : cc_no, 3) ||
+        (ord.otpk_len == RSP_EC_POINT_LEN && put_tlv(&v, 0x5F49, ord.otpk, ord.otpk_len)) ||
+        put_tlv(&sd2, 0x30, v.data, v.len) || rsp_buf_append(&msg, sd2.data, sd2.len) ||
+        put_tlv(&msg, 0x5F37, sig.val, sig.val_len) ||
+        rsp_ecdsa_sign(cred->pb_key, msg.data, msg.len, sig2)) {
+        internal(c, "smdpSigned2", RSP_ERR_CRYPTO);
+        goto out;
+    }
+    memcpy(ss->smdp_sig2, sig2, sizeof(sig2));
+    rsp_buf_reset(&msg);
+    if (put_tlv(&msg, 0x5F37, sig2, sizeof(sig2))) {
+        internal(c, "smdpSignature2", RSP_ERR_NOMEM);
+        goto out;
+    }
+    snprintf(ss->matching_id, sizeof(ss->matching_id), "%s", ord.matching_id);
+    snprintf(ss->iccid, sizeof(ss->iccid), "%s", ord.iccid);
+    snprintf(ss->operator_id, sizeof(ss->operator_id), "%s", ord.operator_id);
+    ss->cc_required = ord.cc_required;
+    o = json_object();
+    if (!o || json_object_set_new(o, "transactionId", json_string(ss->tid_hex)) ||
+        set_b64(o, "profileMetadata", md.data, md.len) ||
+        set_b64(o, "smdpSigned2", sd2.data, sd2.len) ||
+        set_b64(o, "smdpSignature2", msg.data, msg.len) ||
+        set_b64(o, "smdpCertificate", cred->pb_der, cred->pb_der_len)) {
+        internal(c, "response", RSP_ERR_NOMEM);
+        goto out;
+    }
+    progress(c, &ord, ss->eid, SMDP_STEP_ELIGIBILITY_CHECK, 1, NULL, NULL, prof.state);
+    ss->state = SMDP_SESS_AUTHENTICATED;
+    *resp = o;
+    o = NULL;
+    rc = 0;
+out:
+    if (ss) {
+        /* A failed authentication ends the session (§3.1.2: the LPA starts
+         * a new one); success keeps it for GetBoundProfilePackage. */
+        if (rc == 0)
+            smdp_sess_put(c->s, ss, c->now);
+        else
+            smdp_sess_free(ss);
+    }
+    json_decref(o);
+    X509_free(ecert);
+    smdp_profile_clear(&prof);
+    rsp_asn1_free(&asn_DEF_AuthenticateServerResponse, asr);
+    rsp_buf_free(&raw);
+    rsp_buf_free(&v);
+    rsp_buf_free(&sd2);
+    rsp_buf_free(&msg);
+    rsp_buf_free(&md);
+    return rc ? -1 : 0;
+}
+
+/* ---- GetBoundProfilePackage (§5.6.2) -------------------------------------- */
+
+static int es9_get_bound_profile_package(struct smdp_call *c, json_t *req, json_t **resp)
+{
+    PrepareDownloadResponse_t *pdr = NULL;
+    struct smdp_sess *ss = NULL;
+    struct smdp_order ord;
+    struct smdp_profile prof;
+    struct rsp_buf raw, msg, bpp;
+    struct rsp_tlv t, a, es2, esig;
+    const struct smdp_cred *cred;
+    uint8_t eid[16];
+    json_t *o = NULL;
+    size_t pos = 0;
+    int rc = -1, e, keep = 0;
+
+    *resp = NULL;
+    memset(&ord, 0, sizeof(ord));
+    memset(&prof, 0, sizeof(prof));
+    rsp_buf_init(&raw, 0);
+    rsp_buf_init(&msg, 1024);
+    rsp_buf_init(&bpp, RSP_BPP_MAX);
+    const char *tid_hex = field_str(c, req, "transactionId");
+    if (!tid_hex || field_b64(c, req, "prepareDownloadResponse", &raw))
+        goto out;
+    e = smdp_sess_take(c->s, tid_hex, c->now, &ss);
+    if (e || ss->state < SMDP_SESS_AUTHENTICATED) {
+        keep = !e;
+        smdp_call_fail(c, "8.10.1", "3.9",
+                       "The RSP session identified by the TransactionID is unknown");
+        goto out;
+    }
+    keep = 1;
+    cred = smdp_cred_get(c->s, ss->cred);
+    if (rsp_asn1_decode(&asn_DEF_PrepareDownloadResponse, raw.data, raw.len, 4096,
+                        (void **)&pdr)) {
+        smdp_call_fail(c, "1.6", "2.1", "prepareDownloadResponse");
+        goto out;
+    }
+    if (pdr->present != PrepareDownloadResponse_PR_downloadResponseOk) {
+        smdp_call_fail(c, "8.1", "6.1", "PrepareDownload failed on the eUICC");
+        goto out;
+    }
+    const EUICCSigned2_t *s2 = &pdr->choice.downloadResponseOk->euiccSigned2;
+    if (rsp_tlv_parse(raw.data, raw.len, &t) || rsp_tlv_parse(t.val, t.val_len, &a) ||
+        rsp_tlv_next(a.val, a.val_len, &pos, &es2) != 1 ||
+        rsp_tlv_next(a.val, a.val_len, &pos, &esig) != 1 || esig.tag != 0x5F37) {
+        smdp_call_fail(c, "1.6", "2.1", "prepareDownloadResponse");
+        goto out;
+    }
+    /* euiccSignature2 covers euiccSigned2 || smdpSignature2 (5F37 TLV), §5.7.5 */
+    if (rsp_buf_append(&msg, es2.tlv, es2.tlv_len) ||
+        put_tlv(&msg, 0x5F37, ss->smdp_sig2, sizeof(ss->smdp_sig2))) {
+        internal(c, "euiccSignature2", RSP_ERR_NOMEM);
+        goto out;
+    }
+    if (rsp_ecdsa_verify(ss->euicc_key, msg.data, msg.len, esig.val, esig.val_len)) {
+        smdp_call_fail(c, "8.1", "6.1", "eUICC signature is invalid");
+        goto out;
+    }
+    if (!octets_eq(&s2->transactionId, ss->tid, SMDP_TID_LEN)) {
+        smdp_call_fail(c, "8.10.1", "3.9", "signed transactionId is not this session's");
+        goto out;
+    }
+    if (s2->euiccOtpk.size != RSP_EC_POINT_LEN ||
+        rsp_ec_point_check(cred->curve, s2->euiccOtpk.buf, RSP_EC_POINT_LEN)) {
+        smdp_call_fail(c, "1.6", "2.1", "euiccOtpk");
+        goto out;
+    }
+    if ((e = smdp_store_order_get(c->st, SMDP_ORDER_BY_MATCHING_ID, ss->matching_id, &ord))) {
+        internal(c, "order", e);
+        goto out;
+    }
+    if (ord.state == SMDP_ORDER_EXPIRED ||
+        (ord.state == SMDP_ORDER_ACTIVE && ord.expires && ord.expires <= c->now)) {
+        smdp_call_fail(c, "8.8.5", "4.1", "The Download order has expired");
+        goto out;
+    }
+    if (ord.state != SMDP_ORDER_ACTIVE) {
+        smdp_call_fail(c, "8.2.6", "3.8", "MatchingID is refused");
+        goto out;
+    }
+    if (ord.cc_required) {
+        int outcome = 0;
+        if (ord.cc_attempts >= ord.cc_limit) {
+            smdp_call_fail(c, "8.2.7", "6.4", "Confirmation Code retries exceeded");
+            goto out;
+        }
+        if (!s2->hashCc) {
+            smdp_call_fail(c, "8.2.7", "2.2", "Confirmation Code is missing");
+            goto out;
+        }
+        int ok = smdp_cc_check(ord.cc_hash, ss->tid, SMDP_TID_LEN, s2->hashCc->buf,
+                               (size_t)s2->hashCc->size);
+        if (ok < 0 || (e = smdp_store_cc_attempt(c->st, ord.matching_id, ok, &outcome))) {
+            internal(c, "confirmation code", ok < 0 ? ok : e);
+            goto out;
+        }
+        if (outcome != SMDP_CC_ACCEPTED) {
+            int locked = outcome == SMDP_CC_LOCKED;
+            progress(c, &ord, ss->eid, SMDP_STEP_CONFIRMATION_FAILURE, 0, "8.2.7",
+                     locked ? "6.4" : "3.8", locked ? SMDP_PROFILE_ERROR : SMDP_PROFILE_RELEASED);
+            smdp_call_fail(c, "8.2.7", locked ? "6.4" : "3.8",
+                           locked ? "Confirmation Code retries exceeded"
+                                  : "Confirmation Code is refused");
+            if (locked)
+                keep = 0;
+            goto out;
+        }
+    }
+    /* §3.1.3 retry: a BPP bound before may only be bound again to the same
+     * otPK.EUICC.ECKA unless it is protected with a PPK (we never use one). */
+    if (ord.otpk_len && (ord.otpk_len != RSP_EC_POINT_LEN ||
+                         memcmp(ord.otpk, s2->euiccOtpk.buf, RSP_EC_POINT_LEN)) &&
+        ord.used_ppk != 1) {
+        smdp_call_fail(c, "8.2", "3.7", "BPP is not available for a new binding");
+        goto out;
+    }
+    e = smdp_store_session_bind(c->st, ss->tid_hex, s2->euiccOtpk.buf, RSP_EC_POINT_LEN, 0);
+    if (e == RSP_ERR_STATE) {
+        smdp_call_fail(c, "8.8.5", "6.4",
+                       "The maximum number of retries for the Profile download order has been exceeded");
+        goto out;
+    }
+    if (e) {
+        internal(c, "session_bind", e);
+        goto out;
+    }
+    if ((e = smdp_store_profile_get(c->st, ord.iccid, 1, &prof)) ||
+        (e = rsp_eid_to_bytes(ss->eid, eid))) {
+        internal(c, "profile", e);
+        goto out;
+    }
+    {
+        struct rsp_bpp_notif nt = {0x0F, smdp_fqdn(c->s)};
+        struct rsp_bpp_metadata md = {
+            .iccid = prof.iccid, .service_provider = prof.spn, .profile_name = prof.name,
+            .profile_class = prof.pclass, .notifs = &nt, .n_notifs = 1,
+            .ppr = prof.ppr_mask & (SMDP_PPR1 | SMDP_PPR2), .icon_type = prof.icon_type,
+            .icon = prof.icon_type >= 0 ? prof.icon : NULL,
+            .icon_len = prof.icon_type >= 0 ? prof.icon_len : 0,
+        };
+        static const uint8_t host_id[] = "smdp-h1";
+        struct rsp_bpp_params bp = {
+            .dp_pb_key = cred->pb_key, .euicc_otpk = s2->euiccOtpk.buf,
+            .transaction_id = ss->tid, .transaction_id_len = SMDP_TID_LEN, .eid = eid,
+            .host_id = host_id, .host_id_len = sizeof(host_id) - 1, .upp = prof.package,
+            .upp_len = prof.package_len, .md = &md,
+            .dp_oid_der = cred->oid_len ? cred->oid : NULL, .dp_oid_len = cred->oid_len,
+        };
+        if ((e = rsp_bpp_build(&bp, &bpp))) {
+            internal(c, "BPP", e);
+            goto out;
+        }
+    }
+    if (prof.state == SMDP_PROFILE_RELEASED &&
+        (e = smdp_store_order_transition(c->st, ord.matching_id, SMDP_ORDER_ACTIVE,
+                                         SMDP_ORDER_ACTIVE, SMDP_PROFILE_RELEASED,
+                                         SMDP_PROFILE_DOWNLOADED))) {
+        internal(c, "order transition", e);
+        goto out;
+    }
+    o = json_object();
+    if (!o || json_object_set_new(o, "transactionId", json_string(ss->tid_hex)) ||
+        set_b64(o, "boundProfilePackage", bpp.data, bpp.len)) {
+        internal(c, "response", RSP_ERR_NOMEM);
+        goto out;
+    }
+    progress(c, &ord, ss->eid, SMDP_STEP_BPP_DOWNLOAD, 1, NULL, NULL, SMDP_PROFILE_DOWNLOADED);
+    ss->state = SMDP_SESS_BPP_BUILT;
+    *resp = o;
+    o = NULL;
+    rc = 0;
+out:
+    if (ss) {
+        if (keep)
+            smdp_sess_put(c->s, ss, c->now);
+        else
+            smdp_sess_free(ss);
+    }
+    json_decref(o);
+    smdp_profile_clear(&prof);
+    rsp_asn1_free(&asn_DEF_PrepareDownloadResponse, pdr);
+    rsp_buf_free(&raw);
+    rsp_buf_free(&msg);
+    rsp_buf_free(&bpp);
+    return rc ? -1 : 0;
+}
+
+/* ---- HandleNotification (§5.6.4) ----------------------------------------- */
+
+static void notify_pir(struct smdp_call *c, const ProfileInstallationResult_t *pir,
+                       const uint8_t *raw, size_t len)
+{
+    const ProfileInstallationResultData_t *d = &pir->profileInstallationResultData;
+    struct rsp_tlv t, data, sig;
+    struct smdp_sess *ss = NULL;
+    struct smdp_order ord;
+    char tid_hex[33];
+
+    if (d->transactionId.size != SMDP_TID_LEN)
+        return;
+    rsp_hex_encode(d->transactionId.buf, SMDP_TID_LEN, tid_hex);
+    if (smdp_sess_take(c->s, tid_hex, c->now, &ss)) {
+        RSP_LOG(RSP_LOG_WARN, LOGD, "PIR for unknown session %s dropped", tid_hex);
+        return;
+    }
+    if (ss->state != SMDP_SESS_BPP_BUILT || rsp_tlv_parse(raw, len, &t) ||
+        rsp_tlv_find(t.val, t.val_len, 0xBF27, &data) ||
+        rsp_tlv_find(t.val, t.val_len, 0x5F37, &sig) ||
+        rsp_ecdsa_verify(ss->euicc_key, data.tlv, data.tlv_len, sig.val, sig.val_len)) {
+        RSP_LOG(RSP_LOG_WARN, LOGD, "PIR of %s does not verify: dropped", tid_hex);
+        smdp_sess_put(c->s, ss, c->now);
+        return;
+    }
+    if (smdp_store_order_get(c->st, SMDP_ORDER_BY_MATCHING_ID, ss->matching_id, &ord) == 0) {
+        int ok = d->finalResult.present ==
+                 ProfileInstallationResultData__finalResult_PR_successResult;
+        int e = smdp_store_order_transition(c->st, ord.matching_id, SMDP_ORDER_ACTIVE,
+                                            ok ? SMDP_ORDER_DONE : SMDP_ORDER_FAILED,
+                                            SMDP_PROFILE_DOWNLOADED,
+                                            ok ? SMDP_PROFILE_INSTALLED : SMDP_PROFILE_ERROR);
+        if (e)
+            RSP_LOG(RSP_LOG_WARN, LOGD, "PIR %s: order %s: %s", tid_hex, ord.matching_id,
+                    smdp_strerror(e));
+        progress(c, &ord, ss->eid, SMDP_STEP_BPP_INSTALLATION, ok, NULL, NULL,
+                 ok ? SMDP_PROFILE_INSTALLED : SMDP_PROFILE_ERROR);
+    }
+    smdp_sess_free(ss);      /* the download session ends with its PIR */
+}
+
+static void notify_other(struct smdp_call *c, const OtherSignedNotification_t *n,
+                         const uint8_t *raw, size_t len)
+{
+    struct rsp_tlv t, tbs, sig, cert, eum;
+    struct rsp_x509_chain_info info;
+    EVP_PKEY *k = NULL;
+    X509 *x = NULL;
+    size_t pos = 0;
+
+    if (rsp_tlv_parse(raw, len, &t) || rsp_tlv_next(t.val, t.val_len, &pos, &tbs) != 1 ||
+        rsp_tlv_next(t.val, t.val_len, &pos, &sig) != 1 ||
+        rsp_tlv_next(t.val, t.val_len, &pos, &cert) != 1 ||
+        rsp_tlv_next(t.val, t.val_len, &pos, &eum) != 1 || sig.tag != 0x5F37)
+        return;
+    if (rsp_x509_verify_der(smdp_ci_store(c->s), RSP_X509_ROLE_EUICC, cert.tlv, cert.tlv_len,
+                            eum.tlv, eum.tlv_len, (time_t)c->now, &info) ||
+        rsp_x509_from_der(cert.tlv, cert.tlv_len, &x) || rsp_x509_get_pubkey(x, &k) ||
+        rsp_ecdsa_verify(k, tbs.tlv, tbs.tlv_len, sig.val, sig.val_len)) {
+        RSP_LOG(RSP_LOG_WARN, LOGD, "other notification does not verify: dropped");
+        goto out;
+    }
+    const NotificationMetadata_t *md = &n->tbsOtherNotification;
+    char iccid[21] = "";
+    struct smdp_profile prof;
+    memset(&prof, 0, sizeof(prof));
+    if (md->iccid && md->iccid->size == 10)
+        rsp_iccid_from_bcd(md->iccid->buf, 1, iccid);
+    if (iccid[0] && smdp_store_profile_get(c->st, iccid, 0, &prof) == 0) {
+        struct smdp_progress ev;
+        memset(&ev, 0, sizeof(ev));
+        snprintf(ev.operator_id, sizeof(ev.operator_id), "%s", prof.operator_id);
+        snprintf(ev.iccid, sizeof(ev.iccid), "%s", iccid);
+        snprintf(ev.eid, sizeof(ev.eid), "%s", info.eid);
+        ev.step = SMDP_STEP_OTHER_NOTIFICATION;
+        ev.success = 1;
+        ev.profile_state = prof.state;
+        ev.timestamp = c->now;
+        ev.notification_event = (int)rsp_asn1_named_bits_get(&md->profileManagementOperation);
+        smdp_progress_emit(c->s, &ev);
+    }
+    smdp_profile_clear(&prof);
+out:
+    EVP_PKEY_free(k);
+    X509_free(x);
+}
+
+static int es9_handle_notification(struct smdp_call *c, json_t *req, json_t **resp)
+{
+    PendingNotification_t *pn = NULL;
+    struct rsp_buf raw;
+
+    *resp = NULL;
+    if (field_b64(c, req, "pendingNotification", &raw))
+        return -1;
+    if (rsp_asn1_decode(&asn_DEF_PendingNotification, raw.data, raw.len, B64_MAX,
+                        (void **)&pn)) {
+        rsp_buf_free(&raw);
+        return smdp_call_fail(c, "1.6", "2.1", "pendingNotification");
+    }
+    if (pn->present == PendingNotification_PR_profileInstallationResult)
+        notify_pir(c, pn->choice.profileInstallationResult, raw.data, raw.len);
+    else if (pn->present == PendingNotification_PR_otherSignedNotification)
+        notify_other(c, pn->choice.otherSignedNotification, raw.data, raw.len);
+    rsp_asn1_free(&asn_DEF_PendingNotification, pn);
+    rsp_buf_free(&raw);
+    return 0;
+}
+
+/* ---- CancelSession (§5.6.5) ------------------------------------------------ */
+
+static int es9_cancel_session(struct smdp_call *c, json_t *req, json_t **resp)
+{
+    CancelSessionResponse_t *csr = NULL;
+    struct smdp_sess *ss = NULL;
+    struct rsp_buf raw;
+    struct rsp_tlv t, a, sgd, sig;
+    struct smdp_order ord;
+    struct smdp_profile prof;
+    size_t pos = 0;
+    int rc = -1, keep = 0, e;
+
+    *resp = NULL;
+    memset(&prof, 0, sizeof(prof));
+    rsp_buf_init(&raw, 0);
+    const char *tid_hex = field_str(c, req, "transactionId");
+    if (!tid_hex || field_b64(c, req, "cancelSessionResponse", &raw))
+        goto out;
+    if (smdp_sess_take(c->s, tid_hex, c->now, &ss)) {
+        smdp_call_fail(c, "8.10.1", "3.9",
+                       "The RSP session identified by the TransactionID is unknown");
+        goto out;
+    }
+    keep = 1;
+    if (rsp_asn1_decode(&asn_DEF_CancelSessionResponse, raw.data, raw.len, 4096,
+                        (void **)&csr)) {
+        smdp_call_fail(c, "1.6", "2.1", "cancelSessionResponse");
+        goto out;
+    }
+    if (csr->present != CancelSessionResponse_PR_cancelSessionResponseOk) {
+        smdp_call_fail(c, "8.1", "6.1", "CancelSession failed on the eUICC");
+        goto out;
+    }
+    const EuiccCancelSessionSigned_t *cs =
+        &csr->choice.cancelSessionResponseOk->euiccCancelSessionSigned;
+    if (rsp_tlv_parse(raw.data, raw.len, &t) || rsp_tlv_parse(t.val, t.val_len, &a) ||
+        rsp_tlv_next(a.val, a.val_len, &pos, &sgd) != 1 ||
+        rsp_tlv_next(a.val, a.val_len, &pos, &sig) != 1 || sig.tag != 0x5F37) {
+        smdp_call_fail(c, "1.6", "2.1", "cancelSessionResponse");
+        goto out;
+    }
+    if (!ss->euicc_key) {
+        /* Cancelled before AuthenticateClient: no eUICC key and no order
+         * bound yet; the session just ends. */
+        keep = 0;
+        goto done;
+    }
+    if (rsp_ecdsa_verify(ss->euicc_key, sgd.tlv, sgd.tlv_len, sig.val, sig.val_len)) {
+        smdp_call_fail(c, "8.1", "6.1", "eUICC signature is invalid");
+        goto out;
+    }
+    if (!octets_eq(&cs->transactionId, ss->tid, SMDP_TID_LEN)) {
+        smdp_call_fail(c, "8.10.1", "3.9", "signed transactionId is not this session's");
+        goto out;
+    }
+    const struct smdp_cred *cred = smdp_cred_get(c->s, ss->cred);
+    if (cred->oid_len && (cs->smdpOid.size < 0 || (size_t)cs->smdpOid.size != cred->oid_len ||
+                          memcmp(cs->smdpOid.buf, cred->oid, cred->oid_len))) {
+        smdp_call_fail(c, "8.8", "3.10", "The provided SM-DP+ OID is invalid");
+        goto out;
+    }
+    keep = 0;
+    long reason = cs->reason;
+    if (smdp_store_order_get(c->st, SMDP_ORDER_BY_MATCHING_ID, ss->matching_id, &ord) == 0 &&
+        smdp_store_profile_get(c->st, ord.iccid, 0, &prof) == 0) {
+        int pstate = prof.state;
+        /* postponed (1) and timeout (2) keep the order downloadable
+         * (§3.1.3: the end user may retry later); any other reason ends it. */
+        if (reason != 1 && reason != 2 && ord.state == SMDP_ORDER_ACTIVE) {
+            e = smdp_store_order_transition(c->st, ord.matching_id, SMDP_ORDER_ACTIVE,
+                                            SMDP_ORDER_FAILED, prof.state, SMDP_PROFILE_ERROR);
+            if (e)
+                RSP_LOG(RSP_LOG_WARN, LOGD, "cancel %s: %s", ord.matching_id, smdp_strerror(e));
+            else
+                pstate = SMDP_PROFILE_ERROR;
+        }
+        char rs[16];
+        snprintf(rs, sizeof(rs), "%ld", reason);
+        progress(c, &ord, ss->eid, SMDP_STEP_CANCELLED, 0, NULL, rs, pstate);
+    }
+done:
+    *resp = json_object();
+    if (!*resp) {
+        internal(c, "response", RSP_ERR_NOMEM);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (ss) {
+        if (keep)
+            smdp_sess_put(c->s, ss, c->now);
+        else
+            smdp_sess_free(ss);
+    }
+    smdp_profile_clear(&prof);
+    rsp_asn1_free(&asn_DEF_CancelSessionResponse, csr);
+    rsp_buf_free(&raw);
+    return rc ? -1 : 0;
+}
+
+static const struct {
+    const char *name;
+    smdp_fn fn;
+} es9_functions[] = {
+    { "initiateAuthentication", es9_initiate_authentication },
+    { "authenticateClient", es9_authenticate_client },
+    { "getBoundProfilePackage", es9_get_bound_profile_package },
+    { "handleNotification", es9_handle_notification },
+    { "cancelSession", es9_cancel_session },
+};
+
+smdp_fn smdp_es9_lookup(const char *function)
+{
+    if (!function)
+        return NULL;
+    for (size_t i = 0; i < sizeof(es9_functions) / sizeof(es9_functions[0]); i++)
+        if (!strcmp(es9_functions[i].name, function))
+            return es9_functions[i].fn;
+    return NULL;
+}

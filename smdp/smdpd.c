@@ -1,0 +1,529 @@
+/*
+ * smdpd.c - the SM-DP+ HTTPS server: listening sockets shared by N event
+ * loops (libevent evhttp over bufferevent_openssl), TLS per SGP.22 v2.5
+ * §2.6.6, ES2+ client authentication by certificate.
+ *
+ * TLS (§2.6.6): TLS 1.2 with TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 and
+ * TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, and TLS 1.3
+ * (TLS_AES_128_GCM_SHA256 first); groups P-256 and brainpoolP256r1. The
+ * server certificate is CERT.DPtls (+ chain). ES2+ verifies the operator's
+ * client certificate against the configured operator CA(s), then maps
+ * SHA-256(client certificate DER) to an operator of the store.
+ *
+ * Threads: every worker has its own event_base, two evhttp and its own
+ * store handle; the listening sockets are dup()ed into each evhttp (one
+ * accept queue, whichever loop is free takes the connection).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/thread.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "rsp_err.h"
+#include "rsp_log.h"
+#include "smdpd.h"
+
+#define LOG_DOM "smdpd"
+#define JSON_CT "application/json;charset=UTF-8"
+#define ADMIN_PROTOCOL_OURS "gsma/rsp/v2.5.0"
+
+struct smdpd_worker;
+
+struct smdpd_lctx {
+    struct smdpd_worker *w;
+    int iface;            /* SMDP_IFACE_* bits served */
+    SSL_CTX *ctx;
+};
+
+struct smdpd_worker {
+    struct smdpd *d;
+    pthread_t tid;
+    int started;
+    struct event_base *base;
+    struct evhttp *http9, *http2;
+    struct smdp_store *st;
+    struct smdpd_lctx l9, l2;
+};
+
+struct smdpd {
+    struct smdp *s;
+    int fd9, fd2;         /* fd2 == -1 when combined into fd9 or not served */
+    int port9, port2;
+    int combined;
+    SSL_CTX *ctx9, *ctx2;
+    unsigned n;
+    struct smdpd_worker *w;
+};
+
+static pthread_once_t evthread_once = PTHREAD_ONCE_INIT;
+static void evthread_init(void)
+{
+    evthread_use_pthreads();
+}
+
+/* ---- sockets ---- */
+
+static int listen_on(const char *spec, int *port_out)
+{
+    char host[256];
+    const char *colon, *port;
+    struct addrinfo hints, *ai = NULL;
+    int fd = -1, one = 1;
+
+    if (!spec || strlen(spec) >= sizeof(host))
+        return RSP_ERR_INVAL;
+    colon = strrchr(spec, ':');
+    if (!colon || colon == spec)
+        return RSP_ERR_INVAL;
+    if (spec[0] == '[') {
+        if (colon[-1] != ']')
+            return RSP_ERR_INVAL;
+        memcpy(host, spec + 1, (size_t)(colon - spec - 2));
+        host[colon - spec - 2] = '\0';
+    } else {
+        memcpy(host, spec, (size_t)(colon - spec));
+        host[colon - spec] = '\0';
+    }
+    port = colon + 1;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+    if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai)
+        return RSP_ERR_INVAL;
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 1024)) {
+        RSP_LOG(RSP_LOG_ERROR, LOG_DOM, "listen %s: %s", spec, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return RSP_ERR_IO;
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            *port_out = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else
+            *port_out = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return fd;
+}
+
+/* ---- TLS ---- */
+
+static X509 *x509_load(const char *path)
+{
+    X509 *x = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    x = PEM_read_X509(f, NULL, NULL, NULL);
+    if (!x) {
+        ERR_clear_error();
+        rewind(f);
+        x = d2i_X509_fp(f, NULL);
+    }
+    fclose(f);
+    return x;
+}
+
+static SSL_CTX *tls_ctx(const struct smdpd_config *cfg, int verify_mode)
+{
+    static const unsigned char sid_ctx[] = "smdpd";
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    X509 *x = NULL;
+    EVP_PKEY *k = NULL;
+    FILE *f;
+
+    if (!ctx)
+        return NULL;
+    if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+        !SSL_CTX_set_cipher_list(ctx, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-SHA256") ||
+        !SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                                       "TLS_CHACHA20_POLY1305_SHA256"))
+        goto err;
+    if (!SSL_CTX_set1_groups_list(ctx, "P-256:brainpoolP256r1:brainpoolP256r1tls13") &&
+        !SSL_CTX_set1_groups_list(ctx, "P-256:brainpoolP256r1"))
+        ERR_clear_error();   /* keep the library's defaults */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (!(x = x509_load(cfg->tls_cert))) {
+        RSP_LOG(RSP_LOG_ERROR, LOG_DOM, "%s: cannot read certificate", cfg->tls_cert);
+        goto err;
+    }
+    if (!(f = fopen(cfg->tls_key, "rb"))) {
+        RSP_LOG(RSP_LOG_ERROR, LOG_DOM, "%s: %s", cfg->tls_key, strerror(errno));
+        goto err;
+    }
+    k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    if (!k || !SSL_CTX_use_certificate(ctx, x) || !SSL_CTX_use_PrivateKey(ctx, k) ||
+        !SSL_CTX_check_private_key(ctx)) {
+        RSP_LOG(RSP_LOG_ERROR, LOG_DOM, "%s / %s: certificate and key unusable", cfg->tls_cert,
+                cfg->tls_key);
+        goto err;
+    }
+    X509_free(x);
+    x = NULL;
+    EVP_PKEY_free(k);
+    k = NULL;
+    if (cfg->tls_chain) {
+        if (!(f = fopen(cfg->tls_chain, "rb")))
+            goto err;
+        while ((x = PEM_read_X509(f, NULL, NULL, NULL))) {
+            if (!SSL_CTX_add0_chain_cert(ctx, x)) {
+                fclose(f);
+                goto err;
+            }
+            x = NULL;
+        }
+        ERR_clear_error();
+        fclose(f);
+    }
+    if (verify_mode != SSL_VERIFY_NONE) {
+        X509_STORE *xs = SSL_CTX_get_cert_store(ctx);
+        int n = 0;
+        for (int i = 0; i < SMDPD_CA_MAX && cfg->operator_ca[i]; i++) {
+            X509 *ca = x509_load(cfg->operator_ca[i]);
+            if (!ca || !X509_STORE_add_cert(xs, ca)) {
+                RSP_LOG(RSP_LOG_ERROR, LOG_DOM, "%s: cannot load operator CA",
+                        cfg->operator_ca[i]);
+                X509_free(ca);
+                goto err;
+            }
+            X509_free(ca);
+            n++;
+        }
+        if (n == 0) {
+            RSP_LOG(RSP_LOG_ERROR, LOG_DOM, "ES2+ needs at least one operator CA");
+            goto err;
+        }
+        SSL_CTX_set_verify(ctx, verify_mode, NULL);
+        SSL_CTX_set_verify_depth(ctx, 4);
+        SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+    }
+    return ctx;
+err:
+    X509_free(x);
+    EVP_PKEY_free(k);
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+static struct bufferevent *bevcb(struct event_base *base, void *arg)
+{
+    struct smdpd_lctx *l = arg;
+    SSL *ssl = SSL_new(l->ctx);
+    if (!ssl)
+        return NULL;
+    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                          BEV_OPT_CLOSE_ON_FREE);
+}
+
+/* ---- requests ---- */
+
+struct op_match {
+    uint8_t h[32];
+    char id[SMDP_ID_MAX + 1];
+};
+
+static int op_match_cb(const struct smdp_operator *op, void *arg)
+{
+    struct op_match *m = arg;
+    if (op->has_cert && CRYPTO_memcmp(op->cert_sha256, m->h, 32) == 0) {
+        memcpy(m->id, op->id, sizeof(m->id));
+        return 1;
+    }
+    return 0;
+}
+
+/* The operator whose certificate authenticated this connection, "" if none. */
+static void peer_operator(struct smdpd_worker *w, struct evhttp_request *req,
+                          char id[SMDP_ID_MAX + 1])
+{
+    struct evhttp_connection *con = evhttp_request_get_connection(req);
+    struct bufferevent *bev = con ? evhttp_connection_get_bufferevent(con) : NULL;
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    X509 *peer;
+    struct op_match m;
+    unsigned n = 0;
+
+    id[0] = '\0';
+    if (!ssl || !(peer = SSL_get0_peer_certificate(ssl)) || SSL_get_verify_result(ssl) != X509_V_OK)
+        return;
+    memset(&m, 0, sizeof(m));
+    if (X509_digest(peer, EVP_sha256(), m.h, &n) != 1 || n != 32)
+        return;
+    if (smdp_store_operator_list(w->st, op_match_cb, &m) == 1)
+        memcpy(id, m.id, SMDP_ID_MAX + 1);
+}
+
+static const char *method_name(enum evhttp_cmd_type t)
+{
+    switch (t) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_TRACE: return "TRACE";
+    case EVHTTP_REQ_CONNECT: return "CONNECT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    default: return "?";
+    }
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    default: return "Internal Server Error";
+    }
+}
+
+static void gencb(struct evhttp_request *req, void *arg)
+{
+    struct smdpd_lctx *l = arg;
+    struct smdpd_worker *w = l->w;
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    struct evbuffer *ib = evhttp_request_get_input_buffer(req);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    struct evbuffer *ob;
+    char opid[SMDP_ID_MAX + 1] = "";
+    struct smdp_req r;
+    struct smdp_resp resp;
+
+    memset(&r, 0, sizeof(r));
+    r.iface = l->iface;
+    r.method = method_name(evhttp_request_get_command(req));
+    r.path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (!r.path)
+        r.path = "";
+    r.admin_protocol = evhttp_find_header(in, "X-Admin-Protocol");
+    r.content_type = evhttp_find_header(in, "Content-Type");
+    r.body_len = evbuffer_get_length(ib);
+    r.body = r.body_len ? evbuffer_pullup(ib, -1) : NULL;
+    if (l->iface & SMDP_IFACE_ES2) {
+        peer_operator(w, req, opid);
+        r.operator_id = opid[0] ? opid : NULL;
+    }
+    smdp_handle(w->d->s, w->st, &r, &resp);
+
+    evhttp_add_header(out, "X-Admin-Protocol",
+                      smdp_admin_protocol_ok(r.admin_protocol) ? r.admin_protocol
+                                                               : ADMIN_PROTOCOL_OURS);
+    ob = evbuffer_new();
+    if (resp.content_type)
+        evhttp_add_header(out, "Content-Type", resp.content_type);
+    if (ob && resp.body && resp.body_len)
+        evbuffer_add(ob, resp.body, resp.body_len);
+    RSP_LOG(RSP_LOG_DEBUG, LOG_DOM, "%s %s -> %d", r.method, r.path, resp.status);
+    evhttp_send_reply(req, resp.status, reason_phrase(resp.status), ob);
+    if (ob)
+        evbuffer_free(ob);
+    smdp_resp_free(&resp);
+}
+
+/* ---- workers ---- */
+
+static void *worker_main(void *arg)
+{
+    struct smdpd_worker *w = arg;
+    event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    return NULL;
+}
+
+static struct evhttp *http_new(struct smdpd_worker *w, struct smdpd_lctx *l, int fd,
+                               unsigned timeout)
+{
+    struct evhttp *h = evhttp_new(w->base);
+    int dfd;
+    if (!h)
+        return NULL;
+    evhttp_set_bevcb(h, bevcb, l);
+    evhttp_set_gencb(h, gencb, l);
+    evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                  EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                                  EVHTTP_REQ_PATCH);
+    evhttp_set_max_body_size(h, SMDP_BODY_MAX);
+    evhttp_set_max_headers_size(h, 16384);
+    evhttp_set_timeout(h, (int)timeout);
+    dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dfd < 0 || evhttp_accept_socket(h, dfd) != 0) {
+        if (dfd >= 0)
+            close(dfd);
+        evhttp_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+int smdpd_port_es9(const struct smdpd *d)
+{
+    return d ? d->port9 : 0;
+}
+
+int smdpd_port_es2(const struct smdpd *d)
+{
+    return d ? (d->combined ? d->port9 : d->port2) : 0;
+}
+
+void smdpd_stop(struct smdpd *d)
+{
+    if (!d)
+        return;
+    for (unsigned i = 0; i < d->n; i++)
+        if (d->w[i].base)
+            event_base_loopexit(d->w[i].base, NULL);
+}
+
+void smdpd_free(struct smdpd *d)
+{
+    if (!d)
+        return;
+    smdpd_stop(d);
+    for (unsigned i = 0; i < d->n; i++) {
+        struct smdpd_worker *w = &d->w[i];
+        if (w->started)
+            pthread_join(w->tid, NULL);
+        if (w->http9)
+            evhttp_free(w->http9);
+        if (w->http2)
+            evhttp_free(w->http2);
+        if (w->base)
+            event_base_free(w->base);
+        smdp_store_close(w->st);
+    }
+    free(d->w);
+    if (d->fd9 >= 0)
+        close(d->fd9);
+    if (d->fd2 >= 0)
+        close(d->fd2);
+    SSL_CTX_free(d->ctx9);
+    SSL_CTX_free(d->ctx2);
+    free(d);
+}
+
+int smdpd_start(struct smdp *s, const struct smdpd_config *cfg, struct smdpd **out)
+{
+    struct smdpd *d;
+    int rc = RSP_ERR_INVAL;
+    unsigned n, timeout;
+
+    if (out)
+        *out = NULL;
+    if (!s || !cfg || !out || !cfg->tls_cert || !cfg->tls_key || !cfg->db ||
+        (!cfg->es9_listen && !cfg->es2_listen))
+        return RSP_ERR_INVAL;
+    pthread_once(&evthread_once, evthread_init);
+    n = cfg->threads;
+    if (n == 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        n = c > 0 ? (unsigned)c : 1;
+    }
+    if (n > SMDPD_THREADS_MAX)
+        n = SMDPD_THREADS_MAX;
+    timeout = cfg->timeout ? cfg->timeout : 30;
+    if (!(d = calloc(1, sizeof(*d))))
+        return RSP_ERR_NOMEM;
+    d->s = s;
+    d->fd9 = d->fd2 = -1;
+    /* the same HOST:PORT (not port 0, which asks for two free ports): one listener */
+    d->combined = cfg->es9_listen && cfg->es2_listen &&
+                  strcmp(cfg->es9_listen, cfg->es2_listen) == 0 &&
+                  !(strlen(cfg->es9_listen) >= 2 &&
+                    strcmp(cfg->es9_listen + strlen(cfg->es9_listen) - 2, ":0") == 0);
+
+    if (cfg->es9_listen) {
+        d->ctx9 = tls_ctx(cfg, d->combined ? SSL_VERIFY_PEER : SSL_VERIFY_NONE);
+        if (!d->ctx9) {
+            rc = RSP_ERR_CRYPTO;
+            goto err;
+        }
+        if ((d->fd9 = listen_on(cfg->es9_listen, &d->port9)) < 0) {
+            rc = d->fd9;
+            goto err;
+        }
+    }
+    if (cfg->es2_listen && !d->combined) {
+        d->ctx2 = tls_ctx(cfg, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT);
+        if (!d->ctx2) {
+            rc = RSP_ERR_CRYPTO;
+            goto err;
+        }
+        if ((d->fd2 = listen_on(cfg->es2_listen, &d->port2)) < 0) {
+            rc = d->fd2;
+            goto err;
+        }
+    }
+    if (!(d->w = calloc(n, sizeof(*d->w)))) {
+        rc = RSP_ERR_NOMEM;
+        goto err;
+    }
+    d->n = n;
+    for (unsigned i = 0; i < n; i++) {
+        struct smdpd_worker *w = &d->w[i];
+        w->d = d;
+        if ((rc = smdp_store_open_sqlite(cfg->db, &w->st)))
+            goto err;
+        rc = RSP_ERR_NOMEM;
+        if (!(w->base = event_base_new()))
+            goto err;
+        if (d->fd9 >= 0) {
+            w->l9 = (struct smdpd_lctx){ w, d->combined ? (SMDP_IFACE_ES9 | SMDP_IFACE_ES2)
+                                                        : SMDP_IFACE_ES9, d->ctx9 };
+            if (!(w->http9 = http_new(w, &w->l9, d->fd9, timeout)))
+                goto err;
+        }
+        if (d->fd2 >= 0) {
+            w->l2 = (struct smdpd_lctx){ w, SMDP_IFACE_ES2, d->ctx2 };
+            if (!(w->http2 = http_new(w, &w->l2, d->fd2, timeout)))
+                goto err;
+        }
+    }
+    for (unsigned i = 0; i < n; i++) {
+        if (pthread_create(&d->w[i].tid, NULL, worker_main, &d->w[i]) != 0) {
+            rc = RSP_ERR_NOMEM;
+            goto err;
+        }
+        d->w[i].started = 1;
+    }
+    RSP_LOG(RSP_LOG_INFO, LOG_DOM, "%u threads, es9 port %d, es2 port %d", n, d->port9,
+            smdpd_port_es2(d));
+    *out = d;
+    return RSP_OK;
+err:
+    smdpd_free(d);
+    return rc;
+}

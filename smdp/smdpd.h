@@ -1,0 +1,47 @@
+/*
+ * smdpd.h - the SM-DP+ HTTPS server as a library: listeners, event-loop
+ * threads, TLS (SGP.22 v2.5 §2.6.6 TLS profile, §6.2 HTTPS binding).
+ *
+ * N threads, each with its own event_base, two evhttp (ES9+, ES2+) and its
+ * own struct smdp_store, all accepting on the same listening sockets. ES9+
+ * is server-authenticated TLS (DPtls); ES2+ is mutual TLS: the operator's
+ * client certificate must chain to a configured operator CA, and SHA-256 of
+ * its DER selects the operator (smdp_operator.cert_sha256). When both are
+ * given the same address (not port 0), one listener serves both: the client certificate
+ * is then requested but optional, and ES2+ calls without one are refused.
+ */
+#ifndef SMDPD_H
+#define SMDPD_H
+
+#include "smdp.h"
+
+#define SMDPD_THREADS_MAX 64
+#define SMDPD_CA_MAX 8
+
+struct smdpd_config {
+    const char *es9_listen;            /* "HOST:PORT" (port 0: any), NULL: none */
+    const char *es2_listen;            /* idem; equal to es9_listen: one listener */
+    const char *tls_cert, *tls_key;    /* DPtls certificate (DER or PEM) and PEM key */
+    const char *tls_chain;             /* PEM intermediates, or NULL */
+    const char *operator_ca[SMDPD_CA_MAX];  /* trusted roots for ES2+ clients */
+    const char *db;                    /* SQLite store path (opened per thread) */
+    unsigned threads;                  /* 0: one per online CPU */
+    unsigned timeout;                  /* per-connection idle timeout, s; 0: 30 */
+};
+
+struct smdpd;
+
+/* Bind, load TLS, open a store per thread and start the threads. [out]
+ * *out, stopped and freed with smdpd_free(). Errors: RSP_ERR_INVAL,
+ * RSP_ERR_IO (bind, file), RSP_ERR_CRYPTO (TLS setup), SMDP_ERR_DB. */
+int smdpd_start(struct smdp *s, const struct smdpd_config *cfg, struct smdpd **out);
+
+/* Bound ports (0 if not served). */
+int smdpd_port_es9(const struct smdpd *d);
+int smdpd_port_es2(const struct smdpd *d);
+
+/* Ask every loop to finish (thread-safe); smdpd_free() then joins. */
+void smdpd_stop(struct smdpd *d);
+void smdpd_free(struct smdpd *d);
+
+#endif

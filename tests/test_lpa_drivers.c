@@ -1,0 +1,450 @@
+/*
+ * test_lpa_drivers.c - suite "lpa_drivers": the APDU drivers of
+ * liblpa-drivers (lpa_drivers.h) and the lpa CLI, against real simulated
+ * cards: MANAGE CHANNEL + SELECT ISD-R (SGP.22 v2.5 §2.2.3) then ES10
+ * (§5.7) over the in-process driver, over euiccd's TCP framing (server in a
+ * thread on a free loopback port), and build/bin/lpa --json run with popen.
+ * The PC/SC path (pcscd + vpcd + euiccd --vpcd) is tests/pcsc.sh, run by
+ * the last case.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "euicc.private.h"
+#include "euicc_fixture.h"
+#include "euiccd.h"
+#include "lpa.h"
+#include "lpa_drivers.h"
+#include "rsp_asn1.h"
+#include "rsp_err.h"
+#include "rsp_test.h"
+#include "rsp_util.h"
+
+#include "StoreMetadataRequest.h"
+
+#define ICCID_A "8944476500000000017"
+#define ICCID_B "8944476500000000025"
+
+/* Put a profile straight into the card's state (as test_euicc_es10c does),
+ * so these tests need no download. */
+static void add_profile(struct euicc *e, const char *iccid, uint8_t aid_last, int state)
+{
+    static const uint8_t aid[16] = { 0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0xFF,
+                                     0xFF, 0xFF, 0xFF, 0x89, 0x00, 0x00, 0x10, 0x00 };
+    StoreMetadataRequest_t m;
+    struct euicc_profile *p;
+    struct rsp_buf der;
+    uint8_t bcd[10];
+
+    CU_ASSERT_FATAL(e->st.n_profiles < EUICC_MAX_PROFILES);
+    memset(&m, 0, sizeof(m));
+    CU_ASSERT_RC(rsp_iccid_to_bcd(iccid, 1, bcd), 0);
+    rsp_asn1_octets_set(&m.iccid, bcd, sizeof(bcd));
+    rsp_asn1_octets_set(&m.serviceProviderName, "Test SP", 7);
+    rsp_asn1_octets_set(&m.profileName, "Profile A", 9);
+    rsp_buf_init(&der, 8192);
+    CU_ASSERT_RC(rsp_asn1_encode(&asn_DEF_StoreMetadataRequest, &m, &der), 0);
+    rsp_asn1_free_contents(&asn_DEF_StoreMetadataRequest, &m);
+    p = &e->st.profiles[e->st.n_profiles++];
+    memset(p, 0, sizeof(*p));
+    memcpy(p->aid, aid, 16);
+    p->aid[15] = aid_last;
+    p->aid_len = 16;
+    snprintf(p->iccid, sizeof(p->iccid), "%s", iccid);
+    p->state = state;
+    p->profile_class = 2;
+    p->metadata = rsp_buf_steal(&der, &p->metadata_len);
+    CU_ASSERT_RC(euicc_commit(e), 0);
+}
+
+/* A fixture card with one disabled profile; 0 on success. */
+static int card_with_profile(struct euicc_fixture *f)
+{
+    int rc = euicc_fixture_open(f, NULL);
+
+    CU_ASSERT_RC(rc, 0);
+    if (rc)
+        return rc;
+    add_profile(f->card, ICCID_A, 0x01, EUICC_PROFILE_DISABLED);
+    return 0;
+}
+
+static void check_eid_and_list(struct lpa_ctx *ctx, int want_state)
+{
+    struct lpa_profile_list l = { 0 };
+    char eid[33];
+
+    CU_ASSERT_RC(lpa_get_eid(ctx, eid), 0);
+    if (euicc_fixture_eid())
+        CU_ASSERT_STRING_EQUAL(eid, euicc_fixture_eid());
+    CU_ASSERT_RC(lpa_get_profiles_info(ctx, &l), 0);
+    CU_ASSERT_EQUAL(l.error, 0);
+    CU_ASSERT_EQUAL_FATAL(l.count, 1);
+    CU_ASSERT_STRING_EQUAL(l.items[0].iccid, ICCID_A);
+    CU_ASSERT_STRING_EQUAL(l.items[0].isdp_aid, "A0000005591010FFFFFFFF8900001001");
+    CU_ASSERT_EQUAL(l.items[0].state, want_state);
+    lpa_profile_list_free(&l);
+}
+
+static void test_inproc_wrap(void)
+{
+    struct euicc_fixture f;
+    struct lpa_drv_inproc *d = NULL;
+    struct lpa_apdu_driver drv;
+    struct lpa_ctx ctx;
+
+    if (card_with_profile(&f))
+        return;
+    CU_ASSERT_RC(lpa_drv_inproc_wrap(f.card, &d, &drv), 0);
+    CU_ASSERT_RC(lpa_ctx_init(&ctx, &drv, NULL), 0);
+    CU_ASSERT_RC(lpa_open(&ctx), 0);
+    /* the card gave a logical channel, not the basic one */
+    CU_ASSERT(ctx.channel >= 1 && ctx.channel <= LPA_CHANNEL_MAX);
+    check_eid_and_list(&ctx, LPA_PROFILE_STATE_DISABLED);
+    lpa_close(&ctx);
+    lpa_close(&ctx);   /* safe twice */
+    lpa_drv_inproc_free(d);
+    euicc_fixture_close(&f);
+}
+
+static void test_inproc_state_file(void)
+{
+    struct euicc_fixture f;
+    struct lpa_drv_inproc *d = NULL;
+    struct lpa_apdu_driver drv;
+    struct lpa_ctx ctx;
+    int result = -1;
+
+    if (card_with_profile(&f))
+        return;
+    CU_ASSERT_RC(lpa_drv_inproc_new(f.state_path, &d, &drv), 0);
+    CU_ASSERT_RC(lpa_ctx_init(&ctx, &drv, NULL), 0);
+    CU_ASSERT_RC(lpa_open(&ctx), 0);
+    CU_ASSERT_RC(lpa_enable_profile(&ctx, LPA_ID_ICCID, ICCID_A, 0, &result), 0);
+    CU_ASSERT_EQUAL(result, 0);
+    lpa_close(&ctx);
+    /* a second session reads the state file again: the change persisted */
+    CU_ASSERT_RC(lpa_open(&ctx), 0);
+    check_eid_and_list(&ctx, LPA_PROFILE_STATE_ENABLED);
+    lpa_close(&ctx);
+    lpa_drv_inproc_free(d);
+
+    /* constructor argument checks; a missing file fails at connect */
+    CU_ASSERT_RC(lpa_drv_inproc_new(NULL, &d, &drv), RSP_ERR_INVAL);
+    CU_ASSERT_PTR_NULL(d);
+    CU_ASSERT_RC(lpa_drv_inproc_new("/nonexistent/state.json", &d, &drv), 0);
+    CU_ASSERT_RC(lpa_ctx_init(&ctx, &drv, NULL), 0);
+    CU_ASSERT(lpa_open(&ctx) < 0);
+    lpa_drv_inproc_free(d);
+    euicc_fixture_close(&f);
+}
+
+/* A wrong ISD-R AID: the SELECT fails with 6A82, the channel is closed
+ * again and the error is the SW. */
+static void test_inproc_wrong_aid(void)
+{
+    static const uint8_t aid[] = { 0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0x01 };
+    struct euicc_fixture f;
+    struct lpa_drv_inproc *d = NULL;
+    struct lpa_apdu_driver drv;
+    struct lpa_options o = { .isdr_aid = aid, .isdr_aid_len = sizeof(aid) };
+    struct lpa_ctx ctx;
+    int ch = -1;
+    uint16_t sw = 0;
+
+    if (euicc_fixture_open(&f, NULL))
+        return;
+    CU_ASSERT_RC(lpa_drv_inproc_wrap(f.card, &d, &drv), 0);
+    CU_ASSERT_RC(lpa_ctx_init(&ctx, &drv, &o), 0);
+    CU_ASSERT_RC(lpa_open(&ctx), LPA_ERR_SW);
+    /* directly: the SW is reported, and channel 1 is free again */
+    CU_ASSERT_RC(drv.connect(drv.ctx), 0);
+    CU_ASSERT_RC(lpa_drv_channel_open(drv.transmit, drv.ctx, aid, sizeof(aid), &ch, &sw),
+                 LPA_ERR_SW);
+    CU_ASSERT_EQUAL(sw, 0x6A82);
+    CU_ASSERT_EQUAL(ch, -1);
+    lpa_drv_inproc_free(d);
+    euicc_fixture_close(&f);
+}
+
+struct server {
+    struct euicc *card;
+    int fd;
+    volatile sig_atomic_t stop;
+    int rc;
+};
+
+static void *serve(void *arg)
+{
+    struct server *s = arg;
+
+    s->rc = euiccd_serve_tcp(s->card, s->fd, &s->stop);
+    return NULL;
+}
+
+static void test_tcp(void)
+{
+    struct euicc_fixture f;
+    struct server srv = { 0 };
+    struct lpa_drv_tcp *d = NULL;
+    struct lpa_apdu_driver drv;
+    struct lpa_ctx ctx;
+    pthread_t th;
+    uint16_t port = 0;
+    char addr[32];
+    int result = -1;
+
+    if (card_with_profile(&f))
+        return;
+    srv.card = f.card;
+    CU_ASSERT_RC(euiccd_listen("127.0.0.1:0", 0, &srv.fd, &port), 0);
+    CU_ASSERT_FATAL(port != 0);
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, serve, &srv) == 0);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+
+    CU_ASSERT_RC(lpa_drv_tcp_new(addr, 5000, &d, &drv), 0);
+    CU_ASSERT_RC(lpa_ctx_init(&ctx, &drv, NULL), 0);
+    CU_ASSERT_RC(lpa_open(&ctx), 0);
+    check_eid_and_list(&ctx, LPA_PROFILE_STATE_DISABLED);
+    CU_ASSERT_RC(lpa_enable_profile(&ctx, LPA_ID_ICCID, ICCID_A, 0, &result), 0);
+    CU_ASSERT_EQUAL(result, 0);
+    check_eid_and_list(&ctx, LPA_PROFILE_STATE_ENABLED);
+    /* enabling again: the card's result code, not a transport error */
+    CU_ASSERT_RC(lpa_enable_profile(&ctx, LPA_ID_ICCID, ICCID_A, 0, &result), 0);
+    CU_ASSERT_EQUAL(result, 2);  /* profileNotInDisabledState */
+    CU_ASSERT_RC(lpa_disable_profile(&ctx, LPA_ID_AID, "A0000005591010FFFFFFFF8900001001",
+                                     0, &result), 0);
+    CU_ASSERT_EQUAL(result, 0);
+    check_eid_and_list(&ctx, LPA_PROFILE_STATE_DISABLED);
+    lpa_close(&ctx);
+    /* reconnect: euiccd serves the next client */
+    CU_ASSERT_RC(lpa_open(&ctx), 0);
+    check_eid_and_list(&ctx, LPA_PROFILE_STATE_DISABLED);
+    lpa_close(&ctx);
+    lpa_drv_tcp_free(d);
+
+    srv.stop = 1;
+    pthread_join(th, NULL);
+    close(srv.fd);
+    CU_ASSERT_EQUAL(srv.rc, 0);
+
+    /* nothing listens any more: a clear connect error */
+    CU_ASSERT_RC(lpa_drv_tcp_new(addr, 2000, &d, &drv), 0);
+    CU_ASSERT_RC(lpa_ctx_init(&ctx, &drv, NULL), 0);
+    CU_ASSERT_RC(lpa_open(&ctx), RSP_ERR_IO);
+    CU_ASSERT(strstr(lpa_drv_tcp_error(d), "connect to euiccd") != NULL);
+    lpa_drv_tcp_free(d);
+    /* only loopback, well-formed addresses */
+    CU_ASSERT_RC(lpa_drv_tcp_new("192.0.2.1:4000", 0, &d, &drv), RSP_ERR_INVAL);
+    CU_ASSERT_RC(lpa_drv_tcp_new("127.0.0.1", 0, &d, &drv), RSP_ERR_INVAL);
+    CU_ASSERT_RC(lpa_drv_tcp_new("127.0.0.1:70000", 0, &d, &drv), RSP_ERR_INVAL);
+    CU_ASSERT_PTR_NULL(d);
+    euicc_fixture_close(&f);
+}
+
+/* ---- the CLI ---- */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SAN_BUILD 1
+#else
+#define SAN_BUILD 0
+#endif
+
+/* `make test` builds only the runner in its tree: build the programs these
+ * cases run (same BUILD, SAN, OPT) once. 0 when they are there. */
+static int need_programs(void)
+{
+    static int done = -1;
+    char cmd[2048], cwd[1024];
+    const char *b = test_build_dir();
+    size_t n;
+
+    if (done >= 0)
+        return done;
+    if (getcwd(cwd, sizeof(cwd)) && (n = strlen(cwd)) && !strncmp(b, cwd, n) && b[n] == '/')
+        b += n + 1;   /* the Makefile's own relative BUILD */
+    snprintf(cmd, sizeof(cmd),
+             "make -s --no-print-directory BUILD=%s SAN=%d OPT=-O1 %s/bin/lpa %s/bin/euiccd "
+             "%s/bin/euicc-tool %s/bin/rsp-pki >/dev/null 2>&1",
+             b, SAN_BUILD, b, b, b, b);
+    snprintf(cwd, sizeof(cwd), "%s/bin/lpa", test_build_dir());
+    /* always: make also rebuilds a stale program */
+    done = system(cmd) == 0 && access(cwd, X_OK) == 0 ? 0 : -1;
+    if (done)
+        fprintf(stderr, "\n  could not build %s\n", cwd);
+    return done;
+}
+
+/* Run build/bin/lpa with args (shell words, already quoted); [out] the
+ * parsed JSON document of stdout (NULL if none). Returns the exit code. */
+static int run_lpa(const char *args, json_t **doc)
+{
+    char cmd[2048], out[65536];
+    json_error_t err;
+    size_t n = 0;
+    FILE *p;
+    int st;
+
+    *doc = NULL;
+    snprintf(cmd, sizeof(cmd), "env -u LPA_STATE -u LPA_DRIVER %s/bin/lpa %s 2>/dev/null",
+             test_build_dir(), args);
+    if (!(p = popen(cmd, "r")))
+        return -1;
+    while (n < sizeof(out) - 1) {
+        size_t r = fread(out + n, 1, sizeof(out) - 1 - n, p);
+        if (r == 0)
+            break;
+        n += r;
+    }
+    out[n] = 0;
+    st = pclose(p);
+    if (n && strstr(args, "--json")) {
+        *doc = json_loads(out, JSON_REJECT_DUPLICATES, &err);
+        if (!*doc)
+            fprintf(stderr, "\n  lpa %s: not one JSON document: %s\n%s\n", args, err.text, out);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "(absent)";
+}
+
+static void test_cli(void)
+{
+    struct euicc_fixture f;
+    json_t *d, *p;
+    char a[1024];
+
+    CU_ASSERT_RC(need_programs(), 0);
+    if (card_with_profile(&f))
+        return;
+#define ARGS(...) (snprintf(a, sizeof(a), __VA_ARGS__), a)
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s chip info", f.state_path), &d), 0);
+    CU_ASSERT_PTR_NOT_NULL(d);
+    if (!d)
+        goto out;
+    CU_ASSERT_STRING_EQUAL(jstr(d, "command"), "chip info");
+    CU_ASSERT(json_is_true(json_object_get(d, "ok")));
+    if (euicc_fixture_eid())
+        CU_ASSERT_STRING_EQUAL(jstr(d, "eid"), euicc_fixture_eid());
+    CU_ASSERT_STRING_EQUAL(jstr(json_object_get(d, "euiccInfo2"), "svn"), "2.5.0");
+    json_decref(d);
+
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s profile list", f.state_path), &d), 0);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(d, "profiles")), 1);
+    p = json_array_get(json_object_get(d, "profiles"), 0);
+    CU_ASSERT_STRING_EQUAL(jstr(p, "iccid"), ICCID_A);
+    CU_ASSERT_STRING_EQUAL(jstr(p, "state"), "disabled");
+    CU_ASSERT_STRING_EQUAL(jstr(p, "class"), "operational");
+    CU_ASSERT_STRING_EQUAL(jstr(p, "serviceProviderName"), "Test SP");
+    json_decref(d);
+
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s profile enable " ICCID_A, f.state_path), &d), 0);
+    CU_ASSERT(d && json_is_true(json_object_get(d, "ok")));
+    json_decref(d);
+    /* again: refused by the eUICC's result code -> 4 */
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s profile enable " ICCID_A, f.state_path), &d), 4);
+    CU_ASSERT(json_is_false(json_object_get(d, "ok")));
+    CU_ASSERT_STRING_EQUAL(jstr(d, "step"), "EnableProfile");
+    CU_ASSERT_STRING_EQUAL(jstr(d, "resultName"), "profileNotInDisabledState");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(d, "result")), 2);
+    json_decref(d);
+
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s profile nickname " ICCID_A " 'My line'",
+                              f.state_path), &d), 0);
+    json_decref(d);
+    CU_ASSERT_RC(run_lpa(ARGS("--state %s --json profile list", f.state_path), &d), 0);
+    p = json_array_get(json_object_get(d, "profiles"), 0);
+    CU_ASSERT_STRING_EQUAL(jstr(p, "state"), "enabled");
+    CU_ASSERT_STRING_EQUAL(jstr(p, "nickname"), "My line");
+    json_decref(d);
+
+    /* delete needs confirmation: without --yes and no TTY -> 5 */
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s profile delete " ICCID_B " </dev/null",
+                              f.state_path), &d), 5);
+    json_decref(d);
+    CU_ASSERT_RC(run_lpa(ARGS("--json --yes --state %s profile delete " ICCID_B,
+                              f.state_path), &d), 4);
+    CU_ASSERT_STRING_EQUAL(jstr(d, "resultName"), "iccidOrAidNotFound");
+    json_decref(d);
+
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s defaultdp set smdp.example.test",
+                              f.state_path), &d), 0);
+    json_decref(d);
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s chip info", f.state_path), &d), 0);
+    CU_ASSERT_STRING_EQUAL(jstr(d, "defaultDpAddress"), "smdp.example.test");
+    json_decref(d);
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s notification list", f.state_path), &d), 0);
+    CU_ASSERT(json_is_array(json_object_get(d, "notifications")));
+    json_decref(d);
+
+    /* malformed input -> 1 with a JSON failure document */
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s profile enable 12345", f.state_path), &d), 1);
+    CU_ASSERT(d && json_is_false(json_object_get(d, "ok")));
+    CU_ASSERT_STRING_EQUAL(jstr(d, "step"), "usage");
+    json_decref(d);
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s profile nickname 89ABC x", f.state_path), &d), 1);
+    json_decref(d);
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s frobnicate", f.state_path), &d), 1);
+    json_decref(d);
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s notification remove abc", f.state_path), &d), 1);
+    json_decref(d);
+    CU_ASSERT_RC(run_lpa("--json profile list", &d), 1);   /* no --state */
+    CU_ASSERT(d && strstr(jstr(d, "message"), "--state") != NULL);
+    json_decref(d);
+    CU_ASSERT_RC(run_lpa("--json --driver bogus profile list", &d), 1);
+    json_decref(d);
+    CU_ASSERT_RC(run_lpa("profile list --help", &d), 0);
+    json_decref(d);
+    /* card/driver error -> 2: a state file that does not exist */
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s/none.json chip info", f.dir), &d), 2);
+    json_decref(d);
+    /* the human form prints no JSON */
+    CU_ASSERT_RC(run_lpa(ARGS("--state %s profile list", f.state_path), &d), 0);
+    CU_ASSERT_PTR_NULL(d);
+    json_decref(d);
+#undef ARGS
+out:
+    euicc_fixture_close(&f);
+}
+
+/* tests/pcsc.sh: pcscd + vsmartcard vpcd + euiccd --vpcd + lpa --driver
+ * pcsc. 77 = skipped (packages missing and not root). */
+static void test_pcsc(void)
+{
+    char cmd[1024];
+    int st, rc;
+
+    CU_ASSERT_RC(need_programs(), 0);
+    if (access("tests/pcsc.sh", R_OK) != 0) {
+        fprintf(stderr, "\n  tests/pcsc.sh not found: run from the source tree\n");
+        CU_FAIL("tests/pcsc.sh not found");
+        return;
+    }
+    snprintf(cmd, sizeof(cmd), "sh tests/pcsc.sh %s", test_build_dir());
+    st = system(cmd);
+    rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (rc == 77) {
+        fprintf(stderr, "\n  pcsc.sh skipped (not root, packages missing)\n");
+        return;
+    }
+    CU_ASSERT_RC(rc, 0);
+}
+
+CU_TestInfo lpa_drivers_tests[] = {
+    { "inproc wrap", test_inproc_wrap },
+    { "inproc state file", test_inproc_state_file },
+    { "inproc wrong AID", test_inproc_wrong_aid },
+    { "tcp euiccd", test_tcp },
+    { "cli json", test_cli },
+    { "pcsc end to end", test_pcsc },
+    CU_TEST_INFO_NULL,
+};
