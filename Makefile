@@ -61,6 +61,7 @@ include tools/module.mk
 include euicc/module.mk
 include lpa/module.mk
 include smdp/module.mk
+include mk/bench.mk
 include tests/module.mk
 -include mk/local.mk
 
@@ -84,3 +85,4 @@ demo: all
 bench: all
 	@$(BIN)/rsp-bench $(wildcard ../shared/ts48/TS48v2_SAIP2.3_NoBERTLV.der)
 	@$(BIN)/euicc-bench ../shared/ts48/TS48v2_SAIP2.3_NoBERTLV.der
+	@sh mk/bench.sh $(BIN)

@@ -681,7 +681,7 @@ static int gen_dp(const struct gen_ctx *g, const struct rsp_pki_cred *ci, int se
 }
 
 static int gen_negative(const struct gen_ctx *g, const struct rsp_pki_cred *ci,
-                        const struct rsp_pki_cred *eum)
+                        const struct rsp_pki_cred *eum, const struct rsp_pki_cred *eu)
 {
     const char *host = g->o->host ? g->o->host : RSP_PKI_DEFAULT_HOST;
     struct rsp_pki_rdn dp_subj[] = {
@@ -737,6 +737,40 @@ static int gen_negative(const struct gen_ctx *g, const struct rsp_pki_cred *ci,
     if (rc)
         return rc;
 
+    /* The EUM and the eUICC again, same keys, subjects and EID, but valid
+     * only in the past: SM-DP+ AuthenticateClient 8.1.2/6.3 and 8.1.3/6.3
+     * (SGP.22 §5.6.3) with signatures that still verify. */
+    struct rsp_pki_rdn eum_subj[] = {
+        { NID_countryName, "ES" }, { NID_organizationName, RSP_PKI_DEFAULT_EUM_ORG },
+        { NID_commonName, "EUM Test" },
+    };
+    memset(&p, 0, sizeof p);
+    p.curve = g->curve;
+    p.now = g->now;
+    p.not_before = g->now - 2 * YEAR;
+    p.not_after = g->now - YEAR;
+    p.role = RSP_X509_ROLE_EUM;
+    p.key = eum->key;
+    p.subject = eum_subj;
+    p.n_subject = 3;
+    p.eum_org = RSP_PKI_DEFAULT_EUM_ORG;
+    p.eum_prefix = g->prefix;
+    snprintf(stem, sizeof stem, "EUM_ECDSA_%s_EXPIRED", g->tag);
+    rc = issue_write(&p, ci, g->o->dir, "Negative", stem, NULL);
+    if (rc)
+        return rc;
+    snprintf(eid, sizeof eid, "%s", g->eid);
+    p.role = RSP_X509_ROLE_EUICC;
+    p.key = eu->key;
+    p.subject = eu_subj;
+    p.n_subject = 4;
+    p.eum_org = NULL;
+    p.eum_prefix = NULL;
+    snprintf(stem, sizeof stem, "EUICC_ECDSA_%s_EXPIRED", g->tag);
+    rc = issue_write(&p, eum, g->o->dir, "Negative", stem, NULL);
+    if (rc)
+        return rc;
+
     memset(&p, 0, sizeof p);
     p.curve = g->curve;
     p.now = g->now;
@@ -771,7 +805,7 @@ static int gen_curve(const struct gen_ctx *g)
         { NID_countryName, "ES" }, { NID_organizationName, RSP_PKI_DEFAULT_EUM_ORG },
         { NID_serialNumber, g->eid }, { NID_commonName, "Test eUICC" },
     };
-    struct rsp_pki_cred ci = { 0 }, eum = { 0 };
+    struct rsp_pki_cred ci = { 0 }, eum = { 0 }, eu = { 0 };
     struct rsp_pki_cert_params p = { .curve = g->curve, .now = g->now };
     char stem[128];
     int rc;
@@ -798,7 +832,7 @@ static int gen_curve(const struct gen_ctx *g)
     p.subject = eu_subj;
     p.n_subject = 4;
     snprintf(stem, sizeof stem, "EUICC_ECDSA_%s", g->tag);
-    rc = issue_write(&p, &eum, g->o->dir, "eUICC", stem, NULL);
+    rc = issue_write(&p, &eum, g->o->dir, "eUICC", stem, &eu);
     if (rc)
         goto out;
 
@@ -824,10 +858,11 @@ static int gen_curve(const struct gen_ctx *g)
     }
 
     if (g->o->negative)
-        rc = gen_negative(g, &ci, &eum);
+        rc = gen_negative(g, &ci, &eum, &eu);
 out:
     rsp_pki_cred_free(&ci);
     rsp_pki_cred_free(&eum);
+    rsp_pki_cred_free(&eu);
     return rc;
 }
 

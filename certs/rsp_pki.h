@@ -27,6 +27,9 @@
  *     CERT_EUICC_ECDSA_<C>_OUT_OF_RANGE    EID outside the EUM prefix
  *     CERT_S_SM_DPauth_ECDSA_<C>_EXPIRED   validity ended a year ago
  *     CERT_S_SM_DP_TLS_<C>_EXPIRED         same, TLS
+ *     CERT_EUM_ECDSA_<C>_EXPIRED           the EUM's key and subject, validity
+ *                                          ended a year ago
+ *     CERT_EUICC_ECDSA_<C>_EXPIRED         the eUICC's key and EID, same
  *     CERT_CI_ECDSA_<C>_FOREIGN            another CI (not to be trusted)
  *     CERT_S_SM_DPauth_ECDSA_<C>_FOREIGN_CI  a DPauth signed by that CI
  *

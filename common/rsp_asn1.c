@@ -1,5 +1,6 @@
 #include "rsp_asn1.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,9 +141,52 @@ int rsp_tlv_put_header(struct rsp_buf *out, uint32_t tag, size_t vlen)
     return rsp_buf_append(out, h, n);
 }
 
+/* asn1c 0.9.28 takes the initial octet of a BIT STRING (the number of
+ * unused bits) as it comes and shifts by it (OCTET_STRING.c: 0xff <<
+ * bits_unused): a peer's value over 7 is undefined behaviour. Check every
+ * BIT STRING, whatever its tag, before the runtime sees it: X.690 §8.6.2.2
+ * (0..7), §8.6.2.3 (0 when there are no bits); a constructed (BER) one is
+ * checked segment by segment. */
+static int bits_ok(const uint8_t *p, size_t len, int depth)
+{
+    struct rsp_tlv t, c;
+    size_t pos = 0;
+    int rc;
+
+    if (rsp_tlv_parse(p, len, &t))
+        return 1;                       /* the runtime reports it */
+    if (!t.constructed)
+        return t.val_len >= 1 && t.val[0] <= 7 && (t.val_len > 1 || t.val[0] == 0);
+    if (depth > 4)
+        return 0;
+    while ((rc = rsp_tlv_next(t.val, t.val_len, &pos, &c)) == 1)
+        if (!bits_ok(c.tlv, c.tlv_len, depth + 1))
+            return 0;
+    return rc == 0;
+}
+
+static asn_dec_rval_t bit_string_decode_ber(asn_codec_ctx_t *ctx, asn_TYPE_descriptor_t *td,
+                                            void **sptr, const void *buf, size_t size,
+                                            int tag_mode)
+{
+    if (!bits_ok(buf, size, 0)) {
+        asn_dec_rval_t r = { RC_FAIL, 0 };
+        return r;
+    }
+    return OCTET_STRING_decode_ber(ctx, td, sptr, buf, size, tag_mode);
+}
+
+/* Derived BIT STRING types copy asn_DEF_BIT_STRING.ber_decoder on each use
+ * (their *_inherit_TYPE_descriptor), so one hook covers them all. */
+static void bit_string_hook(void)
+{
+    asn_DEF_BIT_STRING.ber_decoder = bit_string_decode_ber;
+}
+
 int rsp_asn1_decode(const asn_TYPE_descriptor_t *td, const uint8_t *p, size_t len,
                     size_t max, void **out)
 {
+    static pthread_once_t hook_once = PTHREAD_ONCE_INIT;
     asn_codec_ctx_t ctx = { .max_stack_size = RSP_ASN1_STACK_MAX };
     void *st = NULL;
     char errbuf[128];
@@ -150,6 +194,7 @@ int rsp_asn1_decode(const asn_TYPE_descriptor_t *td, const uint8_t *p, size_t le
     int rc;
 
     *out = NULL;
+    pthread_once(&hook_once, bit_string_hook);
     if (!p || len == 0)
         return RSP_ERR_DECODE;
     if (len > max)

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <File.h>
+#include <PE-MF.h>
 #include <ProfileElement.h>
 #include <ProfileHeader.h>
 
@@ -100,4 +102,86 @@ void rsp_saip_info_free(struct rsp_saip_info *info)
         return;
     free(info->pes);
     free(info);
+}
+
+/* Overwrite bytes 0..9 of a file's content with bcd, wherever the
+ * fillFileContent values put them (fillFileOffset skips bytes, TCA §8.3.4).
+ * RSP_ERR_DECODE unless all 10 were covered. */
+static int file_set_first10(File_t *f, const uint8_t bcd[10])
+{
+    size_t off = 0;
+    unsigned covered = 0;
+
+    for (int i = 0; i < f->list.count; i++) {
+        struct File__Member *m = f->list.array[i];
+        if (m->present == File__Member_PR_fillFileOffset) {
+            if (m->choice.fillFileOffset < 0)
+                return RSP_ERR_DECODE;
+            off += (size_t)m->choice.fillFileOffset;
+        } else if (m->present == File__Member_PR_fillFileContent) {
+            OCTET_STRING_t *os = &m->choice.fillFileContent;
+            for (size_t k = 0; k < (size_t)os->size && off + k < 10; k++) {
+                os->buf[k] = bcd[off + k];
+                covered |= 1u << (off + k);
+            }
+            off += (size_t)os->size;
+        }
+        if (off > PE_MAX)
+            return RSP_ERR_DECODE;
+    }
+    return covered == 0x3FFu ? RSP_OK : RSP_ERR_DECODE;
+}
+
+/* Decode the PE-Header or the MF element, put the new ICCID in, encode it
+ * onto out. */
+static int pe_rewrite(const uint8_t *p, size_t len, const uint8_t plain[10],
+                      const uint8_t swapped[10], struct rsp_buf *out)
+{
+    ProfileElement_t *pe = NULL;
+    int rc = rsp_asn1_decode(&asn_DEF_ProfileElement, p, len, PE_MAX, (void **)&pe);
+    if (rc)
+        return rc;
+    if (pe->present == ProfileElement_PR_header) {
+        OCTET_STRING_t *ic = &pe->choice.header->iccid;
+        if (ic->size != 10) {
+            rc = RSP_ERR_DECODE;
+            goto out;
+        }
+        memcpy(ic->buf, plain, 10);
+    } else if ((rc = file_set_first10(&pe->choice.mf->ef_iccid, swapped)) != 0) {
+        goto out;
+    }
+    rc = rsp_asn1_encode(&asn_DEF_ProfileElement, pe, out);
+out:
+    rsp_asn1_free(&asn_DEF_ProfileElement, pe);
+    return rc;
+}
+
+int rsp_saip_set_iccid(const uint8_t *p, size_t len, const char *iccid, struct rsp_buf *out)
+{
+    struct rsp_saip_info *info = NULL;
+    uint8_t plain[10], swapped[10];
+    int rc, mf = 0;
+
+    if (!p || !out || rsp_iccid_to_bcd(iccid, 0, plain) || rsp_iccid_to_bcd(iccid, 1, swapped))
+        return RSP_ERR_INVAL;
+    if ((rc = rsp_saip_parse(p, len, &info)) != 0)
+        return rc;
+    for (size_t i = 0; i < info->n_pes && rc == 0; i++) {
+        const struct rsp_saip_pe *e = &info->pes[i];
+        if (e->kind == ProfileElement_PR_header || e->kind == ProfileElement_PR_mf) {
+            mf += e->kind == ProfileElement_PR_mf;
+            rc = pe_rewrite(p + e->offset, e->len, plain, swapped, out);
+        } else {
+            rc = rsp_buf_append(out, p + e->offset, e->len);
+        }
+    }
+    /* EF.ICCID is mandatory in the MF element; a package without one
+     * would keep the old ICCID on the card */
+    if (rc == 0 && mf != 1)
+        rc = RSP_ERR_DECODE;
+    if (rc)
+        rsp_buf_free(out);
+    rsp_saip_info_free(info);
+    return rc;
 }

@@ -70,6 +70,17 @@ static int b64_char(char c)
            (c >= '0' && c <= '9') || c == '+' || c == '/';
 }
 
+static unsigned b64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return (unsigned)(c - 'A');
+    if (c >= 'a' && c <= 'z')
+        return (unsigned)(c - 'a' + 26);
+    if (c >= '0' && c <= '9')
+        return (unsigned)(c - '0' + 52);
+    return c == '+' ? 62u : 63u;
+}
+
 int rsp_base64_decode(const char *s, size_t len, struct rsp_buf *out)
 {
     unsigned char tmp[B64_CHUNK / 4 * 3];
@@ -82,6 +93,10 @@ int rsp_base64_decode(const char *s, size_t len, struct rsp_buf *out)
     for (size_t i = 0; i < len - pad; i++)
         if (!b64_char(s[i]))
             return RSP_ERR_DECODE;
+    /* RFC 4648 §3.5: the pad bits of the last character must be zero, or
+     * several texts decode to the same bytes (one canonical form only). */
+    if (pad && (b64_value(s[len - pad - 1]) & (pad == 1 ? 0x03 : 0x0F)))
+        return RSP_ERR_DECODE;
     while (len) {
         size_t n = len > B64_CHUNK ? B64_CHUNK : len;
         int m = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)n);

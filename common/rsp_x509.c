@@ -1059,7 +1059,7 @@ int rsp_x509_verify(const struct rsp_x509_store *s, int role, X509 *leaf,
     if (info)
         memset(info, 0, sizeof *info);
     if (!s || !leaf || !role_valid(role) || role == RSP_X509_ROLE_CI ||
-        role == RSP_X509_ROLE_EUM || n_untrusted > MAX_UNTRUSTED ||
+        n_untrusted > MAX_UNTRUSTED ||
         (n_untrusted && !untrusted))
         return RSP_ERR_INVAL;
     ERR_set_mark();

@@ -115,6 +115,9 @@ struct rsp_x509_chain_info {
 
 /*
  * Verify leaf as a certificate of role (any role but CI) up to a trusted CI.
+ * With RSP_X509_ROLE_EUM the EUM certificate is verified on its own
+ * (CI -> EUM: profile, signature, validity), e.g. to tell which certificate
+ * of a failed eUICC chain is at fault (SGP.22 §5.6.3 8.1.2 vs 8.1.3).
  * [in] untrusted[0..n_untrusted): candidate intermediates; the eUICC role
  *      needs the EUM certificate here (at most 4; order does not matter).
  * [in] at: the time for validity checks, or RSP_X509_NO_TIME.

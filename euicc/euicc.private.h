@@ -99,6 +99,19 @@ struct euicc_notif {
     size_t der_len;
 };
 
+/* The one-time key pair of the last PrepareDownload that generated one
+ * (otSK/otPK.EUICC.ECKA, SGP.22 v2.5 §3.1.3 download retry, §5.7.14
+ * bppEuiccOtpk). Kept in non-volatile memory until that profile is
+ * installed or another PrepareDownload's keys replace it, so a retry after
+ * a lost session (or a restarted card) can install the BPP already bound
+ * to otPK. Committed before the PrepareDownloadResponse leaves the card. */
+struct euicc_otk {
+    int present;
+    int curve;                       /* enum rsp_curve */
+    uint8_t sk[RSP_EC_SCALAR_LEN];   /* otSK.EUICC.ECKA (wiped when dropped) */
+    uint8_t pk[RSP_EC_POINT_LEN];    /* otPK.EUICC.ECKA, 04 || X || Y */
+};
+
 struct euicc_state {
     char eid[33];
     struct euicc_cred creds[EUICC_MAX_CREDS];
@@ -113,6 +126,7 @@ struct euicc_state {
     size_t n_notifs;
     uint32_t next_seq;               /* next notification seqNumber */
     uint32_t next_isdp;              /* ISD-P AID counter (never reused) */
+    struct euicc_otk otk;            /* retained for a download retry */
 };
 
 /* Load/save the whole state; save is atomic (tmp + fsync + rename + fsync
@@ -132,6 +146,8 @@ void euicc_state_clear(struct euicc_state *st);
 void euicc_state_drop_profile(struct euicc_state *st, size_t i);
 /* Remove a notification (and free it) from the array. */
 void euicc_state_drop_notif(struct euicc_state *st, size_t i);
+/* Forget the retained one-time key pair (wiped); the caller commits. */
+void euicc_state_drop_otk(struct euicc_state *st);
 
 struct rsp_x509_store;
 
@@ -262,6 +278,12 @@ int euicc_isdr_dispatch(struct euicc *e, const uint8_t *cmd, size_t len,
 /* Append the usual ES10 result response "tag { [0] INTEGER code }" (e.g.
  * BF31 03 80 01 00), code 0..127 (euicc_es10c.c). RSP_ERR_INVAL otherwise. */
 int euicc_resp_result(struct rsp_buf *resp, uint32_t tag, long code);
+
+/* 1 if p[0..n) is text the state file can hold and reload: 1..max bytes
+ * (0 allowed when allow_empty) of valid UTF-8 without control characters
+ * (U+0000-U+001F, U+007F), as euicc_state.c requires on load. Peer strings
+ * (nicknames, SM-DP+ addresses) are checked with it before they are kept. */
+int euicc_text_ok(const uint8_t *p, long n, size_t max, int allow_empty);
 
 /* Handlers: same contract as euicc_isdr_dispatch, for one command each. */
 int euicc_es10a_get_addresses(struct euicc *e, const uint8_t *cmd, size_t len, struct rsp_buf *resp);

@@ -293,6 +293,13 @@ static size_t do_store_data(struct euicc *e, const struct apdu *a, uint8_t *r, i
         return put_sw(r, 0, 0x6985);
     if ((a->p1 & 0x7E) != 0x10)
         goto wrong_p1p2;
+    if (a->p2 == 0x00 && ch->expect_block != 0) {
+        /* Block 00 starts a new command (GP Card Spec §11.11.2.2): the
+         * sender gave up on the previous one after a transport error and
+         * e.g. wants to CancelSession (SGP.22 §5.7.14); drop the rest. */
+        rsp_buf_free(&ch->cmd);
+        ch->expect_block = 0;
+    }
     if (a->p2 != ch->expect_block)
         goto wrong_p1p2;
     if (a->lc == 0)

@@ -53,10 +53,10 @@ int euicc_es10a_set_default_dp(struct euicc *e, const uint8_t *cmd, size_t len,
                         (void **)&req) != 0)
         return SW_WRONG_DATA;
     a = &req->defaultDpAddress;
-    /* An empty address clears it. An address longer than an FQDN (or with
-     * a NUL, which the state file cannot hold) is refused. */
-    if (a->size >= 0 && a->size <= EUICC_ADDR_MAX &&
-        (a->size == 0 || !memchr(a->buf, 0, (size_t)a->size))) {
+    /* An empty address clears it. An address longer than an FQDN, or with
+     * bytes the state file cannot hold (NUL, control characters, invalid
+     * UTF-8: the next load would fail), is refused. */
+    if (euicc_text_ok(a->buf, a->size, EUICC_ADDR_MAX, 1)) {
         if (a->size > 0)
             memcpy(e->st.default_dp, a->buf, (size_t)a->size);
         e->st.default_dp[a->size] = 0;

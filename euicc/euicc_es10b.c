@@ -342,9 +342,9 @@ int euicc_es10b_authenticate_server(struct euicc *e, const uint8_t *cmd, size_t 
     }
     /* SGP.22 v2.5 has no eUICC-side serverAddress rule (the LPA compares
      * it with the activation code / default address); it is echoed in
-     * euiccSigned1 and kept for the notifications. */
-    if (s1->serverAddress.size <= 0 || s1->serverAddress.size > EUICC_ADDR_MAX ||
-        memchr(s1->serverAddress.buf, 0, (size_t)s1->serverAddress.size)) {
+     * euiccSigned1 and kept for the notifications, so it must be text the
+     * state file can hold. */
+    if (!euicc_text_ok(s1->serverAddress.buf, s1->serverAddress.size, EUICC_ADDR_MAX, 0)) {
         code = AUTH_UNDEFINED;
         goto fail;
     }
@@ -421,6 +421,67 @@ out:
 
 /* ---- PrepareDownload (§5.7.14) ------------------------------------------ */
 
+/*
+ * otSK/otPK.EUICC.ECKA for this download (SGP.22 v2.5 §3.1.3 download retry,
+ * §5.7.14). When smdpSigned2 carries bppEuiccOtpk equal to the otPK this card
+ * retained (state.otk: the SM-DP+ already bound a BPP to it, and the
+ * session that should have installed it was lost), that pair is reused.
+ * Otherwise - bppEuiccOtpk absent, or matching nothing: another card's key,
+ * a pair since replaced, or dropped after its profile was installed - a
+ * fresh pair is generated on the curve of CERT.DPpb (*fresh = 1); it is
+ * not an error: the SM-DP+ sees a new otPK and rebinds the profile or
+ * refuses (ES9+ 8.2/3.7), which is its decision, not the card's. osmocom
+ * pySim's SM-DP+ and lpac treat bppEuiccOtpk as opaque; nothing in the
+ * peers reads a mismatch as an eUICC error.
+ * A retained pair whose scalar does not give its point (a corrupted state
+ * file) is never used.
+ */
+static int otk_select(const struct euicc *e, int curve, const OCTET_STRING_t *bpp_otpk,
+                      EVP_PKEY **ot, uint8_t otpk[RSP_EC_POINT_LEN], int *fresh)
+{
+    const struct euicc_otk *k = &e->st.otk;
+    int rc;
+
+    *fresh = 0;
+    if (bpp_otpk && k->present && k->curve == curve &&
+        (size_t)bpp_otpk->size == sizeof(k->pk) &&
+        CRYPTO_memcmp(bpp_otpk->buf, k->pk, sizeof(k->pk)) == 0) {
+        if (rsp_ec_key_from_scalar(curve, k->sk, ot) == 0 &&
+            rsp_ec_pubkey_to_point(*ot, otpk) == 0 &&
+            CRYPTO_memcmp(otpk, k->pk, sizeof(k->pk)) == 0)
+            return 0;
+        EVP_PKEY_free(*ot);
+        *ot = NULL;
+    }
+    *fresh = 1;
+    if ((rc = rsp_ec_key_generate(curve, ot)) == 0)
+        rc = rsp_ec_pubkey_to_point(*ot, otpk);
+    return rc;
+}
+
+/* Retain a freshly generated pair in the state (it replaces the one
+ * before) and commit it: it must be durable before its otPK leaves the
+ * card, or a tear after the response would lose a key an SM-DP+ may have
+ * bound a BPP to. Errors: RSP_ERR_IO (state reloaded, old pair kept). */
+static int otk_retain(struct euicc *e, int curve, EVP_PKEY *ot,
+                      const uint8_t otpk[RSP_EC_POINT_LEN])
+{
+    struct euicc_otk *k = &e->st.otk;
+    uint8_t sk[RSP_EC_SCALAR_LEN];
+    int rc = rsp_ec_key_to_scalar(ot, sk);
+
+    if (rc == 0) {
+        euicc_state_drop_otk(&e->st);
+        memcpy(k->sk, sk, sizeof(sk));
+        memcpy(k->pk, otpk, sizeof(k->pk));
+        k->curve = curve;
+        k->present = 1;
+        rc = euicc_commit(e);
+    }
+    OPENSSL_cleanse(sk, sizeof(sk));
+    return rc;
+}
+
 int euicc_es10b_prepare_download(struct euicc *e, const uint8_t *cmd, size_t len,
                                  struct rsp_buf *resp)
 {
@@ -431,7 +492,7 @@ int euicc_es10b_prepare_download(struct euicc *e, const uint8_t *cmd, size_t len
     EVP_PKEY *dppb = NULL, *ot = NULL;
     X509 *cx = NULL;
     uint8_t esig[RSP_ECDSA_SIG_LEN], otpk[RSP_EC_POINT_LEN];
-    int code = 0, rc, sw = 0, curve;
+    int code = 0, rc, sw = 0, curve, fresh = 0;
     const SmdpSigned2_t *s2;
 
     rsp_buf_init(&msg, 4096);
@@ -512,9 +573,10 @@ int euicc_es10b_prepare_download(struct euicc *e, const uint8_t *cmd, size_t len
         code = DL_UNDEFINED;
         goto fail;
     }
-    /* otSK/otPK.EUICC.ECKA on the curve of CERT.DPpb. */
-    if (rsp_ec_key_curve(dppb, &curve) || rsp_ec_key_generate(curve, &ot) ||
-        rsp_ec_pubkey_to_point(ot, otpk)) {
+    /* otSK/otPK.EUICC.ECKA on the curve of CERT.DPpb: the retained pair
+     * when bppEuiccOtpk names it, else a fresh one. */
+    if (rsp_ec_key_curve(dppb, &curve) ||
+        otk_select(e, curve, s2->bppEuiccOtpk, &ot, otpk, &fresh)) {
         code = DL_UNSUPPORTED_CURVE;
         goto fail;
     }
@@ -536,8 +598,16 @@ int euicc_es10b_prepare_download(struct euicc *e, const uint8_t *cmd, size_t len
     rsp_buf_reset(&v);
     if ((rc = rsp_buf_append(&v, es2.data, es2.len)) ||
         (rc = put(&v, 0x5F37, esig, sizeof(esig))) ||
-        (rc = put(&body, 0xA0, v.data, v.len)) ||
-        (rc = put(resp, 0xBF21, body.data, body.len))) {
+        (rc = put(&body, 0xA0, v.data, v.len))) {
+        sw = 0x6F00;
+        goto out;
+    }
+    if (fresh && (rc = otk_retain(e, curve, ot, otpk)) != 0) {
+        euicc_session_clear(&e->sess);
+        sw = rc < 0 ? rc : 0x6F00;
+        goto out;
+    }
+    if ((rc = put(resp, 0xBF21, body.data, body.len))) {
         sw = 0x6F00;
         goto out;
     }

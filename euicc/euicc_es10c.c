@@ -49,6 +49,46 @@ enum { EV_INSTALL = 0, EV_ENABLE = 1, EV_DISABLE = 2, EV_DELETE = 3 };
 #define PPR1 (1u << 1)  /* disabling not allowed */
 #define PPR2 (1u << 2)  /* deletion not allowed */
 
+int euicc_text_ok(const uint8_t *p, long n, size_t max, int allow_empty)
+{
+    size_t i = 0, len = n > 0 ? (size_t)n : 0;
+
+    if (n < 0 || len > max || (len == 0 && !allow_empty))
+        return 0;
+    while (i < len) {
+        uint8_t c = p[i];
+        size_t k;
+        uint32_t cp;
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7F)
+                return 0;
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF)
+            k = 1, cp = c & 0x1F;
+        else if (c >= 0xE0 && c <= 0xEF)
+            k = 2, cp = c & 0x0F;
+        else if (c >= 0xF0 && c <= 0xF4)
+            k = 3, cp = c & 0x07;
+        else
+            return 0;
+        if (k > len - i - 1)
+            return 0;
+        for (size_t j = 1; j <= k; j++) {
+            if ((p[i + j] & 0xC0) != 0x80)
+                return 0;
+            cp = cp << 6 | (p[i + j] & 0x3F);
+        }
+        /* overlong forms, surrogates, beyond U+10FFFF (RFC 3629 §3) */
+        if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
 int euicc_resp_result(struct rsp_buf *resp, uint32_t tag, long code)
 {
     /* tag { [0] INTEGER code }: every result here is 0..127, one octet */
@@ -573,10 +613,9 @@ int euicc_es10c_set_nickname(struct euicc *e, const uint8_t *cmd, size_t len,
     i = find_by_iccid_bcd(e, &req->iccid);
     if (i < 0) {
         result = 1; /* iccidNotFound */
-    } else if (req->profileNickname.size < 0 || req->profileNickname.size > 64 ||
-               (req->profileNickname.size > 0 &&
-                memchr(req->profileNickname.buf, 0, (size_t)req->profileNickname.size))) {
-        /* the decoder enforces SIZE(0..64); a NUL cannot be stored */
+    } else if (!euicc_text_ok(req->profileNickname.buf, req->profileNickname.size, 64, 1)) {
+        /* SIZE(0..64) of UTF-8 the state file can reload (no control
+         * characters): anything else would be saved and brick the card */
         result = RES_UNDEFINED;
     } else {
         struct euicc_profile *p = &e->st.profiles[i];

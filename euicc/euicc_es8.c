@@ -25,6 +25,10 @@
  * install notification (the PIR), in ONE commit. A failed installation
  * leaves no trace of the ISD-P; its PIR (errorResult) is still queued as the
  * install notification for the SM-DP+ (SGP.22 §3.1.3.3 / §3.5), committed.
+ * The one-time key pair retained for a download retry (state.otk, SGP.22
+ * §3.1.3 / §5.7.14 bppEuiccOtpk) is dropped in the commit of a successful
+ * installation only: after an error PIR or a tear the SM-DP+ may retry with
+ * the same BPP.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +220,9 @@ static int finish(struct euicc *e, int bpp_cmd, int reason, struct rsp_buf *resp
         p->package = rsp_buf_steal(&s->pe_data, &p->package_len);
         e->st.n_profiles++;
         e->st.next_isdp++;
+        /* Installed: the otSK/otPK.EUICC.ECKA retained for a retry
+         * (euicc_es10b.c, §3.1.3) goes in the same commit. */
+        euicc_state_drop_otk(&e->st);
     }
     if (rc == 0)
         rc = euicc_notif_queue_install(e, addr, iccid, resp->data, resp->len);
@@ -284,7 +291,9 @@ static int do_isc(struct euicc *e, const uint8_t *tlv, size_t len, struct item_e
         goto out;
     }
     rsp_bsp_init_keys(&s->bsp, &keys);
-    /* The one-time key has served: otSK.EUICC.ECKA is deleted (§3.1.3.3). */
+    /* The session's copy of otSK.EUICC.ECKA has served. The pair retained
+     * in the state for a download retry (§3.1.3) stays until the profile
+     * is installed (finish) or a new PrepareDownload replaces it. */
     EVP_PKEY_free(s->ot_sk);
     s->ot_sk = NULL;
     rc = 0;

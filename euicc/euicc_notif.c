@@ -83,8 +83,7 @@ static int configured_address(const struct euicc_profile *p, uint32_t event,
         const UTF8String_t *a = &c->notificationAddress;
         if (!(rsp_asn1_named_bits_get(&c->profileManagementOperation) & (1u << event)))
             continue;
-        if (a->size <= 0 || a->size > EUICC_ADDR_MAX ||
-            memchr(a->buf, 0, (size_t)a->size)) {
+        if (!euicc_text_ok(a->buf, a->size, EUICC_ADDR_MAX, 0)) {
             LOGW("notif: unusable notificationAddress for event %u", event);
             continue;
         }

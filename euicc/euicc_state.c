@@ -12,7 +12,11 @@
  *                     "nickname": "...", "metadata": b64, "ppr": n,
  *                     "class": n, "package": b64, "n_pes": n } ],
  *     "notifs": [ { "seq": n, "event": n, "address": "...",
- *                   "iccid": "...", "der": b64 } ] }
+ *                   "iccid": "...", "der": b64 } ],
+ *     "otk": { "curve": c, "sk": hex32, "pk": hex65 } }
+ * "otk" (optional, absent when none) is the otSK/otPK.EUICC.ECKA pair kept
+ * for a download retry (SGP.22 v2.5 §3.1.3, §5.7.14 bppEuiccOtpk); files
+ * without it load as before, and older readers ignore it.
  * Loading validates every field and size; anything else is RSP_ERR_DECODE.
  */
 #include <errno.h>
@@ -79,6 +83,12 @@ void euicc_state_drop_notif(struct euicc_state *st, size_t i)
     memset(&st->notifs[st->n_notifs], 0, sizeof(st->notifs[0]));
 }
 
+void euicc_state_drop_otk(struct euicc_state *st)
+{
+    OPENSSL_cleanse(&st->otk, sizeof(st->otk));
+    memset(&st->otk, 0, sizeof(st->otk));
+}
+
 void euicc_state_clear(struct euicc_state *st)
 {
     if (!st)
@@ -116,9 +126,9 @@ static int set_b64(json_t *o, const char *key, const uint8_t *p, size_t len)
 
 static int set_hex(json_t *o, const char *key, const uint8_t *p, size_t len)
 {
-    char tmp[2 * 64 + 1];
+    char tmp[2 * RSP_EC_POINT_LEN + 1];
 
-    if (len > 64)
+    if (len > RSP_EC_POINT_LEN)
         return RSP_ERR_INVAL;
     rsp_hex_encode(p, len, tmp);
     int rc = json_object_set_new(o, key, json_string(tmp)) ? RSP_ERR_NOMEM : 0;
@@ -197,6 +207,12 @@ static json_t *state_to_json(const struct euicc_state *st)
         if (!rc) rc = set_str(o, "address", n->address);
         if (!rc) rc = set_str(o, "iccid", n->iccid);
         if (!rc) rc = set_b64(o, "der", n->der, n->der_len);
+    }
+    if (!rc && st->otk.present) {
+        rc = json_object_set_new(root, "otk", o = json_object()) ? RSP_ERR_NOMEM : 0;
+        if (!rc) rc = set_int(o, "curve", st->otk.curve);
+        if (!rc) rc = set_hex(o, "sk", st->otk.sk, sizeof(st->otk.sk));
+        if (!rc) rc = set_hex(o, "pk", st->otk.pk, sizeof(st->otk.pk));
     }
     if (rc) {
         json_decref(root);
@@ -459,6 +475,29 @@ static int load_notif(json_t *o, struct euicc_notif *n)
     return 0;
 }
 
+/* The retained one-time pair: sizes and encodings only here; whether sk
+ * and pk belong together is checked where the pair is used (euicc_es10b.c),
+ * so an open costs no EC arithmetic. */
+static int load_otk(json_t *o, struct euicc_otk *k)
+{
+    json_int_t curve;
+    size_t nsk = 0, npk = 0;
+    int rc;
+
+    if (!json_is_object(o))
+        return RSP_ERR_DECODE;
+    if ((rc = get_uint(o, "curve", RSP_CURVE_BRAINPOOLP256R1, &curve)) || curve < RSP_CURVE_P256 ||
+        (rc = get_hex(o, "sk", k->sk, sizeof(k->sk), &nsk)) ||
+        (rc = get_hex(o, "pk", k->pk, sizeof(k->pk), &npk)) ||
+        nsk != sizeof(k->sk) || npk != sizeof(k->pk) || k->pk[0] != 0x04) {
+        OPENSSL_cleanse(k, sizeof(*k));
+        return RSP_ERR_DECODE;
+    }
+    k->curve = (int)curve;
+    k->present = 1;
+    return 0;
+}
+
 static int state_from_json(json_t *root, struct euicc_state *st)
 {
     json_int_t version;
@@ -501,6 +540,8 @@ static int state_from_json(json_t *root, struct euicc_state *st)
     for (size_t i = 0; i < json_array_size(a); i++, st->n_notifs++)
         if ((rc = load_notif(json_array_get(a, i), &st->notifs[i])))
             return rc;
+    if (json_object_get(root, "otk") && (rc = load_otk(json_object_get(root, "otk"), &st->otk)))
+        return rc;
     return 0;
 }
 

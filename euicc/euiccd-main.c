@@ -1,7 +1,11 @@
 /*
  * euiccd - serve one simulated eUICC over TCP or to vsmartcard's vpcd.
  *   euiccd --state FILE (--tcp 127.0.0.1:PORT | --vpcd 127.0.0.1:35963)
- *          [--allow-remote] [--log LEVEL]
+ *          [--port-file F] [--fault SPEC] [--allow-remote] [--log LEVEL]
+ * --tcp with PORT 0 picks a free port; --port-file writes the bound port
+ * (one line) once listening. --fault arms the card's fault injection
+ * (euicc_fault_set in euicc.h: crash=N, sw=XXXX[@TAG], savefail, dirsync),
+ * as the environment variable EUICC_FAULT does.
  * Protocols: see euicc/euiccd.h.
  */
 #include <signal.h>
@@ -9,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "euicc.h"
 #include "euiccd.h"
 #include "rsp_err.h"
 #include "rsp_log.h"
@@ -24,13 +29,14 @@ static void on_signal(int sig)
 static int usage(void)
 {
     fprintf(stderr, "usage: euiccd --state FILE (--tcp HOST:PORT | --vpcd HOST:PORT)\n"
-                    "              [--allow-remote] [--log error|warn|info|debug]\n");
+                    "              [--port-file F] [--fault SPEC] [--allow-remote]\n"
+                    "              [--log error|warn|info|debug]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    const char *state = NULL, *tcp = NULL, *vpcd = NULL;
+    const char *state = NULL, *tcp = NULL, *vpcd = NULL, *port_file = NULL, *fault = NULL;
     int allow_remote = 0, rc, fd = -1;
     struct euicc *e = NULL;
     struct sigaction sa;
@@ -43,6 +49,10 @@ int main(int argc, char **argv)
             tcp = argv[++i];
         else if (!strcmp(argv[i], "--vpcd") && i + 1 < argc)
             vpcd = argv[++i];
+        else if (!strcmp(argv[i], "--port-file") && i + 1 < argc)
+            port_file = argv[++i];
+        else if (!strcmp(argv[i], "--fault") && i + 1 < argc)
+            fault = argv[++i];
         else if (!strcmp(argv[i], "--allow-remote"))
             allow_remote = 1;
         else if (!strcmp(argv[i], "--log") && i + 1 < argc) {
@@ -61,10 +71,33 @@ int main(int argc, char **argv)
         fprintf(stderr, "euiccd: %s: %s\n", state, rsp_strerror(rc));
         return 1;
     }
+    if (fault && (rc = euicc_fault_set(e, fault))) {
+        fprintf(stderr, "euiccd: --fault %s: %s\n", fault, rsp_strerror(rc));
+        euicc_free(e);
+        return 2;
+    }
     if (tcp) {
         rc = euiccd_listen(tcp, allow_remote, &fd, &port);
         if (rc == 0) {
             fprintf(stderr, "euiccd: listening on port %u\n", port);
+            if (port_file) {
+                /* written to a temporary name first: a reader never sees
+                 * a half-written file */
+                char tmp[4096];
+                snprintf(tmp, sizeof(tmp), "%s.tmp", port_file);
+                FILE *f = fopen(tmp, "w");
+                int bad = !f;
+                if (f) {
+                    bad = fprintf(f, "%u\n", port) < 0;
+                    bad |= fclose(f) != 0;
+                }
+                if (bad || rename(tmp, port_file)) {
+                    fprintf(stderr, "euiccd: --port-file %s: cannot write\n", port_file);
+                    close(fd);
+                    euicc_free(e);
+                    return 1;
+                }
+            }
             rc = euiccd_serve_tcp(e, fd, &stop);
             close(fd);
         }

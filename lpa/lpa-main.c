@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -643,7 +644,10 @@ static int rsp_failed(struct cli *c, int rc, const struct lpa_result *r)
     case LPA_STEP_AUTHENTICATE_SERVER:
     case LPA_STEP_PREPARE_DOWNLOAD:
     case LPA_STEP_LOAD_BPP:
-        code = r->sw && r->sw != 0x9000 ? EX_CARD : EX_REFUSED;
+        /* refused: the card answered a result code (ES10b error, failed
+         * PIR); anything else - a status word, a dropped connection - is a
+         * card/driver failure */
+        code = rc == LPA_ERR_EUICC ? EX_REFUSED : EX_CARD;
         break;
     default:
         code = r->subject_code[0] || r->http_status ? EX_NET : EX_CARD;
@@ -706,15 +710,22 @@ static int cmd_profile_download(struct cli *c, int argc, char **argv)
     o.consent_arg = c;
     if (isatty(STDOUT_FILENO) && !c->json)
         o.on_step = on_step;
+    /* wall time of the download itself: every ES9+ exchange (TLS handshake
+     * included) and every ES10 command, without process start-up */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = lpa_download(&c->lpa, &http, &o, &r);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     lpa_http_curl_free(h);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     if (rc)
         return rsp_failed(c, rc, &r);
     json_object_set_new(c->doc, "iccid", json_string(r.iccid));
+    json_object_set_new(c->doc, "elapsedMs", json_real((double)(long)(ms * 10.0 + 0.5) / 10.0));
     if (r.notification_seq >= 0)
         json_object_set_new(c->doc, "notificationSeq", json_integer(r.notification_seq));
     if (!c->json)
-        printf("profile %s installed\n", r.iccid);
+        printf("profile %s installed in %.1f ms\n", r.iccid, ms);
     return ok_doc(c);
 }
 

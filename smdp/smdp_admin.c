@@ -27,14 +27,17 @@ static const char usage_text[] =
     "  operator list\n"
     "  profile import --operator ID FILE.der [--iccid ICCID] [--spn SPN] [--name NAME]\n"
     "                 [--class test|provisioning|operational] [--ppr1] [--ppr2]\n"
-    "      (the ICCID is read from the PE-Header unless --iccid overrides it;\n"
-    "       the package is stored unchanged)\n"
+    "      (the ICCID is read from the PE-Header; --iccid gives the profile\n"
+    "       another one, written into the PE-Header and EF.ICCID of the package)\n"
     "  profile list [--operator ID]\n"
     "  profile show ICCID\n"
     "  order create --operator ID [--iccid ICCID] [--eid EID] [--cc CODE]\n"
-    "               [--cc-limit N] [--fqdn HOST]\n"
-    "      prints the activation code LPA:1$HOST$MATCHINGID (\"$$1\" appended\n"
-    "      when a confirmation code is required, SGP.22 v2.5 §4.1)\n"
+    "               [--cc-limit N] [--fqdn HOST[:PORT]] [--release]\n"
+    "      prints the activation code LPA:1$HOST[:PORT]$MATCHINGID (\"$$1\"\n"
+    "      appended when a confirmation code is required, SGP.22 v2.5 §4.1);\n"
+    "      the profile is Allocated (Linked with --eid) until ES2+ confirmOrder\n"
+    "      releases it, or Released at once with --release (as confirmOrder\n"
+    "      with releaseFlag true)\n"
     "  order list\n"
     "  order show MATCHINGID\n"
     "exit codes: 0 ok, 1 usage, 2 not found, 3 conflict (duplicate, wrong state,\n"
@@ -271,6 +274,23 @@ static int profile_import(struct smdp_store *s, const char *op, const char *file
         rc = SMDP_ADMIN_EXIT_INPUT;
         goto out;
     }
+    if (strcmp(use, info->iccid) != 0) {
+        /* one TS.48 template, many ICCIDs: the card refuses a package
+         * whose ICCID is not the metadata's (errorReason iccidMismatch) */
+        struct rsp_buf nb;
+        size_t nlen = 0;
+        rsp_buf_init(&nb, RSP_SAIP_MAX);
+        rc = rsp_saip_set_iccid(p.package, p.package_len, use, &nb);
+        if (rc) {
+            fprintf(stderr, "smdp-admin: %s: cannot set ICCID %s in the package (%s)\n", file,
+                    use, rsp_strerror(rc));
+            rc = exit_code(rc == RSP_ERR_NOMEM ? rc : RSP_ERR_DECODE);
+            goto out;
+        }
+        free(p.package);
+        p.package = rsp_buf_steal(&nb, &nlen);
+        p.package_len = nlen;
+    }
     strcpy(p.iccid, use);
     strcpy(p.operator_id, op);
     snprintf(p.profile_type, sizeof(p.profile_type), "%s", info->profile_type);
@@ -342,17 +362,58 @@ static int print_order_row(const struct smdp_order *o, void *arg)
     return 0;
 }
 
+/* "HOST" or "HOST:PORT" (lab set-ups on another port than 443): SGP.22
+ * §4.1 puts the SM-DP+ address in the activation code as it is, and the
+ * LPA connects to that host and port. [out] host. 1 if valid. */
+static int address_split(const char *addr, char host[SMDP_FQDN_MAX + 1])
+{
+    const char *colon = strchr(addr, ':');
+    size_t hl = colon ? (size_t)(colon - addr) : strlen(addr);
+
+    if (strlen(addr) > SMDP_FQDN_MAX || hl == 0)
+        return 0;
+    memcpy(host, addr, hl);
+    host[hl] = '\0';
+    if (!smdp_fqdn_valid(host))
+        return 0;
+    if (colon) {
+        char *end = NULL;
+        unsigned long port = strtoul(colon + 1, &end, 10);
+        if (colon[1] < '0' || colon[1] > '9' || *end || port == 0 || port > 65535)
+            return 0;
+    }
+    return 1;
+}
+
+/* The activation code of an order whose address may carry a port:
+ * smdp_activation_code() checks the fields and takes a bare FQDN. */
+static int admin_activation_code(const char *addr, const char *mid, int cc, char *out,
+                                 size_t outlen)
+{
+    char host[SMDP_FQDN_MAX + 1];
+    int n;
+
+    if (!address_split(addr, host))
+        return RSP_ERR_INVAL;
+    n = smdp_activation_code(host, mid, cc, out, outlen);
+    if (n < 0 || strcmp(host, addr) == 0)
+        return n;
+    n = snprintf(out, outlen, "LPA:1$%s$%s%s", addr, mid, cc ? "$$1" : "");
+    return n < 0 ? RSP_ERR_INVAL : (size_t)n >= outlen ? RSP_ERR_TOOBIG : n;
+}
+
 static int order_create(struct smdp_store *s, const char *op, const char *iccid,
-                        const char *eid, const char *cc, const char *cc_limit, const char *fqdn)
+                        const char *eid, const char *cc, const char *cc_limit, const char *fqdn,
+                        int release)
 {
     struct smdp_order o;
-    char ac[400];
-    int rc;
+    char ac[400], host[SMDP_FQDN_MAX + 1];
+    int rc, pstate;
     memset(&o, 0, sizeof(o));
     if (!fqdn)
         fqdn = "localhost";
-    if (!smdp_fqdn_valid(fqdn))
-        return fail(RSP_ERR_INVAL, "--fqdn");
+    if (!address_split(fqdn, host))
+        return fail(RSP_ERR_INVAL, "--fqdn (HOST or HOST:PORT)");
     if (strlen(op) > SMDP_ID_MAX || (iccid && strlen(iccid) > 20) ||
         (eid && rsp_eid_check(eid) != RSP_OK))
         return fail(RSP_ERR_INVAL, eid ? "--eid (32 digits, MOD 97-10) or --iccid" : "--iccid");
@@ -393,11 +454,26 @@ static int order_create(struct smdp_store *s, const char *op, const char *iccid,
     }
     if (rc)
         return fail(rc, "order create");
-    if ((rc = smdp_activation_code(o.smdp_address, o.matching_id, o.cc_required, ac,
-                                   sizeof(ac))) < 0)
+    pstate = o.eid[0] ? SMDP_PROFILE_LINKED : SMDP_PROFILE_ALLOCATED;
+    if (release) {
+        /* what ES2+ ConfirmOrder(releaseFlag=true) does (SGP.22 §5.3.2):
+         * Allocated/Linked -> Released, the order stays ACTIVE */
+        rc = smdp_store_order_transition(s, o.matching_id, SMDP_ORDER_ACTIVE, SMDP_ORDER_ACTIVE,
+                                         pstate, SMDP_PROFILE_RELEASED);
+        if (rc) {
+            /* give the profile back rather than leave a half-made order */
+            smdp_store_order_transition(s, o.matching_id, SMDP_ORDER_ACTIVE,
+                                        SMDP_ORDER_CANCELLED, pstate, SMDP_PROFILE_AVAILABLE);
+            return fail(rc, "order release");
+        }
+        pstate = SMDP_PROFILE_RELEASED;
+    }
+    if ((rc = admin_activation_code(o.smdp_address, o.matching_id, o.cc_required, ac,
+                                    sizeof(ac))) < 0)
         return fail(rc, "activation code");
     printf("%s\n", ac);
-    fprintf(stderr, "matchingId %s, ICCID %s\n", o.matching_id, o.iccid);
+    fprintf(stderr, "matchingId %s, ICCID %s, profile %s\n", o.matching_id, o.iccid,
+            smdp_profile_state_name(pstate));
     return 0;
 }
 
@@ -405,11 +481,11 @@ static int cmd_order(struct smdp_store *s, int argc, char **argv)
 {
     const char *op = NULL, *iccid = NULL, *eid = NULL, *cc = NULL, *lim = NULL,
                *fqdn = NULL, *pos[1];
-    int npos, rc;
+    int npos, rc, release = 0;
     struct opt opts[] = { { "operator", &op, NULL }, { "iccid", &iccid, NULL },
                           { "eid", &eid, NULL }, { "cc", &cc, NULL },
                           { "cc-limit", &lim, NULL }, { "fqdn", &fqdn, NULL },
-                          { NULL, NULL, NULL } };
+                          { "release", NULL, &release }, { NULL, NULL, NULL } };
     if (argc < 1)
         return usage("order: create, list or show?");
     if ((rc = parse_opts(argc - 1, argv + 1, opts, pos, 1, &npos)))
@@ -417,7 +493,7 @@ static int cmd_order(struct smdp_store *s, int argc, char **argv)
     if (strcmp(argv[0], "create") == 0) {
         if (!op || npos)
             return usage("order create needs --operator ID");
-        return order_create(s, op, iccid, eid, cc, lim, fqdn);
+        return order_create(s, op, iccid, eid, cc, lim, fqdn, release);
     }
     if (strcmp(argv[0], "list") == 0) {
         rc = smdp_store_order_list(s, print_order_row, NULL);
@@ -430,7 +506,7 @@ static int cmd_order(struct smdp_store *s, int argc, char **argv)
     rc = smdp_store_order_get(s, SMDP_ORDER_BY_MATCHING_ID, pos[0], &o);
     if (rc)
         return fail(rc, pos[0]);
-    if (smdp_activation_code(o.smdp_address, o.matching_id, o.cc_required, ac, sizeof(ac)) < 0)
+    if (admin_activation_code(o.smdp_address, o.matching_id, o.cc_required, ac, sizeof(ac)) < 0)
         strcpy(ac, "-");
     printf("matching-id: %s\nactivation-code: %s\niccid: %s\noperator: %s\nstate: %s\n"
            "eid: %s\nconfirmation-code: %s (%u of %u wrong attempts)\n"

@@ -9,6 +9,7 @@
  * SAN registeredID), so a download costs only its public-key operations.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -37,6 +38,7 @@ struct smdp {
     pthread_mutex_t lock;              /* the session table */
     struct smdp_sess *bucket[SESS_BUCKETS];
     size_t n_sess;
+    size_t sess_cap;                   /* SMDP_SESSIONS_MAX, or a test's */
 };
 
 static void cred_free(struct smdp_cred *c)
@@ -143,6 +145,7 @@ int smdp_create(const struct smdp_config *cfg, struct smdp **out)
         return RSP_ERR_NOMEM;
     }
     s->cfg = *cfg;
+    s->sess_cap = SMDP_SESSIONS_MAX;
     s->fqdn = strdup(cfg->fqdn);
     if (!s->fqdn) {
         rc = RSP_ERR_NOMEM;
@@ -271,8 +274,8 @@ static void bucket_sweep(struct smdp *s, unsigned b, int64_t now)
     }
 }
 
-int smdp_sess_new(struct smdp *s, int cred, int64_t now, char tid_hex[33],
-                  uint8_t challenge[16])
+int smdp_sess_new(struct smdp *s, int cred, int64_t now, const char *addr,
+                  char tid_hex[33], uint8_t challenge[16])
 {
     struct smdp_sess *ss = calloc(1, sizeof(*ss));
     if (!ss)
@@ -285,17 +288,19 @@ int smdp_sess_new(struct smdp *s, int cred, int64_t now, char tid_hex[33],
     rsp_hex_encode(ss->tid, SMDP_TID_LEN, ss->tid_hex);
     ss->cred = cred;
     ss->state = SMDP_SESS_INITIATED;
+    snprintf(ss->smdp_addr, sizeof(ss->smdp_addr), "%s", addr ? addr : "");
     ss->expires = now + (int64_t)s->cfg.session_timeout;
     memcpy(tid_hex, ss->tid_hex, sizeof(ss->tid_hex));
     memcpy(challenge, ss->server_challenge, 16);
     unsigned b = tid_bucket(ss->tid);
     pthread_mutex_lock(&s->lock);
     bucket_sweep(s, b, now);
-    if (s->n_sess >= SMDP_SESSIONS_MAX) {
+    /* Full: sweep every chain once before refusing (rare; O(table)). */
+    if (s->n_sess >= s->sess_cap) {
         for (unsigned i = 0; i < SESS_BUCKETS; i++)
             bucket_sweep(s, i, now);
     }
-    if (s->n_sess >= SMDP_SESSIONS_MAX) {
+    if (s->n_sess >= s->sess_cap) {
         pthread_mutex_unlock(&s->lock);
         smdp_sess_free(ss);
         return RSP_ERR_TOOBIG;
@@ -348,6 +353,13 @@ void smdp_sess_put(struct smdp *s, struct smdp_sess *ss, int64_t now)
     ss->next = s->bucket[b];
     s->bucket[b] = ss;
     s->n_sess++;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void smdp_sess_cap_set(struct smdp *s, size_t cap)
+{
+    pthread_mutex_lock(&s->lock);
+    s->sess_cap = cap && cap < SMDP_SESSIONS_MAX ? cap : SMDP_SESSIONS_MAX;
     pthread_mutex_unlock(&s->lock);
 }
 

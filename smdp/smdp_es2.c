@@ -27,12 +27,11 @@
  *                   1.2/4.2 execution error (store failure)
  *
  * Store mapping: DownloadOrder creates the order (generated matchingId, the
- * profile Available -> Allocated/Linked, one transaction). ConfirmOrder that
- * adds an EID, a confirmation code or an operator-chosen matchingId
- * re-creates the order with them (the store has no "update order": the old
- * order is CANCELLED and its profile back to Available, then a new order on
- * the same ICCID, two transactions); then Allocated/Linked -> Confirmed or
- * Released (releaseFlag).
+ * profile Available -> Allocated/Linked, one transaction). ConfirmOrder
+ * updates that order in one transaction (smdp_store_order_confirm): the EID,
+ * the confirmation code hash, the operator-chosen matchingId (else the one
+ * generated at DownloadOrder stays) and Allocated/Linked -> Confirmed or
+ * Released (releaseFlag); the profile is never free in between.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -43,6 +42,7 @@
 
 #include "rsp_err.h"
 #include "rsp_log.h"
+#include "rsp_util.h"
 #include "smdp.h"
 #include "smdp_ac.h"
 
@@ -104,7 +104,8 @@ static int get_eid(struct smdp_call *c, json_t *req, char eid[33])
     int rc = opt_str(c, req, "eid", eid, 33, "8.1.1");
     if (rc <= 0)
         return rc;
-    if (strlen(eid) != 32 || !all_digits(eid, 32))
+    /* 32 digits with valid MOD 97-10 check digits (SGP.29 §2.2) */
+    if (strlen(eid) != 32 || !all_digits(eid, 32) || rsp_eid_check(eid) != RSP_OK)
         return smdp_call_fail(c, "8.1.1", "2.1", "eid invalid");
     return 1;
 }
@@ -303,50 +304,34 @@ static int es2_confirm_order(struct smdp_call *c, json_t *req, json_t **resp)
             return store_fail(c, rc, "order get");
     }
 
-    int rebuild = (has_eid && !o.eid[0]) || has_cc || (has_mid && strcmp(mid, o.matching_id));
-    if (rebuild) {
-        struct smdp_order n = o;
-        rc = smdp_store_order_transition(c->st, o.matching_id, SMDP_ORDER_ACTIVE,
-                                         SMDP_ORDER_CANCELLED, pstate, SMDP_PROFILE_AVAILABLE);
-        if (rc == RSP_ERR_STATE)
-            return smdp_call_fail(c, "8.2.1", "3.5", "order changed meanwhile");
-        if (rc)
-            return store_fail(c, rc, "order transition");
-        memset(n.transaction_id, 0, sizeof(n.transaction_id));
-        n.session_expires = 0;
-        n.otpk_len = 0;
-        n.cc_attempts = 0;
-        n.download_attempts = 0;
-        if (has_eid)
-            memcpy(n.eid, eid, sizeof(n.eid));
-        if (has_cc) {
-            n.cc_required = 1;
-            if (smdp_cc_hash(cc, n.cc_hash))
-                return smdp_call_fail(c, "1.2", "4.2", NULL);
-        }
-        if (has_mid) {
-            memcpy(n.matching_id, mid, sizeof(n.matching_id));
-            rc = smdp_store_order_create(c->st, &n);
-        } else {
-            rc = try_create(c, &n);
-        }
+    struct smdp_confirm cf = {
+        .eid = has_eid ? eid : NULL,
+        .matching_id = has_mid ? mid : NULL,
+        .profile_from = pstate,
+        .profile_to = release ? SMDP_PROFILE_RELEASED : SMDP_PROFILE_CONFIRMED,
+    };
+    uint8_t cc_hash[32];
+    if (has_cc) {
+        const struct smdp_config *cfg = smdp_config_of(c->s);
+        rc = smdp_cc_hash(cc, cc_hash);
         OPENSSL_cleanse(cc, sizeof(cc));
-        if (rc == SMDP_ERR_EXISTS)
-            return smdp_call_fail(c, "8.2.6", "3.3", "matchingId already in use");
-        if (rc == RSP_ERR_STATE || rc == RSP_ERR_NOTFOUND)
-            return smdp_call_fail(c, "8.2.1", "3.5", "profile taken meanwhile");
         if (rc)
-            return store_fail(c, rc, "order create");
-        o = n;
-        pstate = o.eid[0] ? SMDP_PROFILE_LINKED : SMDP_PROFILE_ALLOCATED;
+            return smdp_call_fail(c, "1.2", "4.2", NULL);
+        cf.cc_hash = cc_hash;
+        cf.cc_limit = cfg && cfg->cc_limit ? cfg->cc_limit : ES2_LIMIT_DEFAULT;
     }
-    rc = smdp_store_order_transition(c->st, o.matching_id, SMDP_ORDER_ACTIVE, SMDP_ORDER_ACTIVE,
-                                     pstate,
-                                     release ? SMDP_PROFILE_RELEASED : SMDP_PROFILE_CONFIRMED);
-    if (rc == RSP_ERR_STATE)
+    rc = smdp_store_order_confirm(c->st, o.matching_id, &cf);
+    OPENSSL_cleanse(cc_hash, sizeof(cc_hash));
+    if (rc == SMDP_ERR_EXISTS)
+        return smdp_call_fail(c, "8.2.6", "3.3", "matchingId already in use");
+    if (rc == RSP_ERR_STATE || rc == RSP_ERR_NOTFOUND)
         return smdp_call_fail(c, "8.2.1", "3.5", "invalid transition");
     if (rc)
-        return store_fail(c, rc, "order transition");
+        return store_fail(c, rc, "order confirm");
+    if (has_mid)
+        memcpy(o.matching_id, mid, sizeof(o.matching_id));
+    if (has_eid)
+        memcpy(o.eid, eid, sizeof(o.eid));
     RSP_LOG(RSP_LOG_INFO, LOG_DOM, "confirmOrder %s: iccid %s order %s %s", c->req->operator_id,
             iccid, o.matching_id, release ? "released" : "confirmed");
     *resp = json_pack("{s:s, s:s}", "matchingId", o.matching_id, "smdpAddress", o.smdp_address);

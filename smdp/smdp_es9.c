@@ -13,41 +13,61 @@
  * re-encoding.
  *
  * Status codes returned (subjectCode / reasonCode, §5.6.x "error codes";
- * the texts are those of the SGP.22 tables as listed by lpac es9p_errors.c):
- *   any     1.6 / 2.2    mandatory element missing (JSON field)      §6.5.1
- *   any     1.6 / 2.1    invalid element (bad base64/DER/length)     §6.5.1
- *   any     1.2 / 4.2    execution error (store/crypto failure)      §6.5.1
- *   5.6.1   8.8.1 / 3.8  invalid SM-DP+ Address
- *   5.6.1   8.8.2 / 3.1  none of the eUICC's signing CI PKIDs trusted
+ * the texts are those of the SGP.22 tables as listed by lpac es9p_errors.c;
+ * [T] = a test in tests/test_smdp_es9.c exercises it):
+ *   any     1.6 / 2.2    mandatory element missing (JSON field)  [T] §6.5.1
+ *   any     1.6 / 2.1    invalid element (bad base64/DER/length) [T] §6.5.1
+ *   any     1.2 / 4.2    execution error (store/crypto failure,
+ *                        malformed stored notif_config)          [T] §6.5.1
+ *   5.6.1   1.2 / 4.4    busy: session table full (**)            [T]
+ *   5.6.1   8.8.1 / 3.8  invalid SM-DP+ Address                   [T]
+ *   5.6.1   8.8.2 / 3.1  none of the eUICC's signing CI PKIDs trusted [T]
  *   5.6.1   8.8.3 / 3.1  specification version (svn) not supported
  *   5.6.1   8.8.4 / 3.7  no CERT.DPauth under a CI the eUICC verifies
- *   5.6.3   8.10.1/ 3.9  transactionId unknown (or session expired)
- *   5.6.3   8.11.1/ 3.9  unknown CI / not the euiccCiPKIdToBeUsed
- *   5.6.3   8.1.2 / 6.1  EUM certificate invalid;  8.1.2 / 6.3 expired
+ *   5.6.3   8.10.1/ 3.9  transactionId unknown (or session expired) [T]
+ *   5.6.3   8.11.1/ 3.9  EUM under an untrusted CI, or chain not under
+ *                        euiccCiPKIdToBeUsed                      [T]
+ *   5.6.3   8.1.2 / 6.1  EUM certificate invalid;  8.1.2 / 6.3 expired [T]
  *   5.6.3   8.1.3 / 6.1  eUICC certificate invalid (also EID outside the
- *                        EUM range); 8.1.3 / 6.3 expired
- *   5.6.3   8.1 / 6.1    euiccSignature1 invalid, serverChallenge wrong,
- *                        AuthenticateServer answered an error
+ *                        EUM range) [T]; 8.1.3 / 6.3 expired      [T]
+ *   5.6.3   8.1 / 6.1    euiccSignature1 invalid [T], serverChallenge
+ *                        wrong [T], AuthenticateServer answered an error
  *   5.6.3   8.8.1 / 3.8  serverAddress signed by the eUICC is not ours (*)
  *   5.6.3   8.2.6 / 3.8  matchingId refused (unknown, order not ACTIVE,
- *                        profile already installed, no order for the EID)
- *   5.6.3   8.1.1 / 3.8  EID does not match the EID-bound order
- *   5.6.3   8.2 / 1.2    profile not released yet
- *   5.6.2/3 8.8.5 / 4.1  download order expired
+ *                        profile already installed, no order for the EID) [T]
+ *   5.6.3   8.1.1 / 3.8  EID does not match the EID-bound order   [T]
+ *   5.6.3   8.2 / 1.2    profile not released yet                 [T]
+ *   5.6.2/3 8.8.5 / 4.1  download order expired: the order goes EXPIRED
+ *                        and its profile Error in that refusal (one
+ *                        transaction), progress reported           [T]
  *   5.6.2/3 8.8.5 / 6.4  download attempts exhausted
  *   5.6.2   8.10.1/ 3.9  transactionId unknown / not the signed one
- *   5.6.2   8.1 / 6.1    euiccSignature2 invalid, PrepareDownload error
- *   5.6.2   8.2.7 / 2.2  confirmation code missing
- *   5.6.2   8.2.7 / 3.8  confirmation code refused
- *   5.6.2   8.2.7 / 6.4  confirmation code attempts exhausted
+ *   5.6.2   8.1 / 6.1    euiccSignature2 invalid, PrepareDownload error [T]
+ *   5.6.2   8.2.7 / 2.2  confirmation code missing                [T]
+ *   5.6.2   8.2.7 / 3.8  confirmation code refused: the RSP session
+ *                        ends, the order stays ACTIVE / Released for a
+ *                        new session (the LPA's CancelSession that
+ *                        follows gets 8.10.1/3.9)                  [T]
+ *   5.6.2   8.2.7 / 6.4  confirmation code attempts exhausted: order
+ *                        FAILED, profile Error                     [T]
  *   5.6.2   8.2 / 3.7    BPP not available for a new binding (retry with
- *                        another otPK.EUICC.ECKA, no PPK, §3.1.3)
- *   5.6.5   8.10.1/ 3.9  transactionId unknown / not the signed one
+ *                        another otPK.EUICC.ECKA, no PPK, §3.1.3); the same
+ *                        otPK is accepted and re-bound            [T]
+ *   5.6.5   8.10.1/ 3.9  transactionId unknown / not the signed one [T]
  *   5.6.5   8.1 / 6.1    euiccCancelSessionSignature invalid
  *   5.6.5   8.8 / 3.10   smdpOid is not ours (*)
+ *   5.6.5   success      before AuthenticateClient: no PK.EUICC.SIG yet,
+ *                        nothing bound; the session ends          [T]
  *   5.6.4   none: HandleNotification always answers 204; a notification
- *           that does not verify is dropped (logged).
+ *           that does not verify is dropped (logged) [T]; a PIR is verified
+ *           with the session's key or, the session gone, the key stored
+ *           with the BPP binding [T]; a repeated PIR changes nothing [T].
+ * A rejected AuthenticateClient leaves its session as it was (INITIATED).
+ * Default notificationAddress: our FQDN with the ":port" of the SM-DP+
+ * address the LPA used in InitiateAuthentication, if any [T].
  * (*) not confirmed against the spec text: see spec-notes/es9plus.md.
+ * (**) one source only (a vendor's copy of the GSMA code table); SGP.22's
+ *      own table was not available.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -175,18 +195,113 @@ static int fail_elig(struct smdp_call *c, const struct smdp_order *o, const char
     return smdp_call_fail(c, subject, reason, msg);
 }
 
-/* Profile metadata (StoreMetadataRequest, §5.5.3) of a stored profile. */
-static int profile_metadata(struct smdp *s, const struct smdp_profile *p, struct rsp_buf *out)
+/* The order outlived its expiry: move it to EXPIRED now, with its profile
+ * to Error (the state smdp_store_expire gives it) when that edge exists, in
+ * one transaction, rather than waiting for the sweep. Updates o->state;
+ * returns the profile state after. A concurrent change (RSP_ERR_STATE)
+ * leaves the order as the other call set it. */
+static int order_expire(struct smdp_call *c, struct smdp_order *o, int pstate)
 {
-    struct rsp_bpp_notif nt = {0x0F, smdp_fqdn(s)};
-    struct rsp_bpp_metadata md = {
-        .iccid = p->iccid, .service_provider = p->spn, .profile_name = p->name,
-        .profile_class = p->pclass, .notifs = &nt, .n_notifs = 1,
-        .ppr = p->ppr_mask & (SMDP_PPR1 | SMDP_PPR2),
-        .icon_type = p->icon_type, .icon = p->icon_type >= 0 ? p->icon : NULL,
-        .icon_len = p->icon_type >= 0 ? p->icon_len : 0,
-    };
-    return rsp_bpp_metadata_encode(&md, out);
+    int to = smdp_profile_transition_legal(pstate, SMDP_PROFILE_ERROR) ? SMDP_PROFILE_ERROR : 0;
+    int e = smdp_store_order_transition(c->st, o->matching_id, SMDP_ORDER_ACTIVE,
+                                        SMDP_ORDER_EXPIRED, pstate, to);
+    if (e) {
+        RSP_LOG(RSP_LOG_WARN, LOGD, "order %s expiry: %s", o->matching_id, smdp_strerror(e));
+        return pstate;
+    }
+    o->state = SMDP_ORDER_EXPIRED;
+    return to ? to : pstate;
+}
+
+/* The notification configuration of a profile (notificationConfigurationInfo,
+ * §5.5.3 StoreMetadataRequest [22]): the stored DER, either the whole B6
+ * TLV or the SEQUENCE OF (30), each entry
+ * 30 { 80 NotificationEvent (BIT STRING), 81 notificationAddress }. */
+#define NOTIF_CFG_MAX 8
+
+struct notif_cfg {
+    struct rsp_bpp_notif n[NOTIF_CFG_MAX];
+    char addr[NOTIF_CFG_MAX][256];
+    size_t count;
+};
+
+static int notif_config_parse(const uint8_t *p, size_t len, struct notif_cfg *out)
+{
+    struct rsp_tlv t, e, ev, ad;
+    size_t pos = 0;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    if (rsp_tlv_parse(p, len, &t) || t.tlv_len != len || (t.tag != 0xB6 && t.tag != 0x30))
+        return RSP_ERR_DECODE;
+    while ((r = rsp_tlv_next(t.val, t.val_len, &pos, &e)) == 1) {
+        size_t q = 0;
+        if (e.tag != 0x30 || out->count == NOTIF_CFG_MAX ||
+            rsp_tlv_next(e.val, e.val_len, &q, &ev) != 1 || ev.tag != 0x80 ||
+            rsp_tlv_next(e.val, e.val_len, &q, &ad) != 1 || ad.tag != 0x81 || q != e.val_len)
+            return RSP_ERR_DECODE;
+        /* BIT STRING: unused-bits octet, then named bits MSB first */
+        if (ev.val_len < 1 || ev.val_len > 5 || ev.val[0] > 7 ||
+            (ev.val_len == 1 && ev.val[0] != 0))
+            return RSP_ERR_DECODE;
+        uint32_t mask = 0;
+        for (size_t i = 0; i < 8 * (ev.val_len - 1); i++)
+            if (ev.val[1 + i / 8] & (0x80u >> (i % 8)))
+                mask |= 1u << i;
+        if (ad.val_len == 0 || ad.val_len > 255 || memchr(ad.val, 0, ad.val_len))
+            return RSP_ERR_DECODE;
+        memcpy(out->addr[out->count], ad.val, ad.val_len);
+        out->n[out->count].events = mask;
+        out->n[out->count].address = out->addr[out->count];
+        out->count++;
+    }
+    return r < 0 ? RSP_ERR_DECODE : RSP_OK;
+}
+
+/* Profile metadata (StoreMetadataRequest, §5.5.3) of a stored profile, for
+ * AuthenticateClient's profileMetadata and the BPP alike (so both carry the
+ * same bytes). The notification configuration is the profile's own
+ * (notif_config) when it has one, else install, enable, disable and delete
+ * to this SM-DP+ at addr: our FQDN with the ":port" of the address the LPA
+ * used in InitiateAuthentication (a lab listener not on 443: the LPA's
+ * notifications then reach the same listener), our FQDN if addr is empty.
+ * [out] *md points into nc, p and addr. */
+static int profile_md(struct smdp *s, const struct smdp_profile *p, const char *addr,
+                      struct notif_cfg *nc, struct rsp_bpp_metadata *md)
+{
+    memset(md, 0, sizeof(*md));
+    if (p->notif_config && p->notif_config_len) {
+        if (notif_config_parse(p->notif_config, p->notif_config_len, nc)) {
+            RSP_LOG(RSP_LOG_ERROR, LOGD, "profile %s: stored notification configuration "
+                    "is malformed", p->iccid);
+            return RSP_ERR_DECODE;
+        }
+    } else {
+        memset(nc, 0, sizeof(*nc));
+        nc->n[0].events = 0x0F;
+        nc->n[0].address = addr && *addr ? addr : smdp_fqdn(s);
+        nc->count = 1;
+    }
+    md->iccid = p->iccid;
+    md->service_provider = p->spn;
+    md->profile_name = p->name;
+    md->profile_class = p->pclass;
+    md->notifs = nc->n;
+    md->n_notifs = nc->count;
+    md->ppr = p->ppr_mask & (SMDP_PPR1 | SMDP_PPR2);
+    md->icon_type = p->icon_type;
+    md->icon = p->icon_type >= 0 ? p->icon : NULL;
+    md->icon_len = p->icon_type >= 0 ? p->icon_len : 0;
+    return RSP_OK;
+}
+
+static int profile_metadata(struct smdp *s, const struct smdp_profile *p, const char *addr,
+                            struct rsp_buf *out)
+{
+    struct notif_cfg nc;
+    struct rsp_bpp_metadata md;
+    int rc = profile_md(s, p, addr, &nc, &md);
+    return rc ? rc : rsp_bpp_metadata_encode(&md, out);
 }
 
 /* ---- InitiateAuthentication (§5.6.1) ------------------------------------ */
@@ -209,6 +324,14 @@ static int addr_matches(const char *a, size_t n, const char *fqdn)
     if (host == n - 1 || host == 0) /* "host:" or ":port" */
         return 0;
     return host == strlen(fqdn) && !strncasecmp(a, fqdn, host);
+}
+
+/* The ":port" suffix of an address that addr_matches accepted, or "". */
+static const char *addr_port(const char *a)
+{
+    const char *colon = strrchr(a, ':');
+    return colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1) ? colon
+                                                                                      : "";
 }
 
 static int pkid_in(const struct EUICCInfo1__euiccCiPKIdListForVerification *l,
@@ -289,7 +412,16 @@ static int es9_initiate_authentication(struct smdp_call *c, json_t *req, json_t 
         goto out;
     }
     cred = smdp_cred_get(c->s, ci);
-    int e = smdp_sess_new(c->s, ci, c->now, tid_hex, schal);
+    /* our FQDN as configured, with the port the LPA reached us on: the
+     * default notificationAddress of this session's profile */
+    char naddr[SMDP_FQDN_MAX + 1];
+    snprintf(naddr, sizeof(naddr), "%s%s", smdp_fqdn(c->s), addr_port(addr));
+    int e = smdp_sess_new(c->s, ci, c->now, naddr, tid_hex, schal);
+    if (e == RSP_ERR_TOOBIG) {
+        RSP_LOG(RSP_LOG_WARN, LOGD, "session table full: InitiateAuthentication refused");
+        smdp_call_fail(c, "1.2", "4.4", "Busy: too many RSP sessions, try again later");
+        goto out;
+    }
     if (e) {
         internal(c, "session", e);
         goto out;
@@ -336,7 +468,9 @@ out:
 /* ---- AuthenticateClient (§5.6.3) ----------------------------------------- */
 
 /* The eUICC chain; on failure the code of §5.6.3 for the certificate at
- * fault (the EUM alone is checked only then, to tell which one). */
+ * fault: the EUM if it does not verify on its own under the CI (role EUM:
+ * profile, signature, validity), else the eUICC certificate (its profile,
+ * validity, signature by the EUM, EID in the EUM's range). */
 static int verify_euicc_chain(struct smdp_call *c, const struct rsp_tlv *cert,
                               const struct rsp_tlv *eum, struct rsp_x509_chain_info *info)
 {
@@ -346,21 +480,20 @@ static int verify_euicc_chain(struct smdp_call *c, const struct rsp_tlv *cert,
                                  eum->tlv, eum->tlv_len, at, info);
     if (rc == 0)
         return 0;
-    X509 *ex = NULL;
-    int erc = rsp_x509_from_der(eum->tlv, eum->tlv_len, &ex);
-    if (!erc)
-        erc = rsp_x509_verify(st, RSP_X509_ROLE_EUM, ex, NULL, 0, at, NULL);
-    X509_free(ex);
-    RSP_LOG(RSP_LOG_INFO, LOGD, "eUICC chain: %s (EUM: %s)", rsp_strerror(rc), rsp_strerror(erc));
-    if (erc == RSP_ERR_UNKNOWN_CI || rc == RSP_ERR_UNKNOWN_CI)
+    RSP_LOG(RSP_LOG_INFO, LOGD, "eUICC chain: %s", rsp_strerror(rc));
+    if (rc == RSP_ERR_UNKNOWN_CI)
         return smdp_call_fail(c, "8.11.1", "3.9", "Unknown CI Public Key");
-    if (erc == RSP_ERR_EXPIRED)
-        return smdp_call_fail(c, "8.1.2", "6.3", "EUM Certificate has expired");
+    int erc = rsp_x509_verify_der(st, RSP_X509_ROLE_EUM, eum->tlv, eum->tlv_len, NULL, 0, at,
+                                  NULL);
+    if (erc == RSP_ERR_UNKNOWN_CI)
+        return smdp_call_fail(c, "8.11.1", "3.9", "Unknown CI Public Key");
     if (erc)
-        return smdp_call_fail(c, "8.1.2", "6.1", "EUM Certificate is invalid");
-    if (rc == RSP_ERR_EXPIRED)
-        return smdp_call_fail(c, "8.1.3", "6.3", "eUICC Certificate has expired");
-    return smdp_call_fail(c, "8.1.3", "6.1", "eUICC Certificate is invalid");
+        return erc == RSP_ERR_EXPIRED
+                   ? smdp_call_fail(c, "8.1.2", "6.3", "EUM Certificate has expired")
+                   : smdp_call_fail(c, "8.1.2", "6.1", "EUM Certificate is invalid");
+    return rc == RSP_ERR_EXPIRED
+               ? smdp_call_fail(c, "8.1.3", "6.3", "eUICC Certificate has expired")
+               : smdp_call_fail(c, "8.1.3", "6.1", "eUICC Certificate is invalid");
 }
 
 struct eid_find {
@@ -498,8 +631,11 @@ static int es9_authenticate_client(struct smdp_call *c, json_t *req, json_t **re
         internal(c, "profile", e);
         goto out;
     }
-    if (ord.state == SMDP_ORDER_EXPIRED ||
-        (ord.state == SMDP_ORDER_ACTIVE && ord.expires && ord.expires <= c->now)) {
+    int expired = ord.state == SMDP_ORDER_EXPIRED ||
+                  (ord.state == SMDP_ORDER_ACTIVE && ord.expires && ord.expires <= c->now);
+    if (expired && ord.state == SMDP_ORDER_ACTIVE)
+        prof.state = order_expire(c, &ord, prof.state);
+    if (expired) {
         fail_elig(c, &ord, ss->eid, "8.8.5", "4.1", "The Download order has expired", prof.state);
         goto out;
     }
@@ -529,7 +665,7 @@ static int es9_authenticate_client(struct smdp_call *c, json_t *req, json_t **re
         internal(c, "session_create", e);
         goto out;
     }
-    if ((e = profile_metadata(c->s, &prof, &md))) {
+    if ((e = profile_metadata(c->s, &prof, ss->smdp_addr, &md))) {
         internal(c, "profileMetadata", e);
         goto out;
     }
@@ -571,12 +707,16 @@ static int es9_authenticate_client(struct smdp_call *c, json_t *req, json_t **re
     rc = 0;
 out:
     if (ss) {
-        /* A failed authentication ends the session (§3.1.2: the LPA starts
-         * a new one); success keeps it for GetBoundProfilePackage. */
-        if (rc == 0)
-            smdp_sess_put(c->s, ss, c->now);
-        else
-            smdp_sess_free(ss);
+        /* A rejected AuthenticateClient leaves the session as it was, so
+         * that the ES9+.CancelSession the LPA sends after an error (§3.1.3)
+         * finds it, and a damaged request can be sent again; expiry bounds
+         * it. Success keeps it for GetBoundProfilePackage. */
+        if (rc != 0 && ss->state == SMDP_SESS_INITIATED) {
+            EVP_PKEY_free(ss->euicc_key);
+            ss->euicc_key = NULL;
+            ss->eid[0] = '\0';
+        }
+        smdp_sess_put(c->s, ss, c->now);
     }
     json_decref(o);
     X509_free(ecert);
@@ -601,10 +741,12 @@ static int es9_get_bound_profile_package(struct smdp_call *c, json_t *req, json_
     struct rsp_buf raw, msg, bpp;
     struct rsp_tlv t, a, es2, esig;
     const struct smdp_cred *cred;
-    uint8_t eid[16];
+    struct notif_cfg nc;
+    struct rsp_bpp_metadata md;
+    uint8_t eid[16], spki[SMDP_EUICC_PK_MAX], *sp = spki;
     json_t *o = NULL;
     size_t pos = 0;
-    int rc = -1, e, keep = 0;
+    int rc = -1, e, keep = 0, spki_len;
 
     *resp = NULL;
     memset(&ord, 0, sizeof(ord));
@@ -663,9 +805,17 @@ static int es9_get_bound_profile_package(struct smdp_call *c, json_t *req, json_
         internal(c, "order", e);
         goto out;
     }
-    if (ord.state == SMDP_ORDER_EXPIRED ||
-        (ord.state == SMDP_ORDER_ACTIVE && ord.expires && ord.expires <= c->now)) {
+    if (ord.state == SMDP_ORDER_ACTIVE && ord.expires && ord.expires <= c->now) {
+        int ps = SMDP_PROFILE_ERROR;
+        if ((e = smdp_store_profile_get(c->st, ord.iccid, 0, &prof)) == 0)
+            ps = order_expire(c, &ord, prof.state);
+        smdp_profile_clear(&prof);
+        progress(c, &ord, ss->eid, SMDP_STEP_BPP_DOWNLOAD, 0, "8.8.5", "4.1", ps);
+        ord.state = SMDP_ORDER_EXPIRED;
+    }
+    if (ord.state == SMDP_ORDER_EXPIRED) {
         smdp_call_fail(c, "8.8.5", "4.1", "The Download order has expired");
+        keep = 0;
         goto out;
     }
     if (ord.state != SMDP_ORDER_ACTIVE) {
@@ -695,8 +845,12 @@ static int es9_get_bound_profile_package(struct smdp_call *c, json_t *req, json_
             smdp_call_fail(c, "8.2.7", locked ? "6.4" : "3.8",
                            locked ? "Confirmation Code retries exceeded"
                                   : "Confirmation Code is refused");
-            if (locked)
-                keep = 0;
+            /* Either way the RSP session ends here (the store dropped its
+             * transactionId): the LPA's CancelSession that follows
+             * (undefinedReason) then finds no session (8.10.1/3.9) and
+             * cannot end an order that still has attempts left; a new
+             * session may try again. */
+            keep = 0;
             goto out;
         }
     }
@@ -708,7 +862,18 @@ static int es9_get_bound_profile_package(struct smdp_call *c, json_t *req, json_
         smdp_call_fail(c, "8.2", "3.7", "BPP is not available for a new binding");
         goto out;
     }
-    e = smdp_store_session_bind(c->st, ss->tid_hex, s2->euiccOtpk.buf, RSP_EC_POINT_LEN, 0);
+    /* PK.EUICC.SIG and the EID go with the binding, so the PIR can be
+     * verified without this session (§3.5, after a restart). */
+    spki_len = i2d_PUBKEY(ss->euicc_key, NULL);
+    if (spki_len <= 0 || spki_len > (int)sizeof(spki) || i2d_PUBKEY(ss->euicc_key, &sp) != spki_len) {
+        internal(c, "eUICC key", RSP_ERR_CRYPTO);
+        goto out;
+    }
+    struct smdp_binding bind = {
+        .otpk = s2->euiccOtpk.buf, .otpk_len = RSP_EC_POINT_LEN, .used_ppk = 0,
+        .euicc_pk = spki, .euicc_pk_len = (size_t)spki_len, .eid = ss->eid,
+    };
+    e = smdp_store_session_bind(c->st, ss->tid_hex, &bind);
     if (e == RSP_ERR_STATE) {
         smdp_call_fail(c, "8.8.5", "6.4",
                        "The maximum number of retries for the Profile download order has been exceeded");
@@ -723,15 +888,11 @@ static int es9_get_bound_profile_package(struct smdp_call *c, json_t *req, json_
         internal(c, "profile", e);
         goto out;
     }
+    if ((e = profile_md(c->s, &prof, ss->smdp_addr, &nc, &md))) {
+        internal(c, "profileMetadata", e);
+        goto out;
+    }
     {
-        struct rsp_bpp_notif nt = {0x0F, smdp_fqdn(c->s)};
-        struct rsp_bpp_metadata md = {
-            .iccid = prof.iccid, .service_provider = prof.spn, .profile_name = prof.name,
-            .profile_class = prof.pclass, .notifs = &nt, .n_notifs = 1,
-            .ppr = prof.ppr_mask & (SMDP_PPR1 | SMDP_PPR2), .icon_type = prof.icon_type,
-            .icon = prof.icon_type >= 0 ? prof.icon : NULL,
-            .icon_len = prof.icon_type >= 0 ? prof.icon_len : 0,
-        };
         static const uint8_t host_id[] = "smdp-h1";
         struct rsp_bpp_params bp = {
             .dp_pb_key = cred->pb_key, .euicc_otpk = s2->euiccOtpk.buf,
@@ -781,6 +942,12 @@ out:
 
 /* ---- HandleNotification (§5.6.4) ----------------------------------------- */
 
+/* The PIR (§3.1.3 step 19ff, §5.6.4): verified with PK.EUICC.SIG of its
+ * download, taken from the RSP session if it is still in memory, else from
+ * the order's stored BPP binding (the session expired, or the SM-DP+
+ * restarted in between). A PIR that does not verify, or names a
+ * transactionId with no BPP bound, is dropped; a second copy of an accepted
+ * PIR changes nothing and reports nothing. */
 static void notify_pir(struct smdp_call *c, const ProfileInstallationResult_t *pir,
                        const uint8_t *raw, size_t len)
 {
@@ -788,36 +955,60 @@ static void notify_pir(struct smdp_call *c, const ProfileInstallationResult_t *p
     struct rsp_tlv t, data, sig;
     struct smdp_sess *ss = NULL;
     struct smdp_order ord;
-    char tid_hex[33];
+    EVP_PKEY *key = NULL;
+    char tid_hex[33], eid[33] = "", iccid[21] = "";
 
-    if (d->transactionId.size != SMDP_TID_LEN)
+    if (d->transactionId.size != SMDP_TID_LEN || rsp_tlv_parse(raw, len, &t) ||
+        rsp_tlv_find(t.val, t.val_len, 0xBF27, &data) ||
+        rsp_tlv_find(t.val, t.val_len, 0x5F37, &sig))
         return;
     rsp_hex_encode(d->transactionId.buf, SMDP_TID_LEN, tid_hex);
-    if (smdp_sess_take(c->s, tid_hex, c->now, &ss)) {
-        RSP_LOG(RSP_LOG_WARN, LOGD, "PIR for unknown session %s dropped", tid_hex);
-        return;
-    }
-    if (ss->state != SMDP_SESS_BPP_BUILT || rsp_tlv_parse(raw, len, &t) ||
-        rsp_tlv_find(t.val, t.val_len, 0xBF27, &data) ||
-        rsp_tlv_find(t.val, t.val_len, 0x5F37, &sig) ||
-        rsp_ecdsa_verify(ss->euicc_key, data.tlv, data.tlv_len, sig.val, sig.val_len)) {
-        RSP_LOG(RSP_LOG_WARN, LOGD, "PIR of %s does not verify: dropped", tid_hex);
+    if (smdp_sess_take(c->s, tid_hex, c->now, &ss) == 0 && ss->state != SMDP_SESS_BPP_BUILT) {
+        /* a PIR before any BPP of this session: not for us to act on */
         smdp_sess_put(c->s, ss, c->now);
+        RSP_LOG(RSP_LOG_WARN, LOGD, "PIR for session %s without a BPP dropped", tid_hex);
         return;
     }
-    if (smdp_store_order_get(c->st, SMDP_ORDER_BY_MATCHING_ID, ss->matching_id, &ord) == 0) {
-        int ok = d->finalResult.present ==
-                 ProfileInstallationResultData__finalResult_PR_successResult;
-        int e = smdp_store_order_transition(c->st, ord.matching_id, SMDP_ORDER_ACTIVE,
-                                            ok ? SMDP_ORDER_DONE : SMDP_ORDER_FAILED,
-                                            SMDP_PROFILE_DOWNLOADED,
-                                            ok ? SMDP_PROFILE_INSTALLED : SMDP_PROFILE_ERROR);
-        if (e)
-            RSP_LOG(RSP_LOG_WARN, LOGD, "PIR %s: order %s: %s", tid_hex, ord.matching_id,
-                    smdp_strerror(e));
-        progress(c, &ord, ss->eid, SMDP_STEP_BPP_INSTALLATION, ok, NULL, NULL,
+    if (smdp_store_order_get(c->st, SMDP_ORDER_BY_BPP_TRANSACTION_ID, tid_hex, &ord)) {
+        RSP_LOG(RSP_LOG_WARN, LOGD, "PIR for unknown session %s dropped", tid_hex);
+        goto out;
+    }
+    if (ss && ss->euicc_key && EVP_PKEY_up_ref(ss->euicc_key)) {
+        key = ss->euicc_key;
+        snprintf(eid, sizeof(eid), "%s", ss->eid);
+    } else if (ord.euicc_pk_len) {
+        const uint8_t *p = ord.euicc_pk;
+        key = d2i_PUBKEY(NULL, &p, (long)ord.euicc_pk_len);
+        snprintf(eid, sizeof(eid), "%s", ord.euicc_eid);
+    }
+    if (d->notificationMetadata.iccid && d->notificationMetadata.iccid->size == 10)
+        rsp_iccid_from_bcd(d->notificationMetadata.iccid->buf, 1, iccid);
+    if (!key || rsp_ecdsa_verify(key, data.tlv, data.tlv_len, sig.val, sig.val_len) ||
+        (iccid[0] && strcmp(iccid, ord.iccid))) {
+        RSP_LOG(RSP_LOG_WARN, LOGD, "PIR of %s does not verify: dropped", tid_hex);
+        if (ss) {
+            smdp_sess_put(c->s, ss, c->now);
+            ss = NULL;
+        }
+        goto out;
+    }
+    int ok = d->finalResult.present == ProfileInstallationResultData__finalResult_PR_successResult;
+    int e = smdp_store_order_transition(c->st, ord.matching_id, SMDP_ORDER_ACTIVE,
+                                        ok ? SMDP_ORDER_DONE : SMDP_ORDER_FAILED,
+                                        SMDP_PROFILE_DOWNLOADED,
+                                        ok ? SMDP_PROFILE_INSTALLED : SMDP_PROFILE_ERROR);
+    if (e == RSP_ERR_STATE) {
+        RSP_LOG(RSP_LOG_INFO, LOGD, "PIR %s: order %s already settled", tid_hex,
+                ord.matching_id);
+    } else if (e) {
+        RSP_LOG(RSP_LOG_WARN, LOGD, "PIR %s: order %s: %s", tid_hex, ord.matching_id,
+                smdp_strerror(e));
+    } else {
+        progress(c, &ord, eid, SMDP_STEP_BPP_INSTALLATION, ok, NULL, NULL,
                  ok ? SMDP_PROFILE_INSTALLED : SMDP_PROFILE_ERROR);
     }
+out:
+    EVP_PKEY_free(key);
     smdp_sess_free(ss);      /* the download session ends with its PIR */
 }
 
@@ -931,13 +1122,13 @@ static int es9_cancel_session(struct smdp_call *c, json_t *req, json_t **resp)
         smdp_call_fail(c, "1.6", "2.1", "cancelSessionResponse");
         goto out;
     }
-    if (!ss->euicc_key) {
-        /* Cancelled before AuthenticateClient: no eUICC key and no order
-         * bound yet; the session just ends. */
-        keep = 0;
-        goto done;
-    }
-    if (rsp_ecdsa_verify(ss->euicc_key, sgd.tlv, sgd.tlv_len, sig.val, sig.val_len)) {
+    /* Before AuthenticateClient the SM-DP+ has no PK.EUICC.SIG yet, so the
+     * signature cannot be verified; nothing is bound to the session either
+     * (no order, no counter), so after the checks that need no key the
+     * session simply ends and the answer is success (see
+     * spec-notes/es9plus.md). */
+    if (ss->euicc_key &&
+        rsp_ecdsa_verify(ss->euicc_key, sgd.tlv, sgd.tlv_len, sig.val, sig.val_len)) {
         smdp_call_fail(c, "8.1", "6.1", "eUICC signature is invalid");
         goto out;
     }
@@ -952,6 +1143,8 @@ static int es9_cancel_session(struct smdp_call *c, json_t *req, json_t **resp)
         goto out;
     }
     keep = 0;
+    if (!ss->euicc_key)
+        goto done;
     long reason = cs->reason;
     if (smdp_store_order_get(c->st, SMDP_ORDER_BY_MATCHING_ID, ss->matching_id, &ord) == 0 &&
         smdp_store_profile_get(c->st, ord.iccid, 0, &prof) == 0) {

@@ -14,7 +14,9 @@
 #include <jansson.h>
 
 #include "rsp_err.h"
+#include "rsp_buf.h"
 #include "rsp_log.h"
+#include "rsp_util.h"
 #include "smdp_notify.h"
 
 #define LOG_DOM "smdp-notify"
@@ -22,6 +24,8 @@
 struct note {
     struct note *next;
     struct smdp_progress ev;
+    uint8_t *result;              /* resultData DER (owned), NULL if none */
+    size_t result_len;
     unsigned attempt;
     int64_t due_ms;
 };
@@ -46,6 +50,13 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void note_free(struct note *x)
+{
+    if (x)
+        free(x->result);
+    free(x);
+}
+
 static void insert_sorted(struct smdp_notify *n, struct note *x)
 {
     struct note **pp = &n->head;
@@ -56,8 +67,9 @@ static void insert_sorted(struct smdp_notify *n, struct note *x)
     n->n++;
 }
 
-char *smdp_notify_body(const struct smdp_progress *ev, const char *profile_type,
-                       const char *fqdn, unsigned long seq)
+char *smdp_notify_body(const struct smdp_progress *ev, const uint8_t *result,
+                       size_t result_len, const char *profile_type, const char *fqdn,
+                       unsigned long seq)
 {
     char ts[32], fci[64];
     struct tm tm;
@@ -82,9 +94,54 @@ char *smdp_notify_body(const struct smdp_progress *ev, const char *profile_type,
         return NULL;
     if (ev->eid[0])
         json_object_set_new(o, "eid", json_string(ev->eid));
+    if (result && result_len) {
+        /* §6.5.2.5: resultData is the DER of the step's result, base64 */
+        struct rsp_buf b64;
+        rsp_buf_init(&b64, SMDP_NOTIFY_RESULT_MAX * 2);
+        if (rsp_base64_encode(result, result_len, &b64) != RSP_OK ||
+            json_object_set_new(o, "resultData",
+                                json_stringn((const char *)b64.data, b64.len)) != 0) {
+            rsp_buf_free(&b64);
+            json_decref(o);
+            return NULL;
+        }
+        rsp_buf_free(&b64);
+    }
     s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return s;
+}
+
+int smdp_notify_url(const char *callback, char **out)
+{
+    static const char fn_path[] = "gsma/rsp2/es2plus/handleDownloadProgressInfo";
+    CURLU *u;
+    char *path = NULL, *np = NULL;
+    int rc = RSP_ERR_INVAL;
+
+    *out = NULL;
+    if (!callback || !(u = curl_url()))
+        return callback ? RSP_ERR_NOMEM : RSP_ERR_INVAL;
+    if (curl_url_set(u, CURLUPART_URL, callback, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+        goto out;
+    /* a bare address names the operator's ES2+ endpoint: the function's
+     * path (§6.5.2 /gsma/rsp2/es2plus/<function>) goes after it */
+    if (!path[0] || path[strlen(path) - 1] == '/') {
+        size_t n = strlen(path) + sizeof(fn_path) + 1;
+        rc = RSP_ERR_NOMEM;
+        if (!(np = malloc(n)))
+            goto out;
+        snprintf(np, n, "%s%s%s", path[0] == '/' ? "" : "/", path, fn_path);
+        if (curl_url_set(u, CURLUPART_PATH, np, 0) != CURLUE_OK)
+            goto out;
+    }
+    rc = curl_url_get(u, CURLUPART_URL, out, 0) == CURLUE_OK ? RSP_OK : RSP_ERR_INVAL;
+out:
+    free(np);
+    curl_free(path);
+    curl_url_cleanup(u);
+    return rc;
 }
 
 static int url_allowed(const char *u)
@@ -108,12 +165,13 @@ static size_t discard(char *p, size_t sz, size_t nm, void *arg)
 
 /* 0 delivered, 1 retry, -1 give up. */
 static int deliver(struct smdp_notify *n, CURL *curl, struct smdp_store *st,
-                   const struct smdp_progress *ev, unsigned long seq)
+                   const struct note *x, unsigned long seq)
 {
+    const struct smdp_progress *ev = &x->ev;
     struct smdp_operator op;
     struct smdp_profile p;
     struct curl_slist *h = NULL;
-    char *body;
+    char *body, *url = NULL;
     long code = 0;
     CURLcode cc;
 
@@ -126,17 +184,23 @@ static int deliver(struct smdp_notify *n, CURL *curl, struct smdp_store *st,
                 op.id);
         return -1;
     }
+    if (smdp_notify_url(op.callback_url, &url) != RSP_OK) {
+        RSP_LOG(RSP_LOG_WARN, LOG_DOM, "%s: callback URL unusable", op.id);
+        return -1;
+    }
     memset(&p, 0, sizeof(p));
     if (smdp_store_profile_get(st, ev->iccid, 0, &p) != RSP_OK)
         p.profile_type[0] = '\0';
-    body = smdp_notify_body(ev, p.profile_type, n->fqdn, seq);
+    body = smdp_notify_body(ev, x->result, x->result_len, p.profile_type, n->fqdn, seq);
     smdp_profile_clear(&p);
-    if (!body)
+    if (!body) {
+        curl_free(url);
         return 1;
+    }
     curl_easy_reset(curl);
     h = curl_slist_append(h, "Content-Type: application/json");
     h = curl_slist_append(h, "X-Admin-Protocol: gsma/rsp/v2.5.0");
-    curl_easy_setopt(curl, CURLOPT_URL, op.callback_url);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
@@ -156,10 +220,12 @@ static int deliver(struct smdp_notify *n, CURL *curl, struct smdp_store *st,
     curl_slist_free_all(h);
     free(body);
     if (cc != CURLE_OK || code < 200 || code > 299) {
-        RSP_LOG(RSP_LOG_INFO, LOG_DOM, "%s: %s: %s %ld", op.id, op.callback_url,
-                curl_easy_strerror(cc), code);
+        RSP_LOG(RSP_LOG_INFO, LOG_DOM, "%s: %s: %s %ld", op.id, url, curl_easy_strerror(cc),
+                code);
+        curl_free(url);
         return 1;
     }
+    curl_free(url);
     return 0;
 }
 
@@ -189,15 +255,15 @@ static void *worker(void *arg)
         n->n--;
         unsigned long seq = ++n->seq;
         pthread_mutex_unlock(&n->mu);
-        int r = st && curl ? deliver(n, curl, st, &x->ev, seq) : 1;
+        int r = st && curl ? deliver(n, curl, st, x, seq) : 1;
         pthread_mutex_lock(&n->mu);
         if (r == 0) {
             n->st.delivered++;
-            free(x);
+            note_free(x);
         } else if (r < 0 || ++x->attempt >= n->cfg.attempts || n->stop) {
             if (r > 0)
                 n->st.failed++;
-            free(x);
+            note_free(x);
         } else {
             unsigned shift = x->attempt - 1 < 16 ? x->attempt - 1 : 16;
             x->due_ms = now_ms() + ((int64_t)n->cfg.backoff_ms << shift);
@@ -211,26 +277,39 @@ static void *worker(void *arg)
     return NULL;
 }
 
-void smdp_notify_progress(void *arg, const struct smdp_progress *ev)
+void smdp_notify_progress_result(struct smdp_notify *n, const struct smdp_progress *ev,
+                                 const uint8_t *result, size_t result_len)
 {
-    struct smdp_notify *n = arg;
-    struct note *x;
+    struct note *x = NULL;
 
     if (!n || !ev)
         return;
+    if (result_len > SMDP_NOTIFY_RESULT_MAX)
+        result_len = 0;              /* not ours to truncate: sent without */
     pthread_mutex_lock(&n->mu);
-    if (n->n >= n->cfg.queue_max || !(x = calloc(1, sizeof(*x)))) {
+    if (n->n >= n->cfg.queue_max || !(x = calloc(1, sizeof(*x))) ||
+        (result && result_len && !(x->result = malloc(result_len)))) {
+        free(x);
         n->st.dropped++;
         pthread_mutex_unlock(&n->mu);
         RSP_LOG(RSP_LOG_WARN, LOG_DOM, "queue full: progress of %s dropped", ev->iccid);
         return;
     }
     x->ev = *ev;
+    if (x->result) {
+        memcpy(x->result, result, result_len);
+        x->result_len = result_len;
+    }
     x->due_ms = now_ms();
     insert_sorted(n, x);
     n->st.queued++;
     pthread_cond_signal(&n->cv);
     pthread_mutex_unlock(&n->mu);
+}
+
+void smdp_notify_progress(void *arg, const struct smdp_progress *ev)
+{
+    smdp_notify_progress_result(arg, ev, NULL, 0);
 }
 
 void smdp_notify_stats(struct smdp_notify *n, struct smdp_notify_stats *out)
@@ -299,7 +378,7 @@ void smdp_notify_free(struct smdp_notify *n)
     while (n->head) {
         struct note *x = n->head;
         n->head = x->next;
-        free(x);
+        note_free(x);
     }
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);

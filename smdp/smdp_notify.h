@@ -5,13 +5,21 @@
  * bounded queue), delivered by one worker thread with libcurl, retried with
  * exponential backoff a bounded number of times.
  *
- * The operator's callback_url (smdp-admin operator add --callback URL) is
- * the full URL POSTed to. https (mutual TLS with [notify] cert/key, server
- * verified against [notify] ca or the system store) or plain http to the
- * loopback only (tests).
+ * The operator's callback_url (smdp-admin operator add --callback URL):
+ * with a path it is the URL POSTed to as it is; without one (or ending in
+ * '/') it is the operator's ES2+ base address and
+ * gsma/rsp2/es2plus/handleDownloadProgressInfo (§6.5.2) is appended. https
+ * (mutual TLS with [notify] cert/key, server verified against [notify] ca or
+ * the system store) or plain http to the loopback only (tests).
+ *
+ * resultData (§5.3.5 / §6.5.2.5): the DER given with the event (for "BPP
+ * installation", the ProfileInstallationResult as received), base64.
  */
 #ifndef SMDP_NOTIFY_H
 #define SMDP_NOTIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include "smdp.h"
 
@@ -35,6 +43,14 @@ int smdp_notify_start(const struct smdp_notify_config *cfg, struct smdp_notify *
  * the queue is full. */
 void smdp_notify_progress(void *arg, const struct smdp_progress *ev);
 
+/* Largest resultData accepted (a ProfileInstallationResult is a few hundred
+ * bytes); a larger one is sent without resultData. */
+#define SMDP_NOTIFY_RESULT_MAX 4096u
+
+/* The same with the event's resultData (DER, copied; NULL/0: none). */
+void smdp_notify_progress_result(struct smdp_notify *n, const struct smdp_progress *ev,
+                                 const uint8_t *result, size_t result_len);
+
 struct smdp_notify_stats {
     unsigned long queued, delivered, failed, dropped, retries;
 };
@@ -43,8 +59,14 @@ void smdp_notify_stats(struct smdp_notify *n, struct smdp_notify_stats *out);
 /* Stop the worker (pending notifications are abandoned) and free. */
 void smdp_notify_free(struct smdp_notify *n);
 
-/* Build the request body of one event (for tests). [out] malloc'd JSON. */
-char *smdp_notify_body(const struct smdp_progress *ev, const char *profile_type,
-                       const char *fqdn, unsigned long seq);
+/* Build the request body of one event (for tests); result: resultData DER
+ * or NULL. Returns malloc'd JSON, NULL on failure. */
+char *smdp_notify_body(const struct smdp_progress *ev, const uint8_t *result,
+                       size_t result_len, const char *profile_type, const char *fqdn,
+                       unsigned long seq);
+
+/* The URL to POST to for a callback URL (see above). [out] *out, freed with
+ * curl_free(). RSP_ERR_INVAL if it is not a URL, RSP_ERR_NOMEM. */
+int smdp_notify_url(const char *callback, char **out);
 
 #endif

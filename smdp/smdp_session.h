@@ -6,9 +6,16 @@
  *
  * Sessions live in memory only and are small (no BPP, no certificate
  * chain: the eUICC public key is kept as one EVP_PKEY reference). What must
- * survive a restart - the order, its transactionId, otPK.EUICC.ECKA and the
- * download counter - is in the store (smdp_store_session_create/_bind), so
- * after a restart the LPA simply starts a new session.
+ * survive a restart - the order, its transactionId, otPK.EUICC.ECKA, the
+ * download counter and, once a BPP is bound, PK.EUICC.SIG and the EID for
+ * the ProfileInstallationResult - is in the store
+ * (smdp_store_session_create/_bind): after a restart a PIR is still
+ * verified and acted on, and any other call makes the LPA start a new
+ * session.
+ *
+ * Memory: expired sessions are freed when a new session lands in their
+ * hash chain, and all chains are swept before the cap refuses a session
+ * (InitiateAuthentication then answers 1.2/4.4 "Busy").
  *
  * Locking: a request takes its session out of the table
  * (smdp_sess_take), works on it alone and puts it back (smdp_sess_put) or
@@ -61,6 +68,10 @@ struct smdp_sess {
     int cred;                          /* SMDP_CRED_* chosen */
     int state;                         /* enum smdp_sess_state */
     int64_t expires;
+    /* our FQDN with the ":port" of the SM-DP+ address the LPA used in
+     * InitiateAuthentication, if any: the default notificationAddress, so
+     * that notifications reach the listener the LPA reached */
+    char smdp_addr[SMDP_FQDN_MAX + 1];
     /* known after AuthenticateClient */
     char matching_id[SMDP_MID_MAX + 1];
     char iccid[21];
@@ -79,11 +90,12 @@ const struct smdp_cred *smdp_cred_get(const struct smdp *s, int i);
 const struct rsp_x509_store *smdp_ci_store(const struct smdp *s);
 
 /* New session with a fresh random transactionId and serverChallenge, put in
- * the table. [out] copies of tid (hex) and challenge through *out (borrowed:
+ * the table; addr (may be NULL; truncated to SMDP_FQDN_MAX) is kept as
+ * smdp_addr. [out] copies of tid (hex) and challenge through *out (borrowed:
  * valid only until the next take of that tid; callers copy what they need).
  * Errors: RSP_ERR_NOMEM, RSP_ERR_TOOBIG (table full), RSP_ERR_CRYPTO. */
-int smdp_sess_new(struct smdp *s, int cred, int64_t now, char tid_hex[33],
-                  uint8_t challenge[16]);
+int smdp_sess_new(struct smdp *s, int cred, int64_t now, const char *addr,
+                  char tid_hex[33], uint8_t challenge[16]);
 
 /* Take the session of tid_hex out of the table. RSP_ERR_NOTFOUND if
  * unknown, RSP_ERR_EXPIRED if it expired (it is then freed). */
@@ -95,5 +107,8 @@ void smdp_sess_put(struct smdp *s, struct smdp_sess *ss, int64_t now);
 void smdp_sess_free(struct smdp_sess *ss);
 /* Number of sessions in memory (tests). */
 size_t smdp_sess_count(struct smdp *s);
+/* Test hook: lower the session cap (0 or anything above SMDP_SESSIONS_MAX:
+ * back to SMDP_SESSIONS_MAX). */
+void smdp_sess_cap_set(struct smdp *s, size_t cap);
 
 #endif

@@ -142,6 +142,12 @@ int smdp_store_operator_list(struct smdp_store *s, smdp_operator_cb cb, void *ar
     return s && cb ? s->ops->operator_list(s, cb, arg) : RSP_ERR_INVAL;
 }
 
+int smdp_store_operator_by_cert(struct smdp_store *s, const uint8_t sha256[32],
+                                struct smdp_operator *out)
+{
+    return s && sha256 && out ? s->ops->operator_by_cert(s, sha256, out) : RSP_ERR_INVAL;
+}
+
 int smdp_store_profile_import(struct smdp_store *s, const struct smdp_profile *p)
 {
     return s && p ? s->ops->profile_import(s, p) : RSP_ERR_INVAL;
@@ -198,6 +204,21 @@ int smdp_store_order_transition(struct smdp_store *s, const char *matching_id,
                                     profile_from, profile_to);
 }
 
+int smdp_store_order_confirm(struct smdp_store *s, const char *matching_id,
+                             const struct smdp_confirm *c)
+{
+    if (!s || !matching_id || !c ||
+        (c->profile_from != SMDP_PROFILE_ALLOCATED && c->profile_from != SMDP_PROFILE_LINKED) ||
+        (c->profile_to != SMDP_PROFILE_CONFIRMED && c->profile_to != SMDP_PROFILE_RELEASED) ||
+        (c->eid && strlen(c->eid) > 32) ||
+        (c->matching_id && strlen(c->matching_id) > SMDP_MID_MAX) ||
+        (c->cc_hash && (c->cc_limit == 0 || c->cc_limit > 1000)))
+        return RSP_ERR_INVAL;
+    if (!smdp_profile_transition_legal(c->profile_from, c->profile_to))
+        return RSP_ERR_STATE;
+    return s->ops->order_confirm(s, matching_id, c);
+}
+
 int smdp_store_cc_attempt(struct smdp_store *s, const char *matching_id, int correct,
                           int *outcome)
 {
@@ -214,11 +235,13 @@ int smdp_store_session_create(struct smdp_store *s, const char *matching_id,
 }
 
 int smdp_store_session_bind(struct smdp_store *s, const char *transaction_id,
-                            const uint8_t *otpk, size_t otpk_len, int used_ppk)
+                            const struct smdp_binding *b)
 {
-    if (!s || !transaction_id || (!otpk && otpk_len) || otpk_len > SMDP_OTPK_MAX)
+    if (!s || !transaction_id || !b || !b->otpk || !b->otpk_len ||
+        b->otpk_len > SMDP_OTPK_MAX || !b->euicc_pk || !b->euicc_pk_len ||
+        b->euicc_pk_len > SMDP_EUICC_PK_MAX || !b->eid || strlen(b->eid) > 32)
         return RSP_ERR_INVAL;
-    return s->ops->session_bind(s, transaction_id, otpk, otpk_len, used_ppk);
+    return s->ops->session_bind(s, transaction_id, b);
 }
 
 int smdp_store_expire(struct smdp_store *s, int64_t now, unsigned *n_sessions,

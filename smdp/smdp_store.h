@@ -92,6 +92,7 @@ enum smdp_profile_class {
 #define SMDP_TID_MAX    32   /* transactionId as hex, up to 16 bytes */
 #define SMDP_OTPK_MAX   128  /* otPK.EUICC.ECKA, uncompressed point */
 #define SMDP_ICON_MAX   1024 /* SGP.22 icon OCTET STRING (SIZE(0..1024)) */
+#define SMDP_EUICC_PK_MAX 160 /* PK.EUICC.SIG as DER SubjectPublicKeyInfo */
 
 struct smdp_operator {
     char id[SMDP_ID_MAX + 1];
@@ -143,6 +144,15 @@ struct smdp_order {
     unsigned download_limit;
     int state;                      /* enum smdp_order_state */
     int64_t created, expires, updated;
+    /* The last BPP bound (smdp_store_session_bind): what verifying its
+     * ProfileInstallationResult needs when the RSP session is gone (the
+     * SM-DP+ restarted, or the session expired before the LPA delivered
+     * the notification, SGP.22 §3.1.3 / §3.5). Kept when the session
+     * expires. */
+    char bpp_transaction_id[SMDP_TID_MAX + 1];  /* hex; "" if none */
+    uint8_t euicc_pk[SMDP_EUICC_PK_MAX];  /* PK.EUICC.SIG, SubjectPublicKeyInfo DER */
+    size_t euicc_pk_len;            /* 0 if none */
+    char euicc_eid[33];             /* EID of that eUICC; "" if none */
 };
 
 /* Which key smdp_store_order_get() looks up. For ICCID it returns the
@@ -151,6 +161,17 @@ enum smdp_order_key {
     SMDP_ORDER_BY_MATCHING_ID,
     SMDP_ORDER_BY_TRANSACTION_ID,
     SMDP_ORDER_BY_ICCID,
+    SMDP_ORDER_BY_BPP_TRANSACTION_ID,  /* transactionId of the last BPP bound */
+};
+
+/* What smdp_store_session_bind records with a BPP binding. */
+struct smdp_binding {
+    const uint8_t *otpk;            /* otPK.EUICC.ECKA (1..SMDP_OTPK_MAX) */
+    size_t otpk_len;
+    int used_ppk;                   /* -1 unknown, 0 S-ENC/S-MAC, 1 PPK */
+    const uint8_t *euicc_pk;        /* PK.EUICC.SIG, SubjectPublicKeyInfo DER */
+    size_t euicc_pk_len;            /* 1..SMDP_EUICC_PK_MAX */
+    const char *eid;                /* the eUICC's EID (32 digits) */
 };
 
 /* Outcome of a confirmation code attempt: data, not an error. */
@@ -158,6 +179,20 @@ enum smdp_cc_outcome {
     SMDP_CC_ACCEPTED = 0,
     SMDP_CC_REJECTED = 1,     /* wrong code, attempts left */
     SMDP_CC_LOCKED   = 2,     /* limit reached: order FAILED, profile Error */
+};
+
+/* What smdp_store_order_confirm changes (ES2+.ConfirmOrder, SGP.22 v2.5
+ * §5.3.2), all in one transaction with the profile transition. */
+struct smdp_confirm {
+    const char *eid;                /* NULL or "": keep the order's; else it must
+                                     * equal the order's EID or bind an unbound
+                                     * order */
+    const uint8_t *cc_hash;         /* SHA-256(confirmation code), NULL: keep */
+    unsigned cc_limit;              /* with cc_hash: attempts allowed (1..1000) */
+    const char *matching_id;        /* NULL or "": keep; else the new matchingId
+                                     * (operator-chosen or generated) */
+    int profile_from;               /* Allocated or Linked, as the caller read it */
+    int profile_to;                 /* Confirmed or Released (releaseFlag) */
 };
 
 /* List callbacks: return 0 to go on, non-zero to stop (returned by list).
@@ -186,12 +221,16 @@ struct smdp_store_ops {
     int (*order_list)(struct smdp_store *s, smdp_order_cb cb, void *arg);
     int (*order_transition)(struct smdp_store *s, const char *matching_id,
                             int order_from, int order_to, int profile_from, int profile_to);
+    int (*order_confirm)(struct smdp_store *s, const char *matching_id,
+                         const struct smdp_confirm *c);
+    int (*operator_by_cert)(struct smdp_store *s, const uint8_t sha256[32],
+                            struct smdp_operator *out);
     int (*cc_attempt)(struct smdp_store *s, const char *matching_id, int correct,
                       int *outcome);
     int (*session_create)(struct smdp_store *s, const char *matching_id,
                           const char *transaction_id, int64_t expires);
     int (*session_bind)(struct smdp_store *s, const char *transaction_id,
-                        const uint8_t *otpk, size_t otpk_len, int used_ppk);
+                        const struct smdp_binding *b);
     int (*expire)(struct smdp_store *s, int64_t now, unsigned *n_sessions,
                   unsigned *n_orders);
 };
@@ -218,6 +257,13 @@ void smdp_store_close(struct smdp_store *s);
 int smdp_store_operator_add(struct smdp_store *s, const struct smdp_operator *op);
 int smdp_store_operator_get(struct smdp_store *s, const char *id, struct smdp_operator *out);
 int smdp_store_operator_list(struct smdp_store *s, smdp_operator_cb cb, void *arg);
+
+/* The operator whose ES2+ client certificate DER has this SHA-256 (indexed
+ * lookup, schema 3). Should several operators carry the same certificate,
+ * the first by id is returned (as a scan of operator_list would find it).
+ * RSP_ERR_NOTFOUND if none. */
+int smdp_store_operator_by_cert(struct smdp_store *s, const uint8_t sha256[32],
+                                struct smdp_operator *out);
 
 /* Import a profile in state Available. [in] p with iccid, operator_id,
  * package (required) and metadata; p->state is ignored. The store takes the
@@ -264,10 +310,24 @@ int smdp_store_order_transition(struct smdp_store *s, const char *matching_id,
                                 int order_from, int order_to,
                                 int profile_from, int profile_to);
 
+/* ES2+.ConfirmOrder (SGP.22 v2.5 §5.3.2) in one transaction: the ACTIVE
+ * order matching_id, whose profile must still be in c->profile_from, gets
+ * the EID, the confirmation code hash (wrong-code counter reset) and the
+ * new matchingId given in c, and its profile moves to c->profile_to. No
+ * window where the profile is free (a concurrent DownloadOrder cannot take
+ * it). Errors: RSP_ERR_NOTFOUND (no such order), RSP_ERR_STATE (order not
+ * ACTIVE, profile not in profile_from, illegal edge, or an EID other than
+ * the order's), SMDP_ERR_EXISTS (the new matchingId is taken; nothing
+ * changed), RSP_ERR_INVAL. */
+int smdp_store_order_confirm(struct smdp_store *s, const char *matching_id,
+                             const struct smdp_confirm *c);
+
 /* Record a confirmation code check (SGP.22 §3.1.3 / §5.6.3 hashCc): the
  * caller compared the codes (smdp_cc_check), the store counts. [out]
- * *outcome. A wrong code that reaches cc_limit fails the order and moves
- * the profile to Error in the same transaction. RSP_ERR_STATE if the order
+ * *outcome. A wrong code ends the order's RSP session (transactionId and
+ * session expiry dropped; the order stays ACTIVE for a new session while
+ * attempts remain); one that reaches cc_limit fails the order and moves
+ * the profile to Error, in the same transaction. RSP_ERR_STATE if the order
  * is not ACTIVE or needs no code. */
 int smdp_store_cc_attempt(struct smdp_store *s, const char *matching_id, int correct,
                           int *outcome);
@@ -278,14 +338,18 @@ int smdp_store_cc_attempt(struct smdp_store *s, const char *matching_id, int cor
 int smdp_store_session_create(struct smdp_store *s, const char *matching_id,
                               const char *transaction_id, int64_t expires);
 
-/* Record the otPK.EUICC.ECKA and key kind used for the BPP of the session
- * (SGP.22 §3.1.3: a retry reuses the keys only under its rules), and count
- * a download attempt; RSP_ERR_STATE if the limit is reached. */
+/* Record the BPP binding of the session: the otPK.EUICC.ECKA and key kind
+ * (SGP.22 §3.1.3: a retry reuses the keys only under its rules), the
+ * transactionId as bpp_transaction_id and the eUICC's PK.EUICC.SIG and EID
+ * (to verify the ProfileInstallationResult after a restart, §3.5), and
+ * count a download attempt, in one transaction. RSP_ERR_STATE if the limit
+ * is reached or the order is not ACTIVE, RSP_ERR_INVAL for missing or
+ * oversize fields. */
 int smdp_store_session_bind(struct smdp_store *s, const char *transaction_id,
-                            const uint8_t *otpk, size_t otpk_len, int used_ppk);
+                            const struct smdp_binding *b);
 
 /* Expire, in one transaction, sessions whose expiry is <= now (the order
- * stays ACTIVE, its transactionId is dropped) and ACTIVE orders whose expiry
+ * stays ACTIVE, its transactionId is dropped; bpp_transaction_id stays) and ACTIVE orders whose expiry
  * is <= now (order EXPIRED; its profile, if Allocated..Downloaded, to Error).
  * [out] counts (may be NULL). */
 int smdp_store_expire(struct smdp_store *s, int64_t now, unsigned *n_sessions,

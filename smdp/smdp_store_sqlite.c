@@ -90,6 +90,17 @@ static const char *const migrations[] = {
     /* At most one ongoing order per profile. */
     "CREATE UNIQUE INDEX orders_active_iccid ON orders(iccid) WHERE state = 1;"
     "CREATE INDEX orders_expires ON orders(state, expires);",
+    /* 2: the last BPP binding of an order, so that a ProfileInstallationResult
+     * is verified after a restart (SGP.22 §3.5; smdp_store_session_bind) */
+    "ALTER TABLE orders ADD COLUMN bpp_transaction_id TEXT;"
+    "ALTER TABLE orders ADD COLUMN euicc_pk BLOB"
+    "  CHECK (euicc_pk IS NULL OR length(euicc_pk) <= 160);"
+    "ALTER TABLE orders ADD COLUMN euicc_eid TEXT;"
+    "CREATE INDEX orders_bpp_tid ON orders(bpp_transaction_id);",
+    /* 3: ES2+ operator lookup by client certificate
+     * (smdp_store_operator_by_cert); not UNIQUE so that a database holding
+     * a duplicate from before still opens */
+    "CREATE INDEX operators_cert ON operators(cert_sha256);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -365,6 +376,27 @@ static int sq_operator_get(struct smdp_store *s, const char *id, struct smdp_ope
     return rc;
 }
 
+static int sq_operator_by_cert(struct smdp_store *s, const uint8_t sha256[32],
+                               struct smdp_operator *out)
+{
+    struct sq_store *q = sq(s);
+    sqlite3_stmt *st = NULL;
+    LOCK(q);
+    int rc = prep(q, "SELECT " OPERATOR_COLS " FROM operators WHERE cert_sha256 = ?1"
+                     " ORDER BY id LIMIT 1", &st);
+    if (!rc) {
+        sqlite3_bind_blob(st, 1, sha256, 32, SQLITE_STATIC);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW)
+            row_operator(st, out);
+        else
+            rc = r == SQLITE_DONE ? RSP_ERR_NOTFOUND : db_err(q, r, "operator_by_cert");
+    }
+    sqlite3_finalize(st);
+    UNLOCK(q);
+    return rc;
+}
+
 static int sq_operator_list(struct smdp_store *s, smdp_operator_cb cb, void *arg)
 {
     struct sq_store *q = sq(s);
@@ -549,7 +581,8 @@ static int sq_profile_transition(struct smdp_store *s, const char *iccid, int fr
 
 #define ORDER_COLS "matching_id, iccid, operator_id, eid, smdp_address, cc_hash, " \
                    "cc_attempts, cc_limit, transaction_id, session_expires, otpk, used_ppk, " \
-                   "download_attempts, download_limit, state, created, expires, updated"
+                   "download_attempts, download_limit, state, created, expires, updated, " \
+                   "bpp_transaction_id, euicc_pk, euicc_eid"
 
 static void row_order(sqlite3_stmt *st, struct smdp_order *o)
 {
@@ -579,6 +612,13 @@ static void row_order(sqlite3_stmt *st, struct smdp_order *o)
     o->created = sqlite3_column_int64(st, 15);
     o->expires = sqlite3_column_int64(st, 16);
     o->updated = sqlite3_column_int64(st, 17);
+    col_text(st, 18, o->bpp_transaction_id, sizeof(o->bpp_transaction_id));
+    n = sqlite3_column_bytes(st, 19);
+    if (n > 0 && n <= SMDP_EUICC_PK_MAX) {
+        memcpy(o->euicc_pk, sqlite3_column_blob(st, 19), (size_t)n);
+        o->euicc_pk_len = (size_t)n;
+    }
+    col_text(st, 20, o->euicc_eid, sizeof(o->euicc_eid));
 }
 
 static int eid_ok(const char *eid)
@@ -683,10 +723,12 @@ static int sq_order_get(struct smdp_store *s, int key, const char *value, struct
             "SELECT " ORDER_COLS " FROM orders WHERE transaction_id = ?1",
         [SMDP_ORDER_BY_ICCID] = "SELECT " ORDER_COLS " FROM orders WHERE iccid = ?1"
                                 " ORDER BY state = 1 DESC, created DESC, rowid DESC LIMIT 1",
+        [SMDP_ORDER_BY_BPP_TRANSACTION_ID] =
+            "SELECT " ORDER_COLS " FROM orders WHERE bpp_transaction_id = ?1",
     };
     struct sq_store *q = sq(s);
     sqlite3_stmt *st = NULL;
-    if (key < SMDP_ORDER_BY_MATCHING_ID || key > SMDP_ORDER_BY_ICCID)
+    if (key < SMDP_ORDER_BY_MATCHING_ID || key > SMDP_ORDER_BY_BPP_TRANSACTION_ID)
         return RSP_ERR_INVAL;
     LOCK(q);
     int rc = prep(q, sql[key], &st);
@@ -841,7 +883,10 @@ static int sq_cc_attempt(struct smdp_store *s, const char *matching_id, int corr
         goto out;
     }
     attempts++;
-    rc = prep(q, "UPDATE orders SET cc_attempts = ?1, updated = ?2 WHERE matching_id = ?3", &st);
+    /* A wrong code ends the RSP session (SGP.22 §5.6.2: the LPA then
+     * cancels it; a new session may try again while attempts remain). */
+    rc = prep(q, "UPDATE orders SET cc_attempts = ?1, updated = ?2, transaction_id = NULL,"
+                 " session_expires = NULL WHERE matching_id = ?3", &st);
     if (!rc) {
         sqlite3_bind_int(st, 1, (int)attempts);
         sqlite3_bind_int64(st, 2, now);
@@ -860,6 +905,68 @@ static int sq_cc_attempt(struct smdp_store *s, const char *matching_id, int corr
         rc = set_profile_state(q, iccid, SMDP_PROFILE_ERROR, now);
     if (!rc)
         *outcome = SMDP_CC_LOCKED;
+out:
+    rc = finish(q, rc);
+    UNLOCK(q);
+    return rc;
+}
+
+static int sq_order_confirm(struct smdp_store *s, const char *matching_id,
+                            const struct smdp_confirm *c)
+{
+    struct sq_store *q = sq(s);
+    sqlite3_stmt *st = NULL;
+    int ostate = 0, pstate = 0;
+    char iccid[21] = "", eid[33] = "";
+    int64_t now = now_s();
+    const char *eid_new = c->eid && *c->eid ? c->eid : NULL;
+    const char *mid_new = c->matching_id && *c->matching_id ? c->matching_id : matching_id;
+
+    if ((eid_new && rsp_eid_check(eid_new) != RSP_OK) || !text_ok(mid_new, SMDP_MID_MAX, 1))
+        return RSP_ERR_INVAL;
+    LOCK(q);
+    int rc = begin(q);
+    if (rc)
+        goto out;
+    rc = prep(q, "SELECT o.state, o.iccid, p.state, coalesce(o.eid, '') FROM orders o"
+                 " JOIN profiles p ON p.iccid = o.iccid WHERE o.matching_id = ?1", &st);
+    if (!rc) {
+        bind_text(st, 1, matching_id);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            ostate = sqlite3_column_int(st, 0);
+            col_text(st, 1, iccid, sizeof(iccid));
+            pstate = sqlite3_column_int(st, 2);
+            col_text(st, 3, eid, sizeof(eid));
+        } else {
+            rc = r == SQLITE_DONE ? RSP_ERR_NOTFOUND : db_err(q, r, "confirm lookup");
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!rc && (ostate != SMDP_ORDER_ACTIVE || pstate != c->profile_from ||
+                (eid_new && eid[0] && strcmp(eid, eid_new))))
+        rc = RSP_ERR_STATE;
+    if (rc)
+        goto out;
+    /* matching_id is the key: renaming it fails on UNIQUE if taken */
+    rc = prep(q, "UPDATE orders SET matching_id = ?1, eid = coalesce(?2, eid),"
+                 " cc_hash = coalesce(?3, cc_hash),"
+                 " cc_attempts = CASE WHEN ?3 IS NULL THEN cc_attempts ELSE 0 END,"
+                 " cc_limit = CASE WHEN ?3 IS NULL THEN cc_limit ELSE ?4 END,"
+                 " updated = ?5 WHERE matching_id = ?6", &st);
+    if (!rc) {
+        bind_text(st, 1, mid_new);
+        bind_text_or_null(st, 2, eid_new);
+        bind_blob_or_null(st, 3, c->cc_hash, 32);
+        sqlite3_bind_int(st, 4, (int)c->cc_limit);
+        sqlite3_bind_int64(st, 5, now);
+        bind_text(st, 6, matching_id);
+        rc = step_done(q, st, NULL);
+    }
+    sqlite3_finalize(st);
+    if (!rc)
+        rc = set_profile_state(q, iccid, c->profile_to, now);
 out:
     rc = finish(q, rc);
     UNLOCK(q);
@@ -893,22 +1000,27 @@ static int sq_session_create(struct smdp_store *s, const char *matching_id,
 }
 
 static int sq_session_bind(struct smdp_store *s, const char *transaction_id,
-                           const uint8_t *otpk, size_t otpk_len, int used_ppk)
+                           const struct smdp_binding *b)
 {
     struct sq_store *q = sq(s);
     sqlite3_stmt *st = NULL;
     int changes = 0;
+    if (!tid_ok(transaction_id))
+        return RSP_ERR_INVAL;
     LOCK(q);
     int rc = prep(q, "UPDATE orders SET otpk = ?1, used_ppk = ?2,"
-                     " download_attempts = download_attempts + 1, updated = ?3"
+                     " download_attempts = download_attempts + 1, updated = ?3,"
+                     " bpp_transaction_id = ?4, euicc_pk = ?6, euicc_eid = ?7"
                      " WHERE transaction_id = ?4 AND state = ?5"
                      " AND download_attempts < download_limit", &st);
     if (!rc) {
-        bind_blob_or_null(st, 1, otpk, otpk_len);
-        sqlite3_bind_int(st, 2, used_ppk < 0 ? -1 : !!used_ppk);
+        bind_blob_or_null(st, 1, b->otpk, b->otpk_len);
+        sqlite3_bind_int(st, 2, b->used_ppk < 0 ? -1 : !!b->used_ppk);
         sqlite3_bind_int64(st, 3, now_s());
         bind_text(st, 4, transaction_id);
         sqlite3_bind_int(st, 5, SMDP_ORDER_ACTIVE);
+        bind_blob_or_null(st, 6, b->euicc_pk, b->euicc_pk_len);
+        bind_text_or_null(st, 7, b->eid);
         rc = step_done(q, st, &changes);
     }
     sqlite3_finalize(st);
@@ -998,6 +1110,8 @@ static const struct smdp_store_ops sqlite_ops = {
     .order_get = sq_order_get,
     .order_list = sq_order_list,
     .order_transition = sq_order_transition,
+    .order_confirm = sq_order_confirm,
+    .operator_by_cert = sq_operator_by_cert,
     .cc_attempt = sq_cc_attempt,
     .session_create = sq_session_create,
     .session_bind = sq_session_bind,

@@ -33,9 +33,24 @@ static int usage(int rc)
             "usage: smdpd [--config FILE] [--es9 HOST:PORT] [--es2 HOST:PORT] [--db FILE]\n"
             "             [--fqdn NAME] [--pki DIR] [--state DIR] [--threads N]\n"
             "             [--log error|warn|info|debug] [--port-file FILE]\n"
-            "  --pki DIR     credentials from an rsp-pki / SGP.26 directory\n"
-            "  --state DIR   where the default PKI and database go (./smdpd-state)\n"
-            "  port 0 picks a free port; --port-file gets \"es9=PORT\\nes2=PORT\\n\"\n");
+            "  --config FILE     INI file (keys below); the flags override it\n"
+            "  --es9 HOST:PORT   ES9+ listener, TLS ([server] es9_listen; 127.0.0.1:8443)\n"
+            "  --es2 HOST:PORT   ES2+ listener, mutual TLS ([server] es2_listen;\n"
+            "                    127.0.0.1:8444); the same address as --es9: one listener\n"
+            "  --db FILE         SQLite store ([store] db; STATE/smdp.db)\n"
+            "  --fqdn NAME       SM-DP+ address served ([server] fqdn; default with --pki\n"
+            "                    or the generated PKI: the TLS certificate's dNSName)\n"
+            "  --pki DIR         every credential not set otherwise, from an rsp-pki or\n"
+            "                    SGP.26 directory\n"
+            "  --state DIR       where the default PKI and database go (./smdpd-state)\n"
+            "  --threads N       event-loop threads ([server] threads; one per CPU)\n"
+            "  --log LEVEL       [server] log_level (stderr)\n"
+            "  --port-file FILE  [server] port_file: \"es9=PORT\\nes2=PORT\\n\" after bind\n"
+            "  port 0 picks a free port. Other keys: [server] timeout; [tls] cert, key,\n"
+            "  chain; [nist]/[brp] dpauth_cert, dpauth_key, dppb_cert, dppb_key; [trust]\n"
+            "  ci_dir, ci, operator_ca; [session] timeout, order_ttl, cc_limit,\n"
+            "  download_limit; [notify] attempts, queue, backoff_ms, ca, cert, key\n"
+            "  (docs/config.md)\n");
     return rc;
 }
 

@@ -18,11 +18,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -64,8 +67,21 @@ struct smdpd_worker {
     struct smdpd_lctx l9, l2;
 };
 
+/* One registered operator certificate (SHA-256 of its DER). */
+struct op_entry {
+    uint8_t h[32];
+    char id[SMDP_ID_MAX + 1];
+};
+
 struct smdpd {
     struct smdp *s;
+    pthread_mutex_t op_mu;   /* guards the operator map below */
+    int op_mu_init;
+    struct op_entry *ops;
+    size_t n_ops;
+    int op_reloaded;         /* a miss has reloaded the map once */
+    int64_t op_reload_ms;    /* when (CLOCK_MONOTONIC) */
+    unsigned op_refresh_ms;
     int fd9, fd2;         /* fd2 == -1 when combined into fd9 or not served */
     int port9, port2;
     int combined;
@@ -111,7 +127,10 @@ static int listen_on(const char *spec, int *port_out)
     if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai)
         return RSP_ERR_INVAL;
     fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    /* TCP_NODELAY on the listener is inherited by accepted sockets (Linux):
+     * an answer's headers and body never wait for a delayed ACK */
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) ||
         bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 1024)) {
         RSP_LOG(RSP_LOG_ERROR, LOG_DOM, "listen %s: %s", spec, strerror(errno));
         if (fd >= 0)
@@ -243,17 +262,68 @@ static struct bufferevent *bevcb(struct event_base *base, void *arg)
 
 /* ---- requests ---- */
 
-struct op_match {
-    uint8_t h[32];
-    char id[SMDP_ID_MAX + 1];
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct op_load {
+    struct op_entry *v;
+    size_t n, cap;
+    int err;
 };
 
-static int op_match_cb(const struct smdp_operator *op, void *arg)
+static int op_load_cb(const struct smdp_operator *op, void *arg)
 {
-    struct op_match *m = arg;
-    if (op->has_cert && CRYPTO_memcmp(op->cert_sha256, m->h, 32) == 0) {
-        memcpy(m->id, op->id, sizeof(m->id));
-        return 1;
+    struct op_load *l = arg;
+    if (!op->has_cert)
+        return 0;
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 16;
+        struct op_entry *nv = realloc(l->v, ncap * sizeof(*nv));
+        if (!nv) {
+            l->err = RSP_ERR_NOMEM;
+            return 1;
+        }
+        l->v = nv;
+        l->cap = ncap;
+    }
+    memcpy(l->v[l->n].h, op->cert_sha256, 32);
+    memcpy(l->v[l->n].id, op->id, sizeof(l->v[l->n].id));
+    l->n++;
+    return 0;
+}
+
+/* Replace the operator map with the store's operators (op_mu held). On
+ * failure the old map stays. */
+static int op_map_load(struct smdpd *d, struct smdp_store *st)
+{
+    struct op_load l;
+    int rc;
+
+    memset(&l, 0, sizeof(l));
+    rc = smdp_store_operator_list(st, op_load_cb, &l);
+    if (rc == 0 || l.err)
+        rc = l.err;
+    if (rc) {
+        free(l.v);
+        return rc < 0 ? rc : RSP_ERR_NOMEM;
+    }
+    free(d->ops);
+    d->ops = l.v;
+    d->n_ops = l.n;
+    return RSP_OK;
+}
+
+static int op_map_find(const struct smdpd *d, const uint8_t h[32], char id[SMDP_ID_MAX + 1])
+{
+    for (size_t i = 0; i < d->n_ops; i++) {
+        if (CRYPTO_memcmp(d->ops[i].h, h, 32) == 0) {
+            memcpy(id, d->ops[i].id, SMDP_ID_MAX + 1);
+            return 1;
+        }
     }
     return 0;
 }
@@ -265,18 +335,32 @@ static void peer_operator(struct smdpd_worker *w, struct evhttp_request *req,
     struct evhttp_connection *con = evhttp_request_get_connection(req);
     struct bufferevent *bev = con ? evhttp_connection_get_bufferevent(con) : NULL;
     SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    struct smdpd *d = w->d;
     X509 *peer;
-    struct op_match m;
+    uint8_t h[32];
     unsigned n = 0;
 
     id[0] = '\0';
     if (!ssl || !(peer = SSL_get0_peer_certificate(ssl)) || SSL_get_verify_result(ssl) != X509_V_OK)
         return;
-    memset(&m, 0, sizeof(m));
-    if (X509_digest(peer, EVP_sha256(), m.h, &n) != 1 || n != 32)
+    if (X509_digest(peer, EVP_sha256(), h, &n) != 1 || n != 32)
         return;
-    if (smdp_store_operator_list(w->st, op_match_cb, &m) == 1)
-        memcpy(id, m.id, SMDP_ID_MAX + 1);
+    pthread_mutex_lock(&d->op_mu);
+    if (!op_map_find(d, h, id)) {
+        /* unknown: perhaps added since; reload, but a client with a
+         * certificate of no operator cannot make every request a table
+         * scan */
+        int64_t now = mono_ms();
+        if (!d->op_reloaded || now - d->op_reload_ms >= (int64_t)d->op_refresh_ms) {
+            d->op_reloaded = 1;
+            d->op_reload_ms = now;
+            if (op_map_load(d, w->st) == RSP_OK)
+                op_map_find(d, h, id);
+            else
+                RSP_LOG(RSP_LOG_WARN, LOG_DOM, "operator map reload failed");
+        }
+    }
+    pthread_mutex_unlock(&d->op_mu);
 }
 
 static const char *method_name(enum evhttp_cmd_type t)
@@ -376,7 +460,9 @@ static struct evhttp *http_new(struct smdpd_worker *w, struct smdpd_lctx *l, int
     evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                   EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
                                   EVHTTP_REQ_PATCH);
-    evhttp_set_max_body_size(h, SMDP_BODY_MAX);
+    /* above SMDP_BODY_MAX smdp_handle answers 413 in JSON; libevent's own
+     * (HTML) 413 is left for what exceeds the hard cap */
+    evhttp_set_max_body_size(h, SMDPD_BODY_HARD_MAX);
     evhttp_set_max_headers_size(h, 16384);
     evhttp_set_timeout(h, (int)timeout);
     dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -426,6 +512,9 @@ void smdpd_free(struct smdpd *d)
         smdp_store_close(w->st);
     }
     free(d->w);
+    free(d->ops);
+    if (d->op_mu_init)
+        pthread_mutex_destroy(&d->op_mu);
     if (d->fd9 >= 0)
         close(d->fd9);
     if (d->fd2 >= 0)
@@ -459,6 +548,9 @@ int smdpd_start(struct smdp *s, const struct smdpd_config *cfg, struct smdpd **o
         return RSP_ERR_NOMEM;
     d->s = s;
     d->fd9 = d->fd2 = -1;
+    d->op_refresh_ms = cfg->op_refresh_ms ? cfg->op_refresh_ms : 1000;
+    pthread_mutex_init(&d->op_mu, NULL);
+    d->op_mu_init = 1;
     /* the same HOST:PORT (not port 0, which asks for two free ports): one listener */
     d->combined = cfg->es9_listen && cfg->es2_listen &&
                   strcmp(cfg->es9_listen, cfg->es2_listen) == 0 &&
@@ -511,6 +603,10 @@ int smdpd_start(struct smdp *s, const struct smdpd_config *cfg, struct smdpd **o
             if (!(w->http2 = http_new(w, &w->l2, d->fd2, timeout)))
                 goto err;
         }
+    }
+    if ((rc = op_map_load(d, d->w[0].st))) {
+        RSP_LOG(RSP_LOG_ERROR, LOG_DOM, "operators: %s", smdp_strerror(rc));
+        goto err;
     }
     for (unsigned i = 0; i < n; i++) {
         if (pthread_create(&d->w[i].tid, NULL, worker_main, &d->w[i]) != 0) {

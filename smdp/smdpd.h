@@ -9,6 +9,17 @@
  * its DER selects the operator (smdp_operator.cert_sha256). When both are
  * given the same address (not port 0), one listener serves both: the client certificate
  * is then requested but optional, and ES2+ calls without one are refused.
+ *
+ * The certificate-hash -> operator map is loaded once at start and kept in
+ * memory (shared by the threads); a hash it does not know reloads it from
+ * the store, at most once per op_refresh_ms, so an operator added with
+ * smdp-admin while smdpd runs is served without a restart.
+ *
+ * Request bodies: evhttp buffers up to SMDPD_BODY_HARD_MAX; smdp_handle
+ * answers bodies above SMDP_BODY_MAX with 413 and a JSON body. Above the
+ * hard cap libevent 2.1 itself answers 413 with its own HTML page (it checks
+ * Content-Length before reading the body, and offers no hook to answer it
+ * ourselves).
  */
 #ifndef SMDPD_H
 #define SMDPD_H
@@ -17,6 +28,8 @@
 
 #define SMDPD_THREADS_MAX 64
 #define SMDPD_CA_MAX 8
+/* What evhttp buffers at most (see above). */
+#define SMDPD_BODY_HARD_MAX (4u * SMDP_BODY_MAX)
 
 struct smdpd_config {
     const char *es9_listen;            /* "HOST:PORT" (port 0: any), NULL: none */
@@ -27,6 +40,8 @@ struct smdpd_config {
     const char *db;                    /* SQLite store path (opened per thread) */
     unsigned threads;                  /* 0: one per online CPU */
     unsigned timeout;                  /* per-connection idle timeout, s; 0: 30 */
+    unsigned op_refresh_ms;            /* least time between two operator map
+                                        * reloads on a miss; 0: 1000 */
 };
 
 struct smdpd;

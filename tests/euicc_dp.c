@@ -196,6 +196,8 @@ int euicc_dp_prepare(struct euicc_fixture *f, struct euicc_dp *d, enum euicc_dp_
         tid[15] ^= 0xFF;
     put(&v, 0x80, tid, 16);
     rsp_buf_append(&v, no_cc, sizeof(no_cc));
+    if (d->bpp_otpk_len)
+        put(&v, 0x5F49, d->bpp_otpk, d->bpp_otpk_len);
     put(&ss2, 0x30, v.data, v.len);
     rsp_buf_append(&msg, ss2.data, ss2.len);
     put(&msg, 0x5F37, d->sig1, sizeof(d->sig1));
@@ -327,6 +329,8 @@ void euicc_dp_load_bpp(struct euicc_fixture *f, struct euicc_dp *d, const uint8_
         uint8_t garbage[8] = {0x86, 0x06, 1, 2, 3, 4, 5, 6};
         if (fault == DP_F_TRUNCATED && i == 3)
             sl -= 5;
+        if (fault == DP_F_STOP_BPP && i == 2)
+            break;
         if (fault == DP_F_GARBAGE && i == 3) {
             sp = garbage;
             sl = sizeof(garbage);

@@ -21,6 +21,8 @@
 enum euicc_dp_fault {
     DP_F_NONE = 0, DP_F_CHALLENGE, DP_F_SERVER_SIG, DP_F_FOREIGN_CI, DP_F_TID_PD, DP_F_MAC86,
     DP_F_ICCID_MISMATCH, DP_F_TRUNCATED, DP_F_GARBAGE, DP_F_SMDP_SIGN, DP_F_TID_ISC,
+    DP_F_STOP_BPP,      /* send only the first two BPP segments (ISC, A0), as
+                         * an LPA whose session dies mid-install */
 };
 
 /* The SM-DP+ of a test and its session. */
@@ -30,6 +32,11 @@ struct euicc_dp {
     uint8_t tid[16];
     uint8_t sig1[RSP_ECDSA_SIG_LEN];
     uint8_t otpk[RSP_EC_POINT_LEN];
+    /* bppEuiccOtpk for the next euicc_dp_prepare (SGP.22 §3.1.3 retry):
+     * sent in smdpSigned2 when bpp_otpk_len > 0 (any length, to test a
+     * malformed one). */
+    uint8_t bpp_otpk[RSP_EC_POINT_LEN];
+    size_t bpp_otpk_len;
     X509 *euicc_cert;
     char eid[33];
     uint16_t sw;

@@ -56,9 +56,15 @@ extern CU_TestInfo lpa_rsp_tests[];
 extern CU_TestInfo lpa_drivers_tests[];
 extern CU_TestInfo smdp_store_tests[];
 extern CU_TestInfo smdp_es9_tests[];
+extern CU_TestInfo smdp_admin_tests[];
 extern CU_TestInfo euicc_tear_tests[];
 extern CU_TestInfo smdpd_tests[];
+extern CU_TestInfo fuzz_tests[];
 int smdpd_suite_init(void);
 int smdpd_suite_cleanup(void);
+extern CU_TestInfo integration_tests[];
+int integration_suite_init(void);
+int integration_suite_cleanup(void);
+extern CU_TestInfo lpa_e2e_tests[];
 
 #endif

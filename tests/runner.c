@@ -19,9 +19,14 @@ static CU_SuiteInfo suites[] = {
     { .pName = "lpa_drivers", .pTests = lpa_drivers_tests },
     { .pName = "smdp_store", .pTests = smdp_store_tests },
     { .pName = "smdp_es9", .pTests = smdp_es9_tests },
+    { .pName = "smdp_admin", .pTests = smdp_admin_tests },
     { .pName = "euicc_tear", .pTests = euicc_tear_tests },
     { .pName = "smdpd", .pTests = smdpd_tests, .pInitFunc = smdpd_suite_init,
       .pCleanupFunc = smdpd_suite_cleanup },
+    { .pName = "integration", .pTests = integration_tests,
+      .pInitFunc = integration_suite_init, .pCleanupFunc = integration_suite_cleanup },
+    { .pName = "lpa_e2e", .pTests = lpa_e2e_tests },
+    { .pName = "fuzz", .pTests = fuzz_tests },
     CU_SUITE_INFO_NULL,
 };
 

@@ -258,6 +258,229 @@ static void test_info_rat(void)
     euicc_fixture_close(&f);
 }
 
+/* ---- download retry: bppEuiccOtpk (SGP.22 §3.1.3, §5.7.14) ------------- */
+
+/* A new session (challenge, AuthenticateServer) and PrepareDownload; the
+ * SM-DP+ names otpk (RSP_EC_POINT_LEN bytes, or len of them) as
+ * bppEuiccOtpk when otpk is not NULL. Returns euicc_dp_prepare's result;
+ * the otPK the card answered is in d->otpk. */
+static int session_prepare(struct euicc_fixture *f, struct euicc_dp *d, const uint8_t *otpk,
+                           size_t len)
+{
+    size_t n;
+    uint8_t *r = euicc_dp_authenticate(f, d, DP_F_NONE, &n);
+    int rc = r ? euicc_dp_check_auth(d, r, n) : -1;
+
+    free(r);
+    if (rc)
+        return 1000 + rc;
+    d->bpp_otpk_len = otpk ? len : 0;
+    if (otpk)
+        memcpy(d->bpp_otpk, otpk, len);
+    rc = euicc_dp_prepare(f, d, DP_F_NONE);
+    d->bpp_otpk_len = 0;
+    return rc;
+}
+
+/* The card retains exactly this otPK (or none when otpk is NULL). */
+static void assert_retained(struct euicc *card, const uint8_t *otpk)
+{
+    if (!otpk) {
+        CU_ASSERT_EQUAL(card->st.otk.present, 0);
+        return;
+    }
+    CU_ASSERT_EQUAL_FATAL(card->st.otk.present, 1);
+    CU_ASSERT_BYTES("retained otPK", card->st.otk.pk, RSP_EC_POINT_LEN, otpk, RSP_EC_POINT_LEN);
+}
+
+/* The same order twice: the first session dies after InitialiseSecureChannel
+ * and ConfigureISDP of a BPP bound to otPK1; the retry's smdpSigned2 carries
+ * bppEuiccOtpk = otPK1, the card answers otPK1 again and the BPP bound to
+ * it installs. Afterwards the pair is gone: the old otPK gets a fresh one. */
+static void test_retry_same_otpk(void)
+{
+    struct euicc_fixture f;
+    struct euicc_dp d;
+    struct euicc_dp_pir p;
+    uint8_t otpk1[RSP_EC_POINT_LEN];
+    char iccid[21];
+    size_t len;
+    uint8_t *upp = euicc_dp_read_profile(TS48[2], &len, iccid);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(upp);
+    CU_ASSERT_RC(euicc_fixture_open(&f, NULL), 0);
+    CU_ASSERT_RC(euicc_dp_load(&d, euicc_fixture_pki_dir(), "NIST", 0), 0);
+    assert_retained(f.card, NULL);
+    CU_ASSERT_RC(session_prepare(&f, &d, NULL, 0), 0);
+    memcpy(otpk1, d.otpk, sizeof(otpk1));
+    assert_retained(f.card, otpk1);
+    euicc_dp_load_bpp(&f, &d, upp, len, iccid, DP_F_STOP_BPP, 0, &p);
+    CU_ASSERT(!p.present);
+    CU_ASSERT_EQUAL(f.card->sess.phase, EUICC_SESS_BPP);
+
+    CU_ASSERT_RC(session_prepare(&f, &d, otpk1, sizeof(otpk1)), 0);
+    CU_ASSERT_BYTES("otPK of the retry", d.otpk, sizeof(d.otpk), otpk1, sizeof(otpk1));
+    assert_retained(f.card, otpk1);
+    euicc_dp_load_bpp(&f, &d, upp, len, iccid, DP_F_NONE, 0, &p);
+    if (!p.ok)
+        fprintf(stderr, "\n  retry: PIR cmd %d reason %d\n", p.cmd, p.reason);
+    CU_ASSERT(p.ok && p.sig_ok);
+    CU_ASSERT(f.card->st.n_profiles == 1 && !strcmp(f.card->st.profiles[0].iccid, iccid));
+    assert_retained(f.card, NULL);
+
+    /* installed: otPK1 is forgotten, in the card and in its file */
+    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    assert_retained(f.card, NULL);
+    CU_ASSERT_RC(session_prepare(&f, &d, otpk1, sizeof(otpk1)), 0);
+    CU_ASSERT(memcmp(d.otpk, otpk1, sizeof(otpk1)) != 0);
+    assert_retained(f.card, d.otpk);
+    euicc_dp_free(&d);
+    euicc_fixture_close(&f);
+    free(upp);
+}
+
+/* The retained pair survives euicc_free/euicc_open (euiccd restarted) and an
+ * installation that failed (error PIR): the retry still reuses it. */
+static void test_retry_after_restart(void)
+{
+    struct euicc_fixture f;
+    struct euicc_dp d;
+    struct euicc_dp_pir p;
+    uint8_t otpk1[RSP_EC_POINT_LEN];
+    char iccid[21];
+    size_t len;
+    uint8_t *upp = euicc_dp_read_profile(TS48[1], &len, iccid);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(upp);
+    CU_ASSERT_RC(euicc_fixture_open(&f, NULL), 0);
+    CU_ASSERT_RC(euicc_dp_load(&d, euicc_fixture_pki_dir(), "NIST", 0), 0);
+    CU_ASSERT_RC(session_prepare(&f, &d, NULL, 0), 0);
+    memcpy(otpk1, d.otpk, sizeof(otpk1));
+    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    assert_retained(f.card, otpk1);
+
+    /* a tampered last segment: errorResult, nothing installed, pair kept */
+    CU_ASSERT_RC(session_prepare(&f, &d, otpk1, sizeof(otpk1)), 0);
+    CU_ASSERT_BYTES("otPK after restart", d.otpk, sizeof(d.otpk), otpk1, sizeof(otpk1));
+    euicc_dp_load_bpp(&f, &d, upp, len, iccid, DP_F_MAC86, 0, &p);
+    CU_ASSERT(p.present && !p.ok);
+    CU_ASSERT_EQUAL(f.card->st.n_profiles, 0);
+    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    assert_retained(f.card, otpk1);
+
+    CU_ASSERT_RC(session_prepare(&f, &d, otpk1, sizeof(otpk1)), 0);
+    CU_ASSERT_BYTES("otPK after error PIR", d.otpk, sizeof(d.otpk), otpk1, sizeof(otpk1));
+    euicc_dp_load_bpp(&f, &d, upp, len, iccid, DP_F_NONE, 0, &p);
+    CU_ASSERT(p.ok && p.sig_ok);
+    CU_ASSERT_EQUAL(f.card->st.n_profiles, 1);
+    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    assert_retained(f.card, NULL);
+    CU_ASSERT_EQUAL(f.card->st.n_profiles, 1);
+    euicc_dp_free(&d);
+    euicc_fixture_close(&f);
+    free(upp);
+}
+
+/* bppEuiccOtpk that names nothing this card holds - another key, a
+ * malformed one, one on the other curve, or a pair since replaced: a fresh
+ * pair, no error (otk_select in euicc_es10b.c), and that fresh pair is the
+ * one retained. */
+static void test_retry_unknown_otpk(void)
+{
+    struct euicc_fixture f;
+    struct euicc_dp d, b;
+    EVP_PKEY *other = NULL;
+    uint8_t other_pk[RSP_EC_POINT_LEN], otpk1[RSP_EC_POINT_LEN], otpk2[RSP_EC_POINT_LEN];
+    static const uint8_t short_pk[10] = {0x04, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+
+    CU_ASSERT_RC(euicc_fixture_open(&f, NULL), 0);
+    CU_ASSERT_RC(euicc_dp_load(&d, euicc_fixture_pki_dir(), "NIST", 0), 0);
+    CU_ASSERT_RC(rsp_ec_key_generate(RSP_CURVE_P256, &other), 0);
+    CU_ASSERT_RC(rsp_ec_pubkey_to_point(other, other_pk), 0);
+
+    /* nothing retained yet */
+    CU_ASSERT_RC(session_prepare(&f, &d, other_pk, sizeof(other_pk)), 0);
+    CU_ASSERT(memcmp(d.otpk, other_pk, sizeof(other_pk)) != 0);
+    memcpy(otpk1, d.otpk, sizeof(otpk1));
+    assert_retained(f.card, otpk1);
+
+    /* otPK1 retained, another key named: fresh otPK2 replaces otPK1 */
+    CU_ASSERT_RC(session_prepare(&f, &d, other_pk, sizeof(other_pk)), 0);
+    CU_ASSERT(memcmp(d.otpk, other_pk, sizeof(other_pk)) != 0);
+    CU_ASSERT(memcmp(d.otpk, otpk1, sizeof(otpk1)) != 0);
+    memcpy(otpk2, d.otpk, sizeof(otpk2));
+    assert_retained(f.card, otpk2);
+    CU_ASSERT_RC(session_prepare(&f, &d, otpk1, sizeof(otpk1)), 0);
+    CU_ASSERT(memcmp(d.otpk, otpk1, sizeof(otpk1)) != 0);
+    CU_ASSERT(memcmp(d.otpk, otpk2, sizeof(otpk2)) != 0);
+    memcpy(otpk2, d.otpk, sizeof(otpk2));
+
+    /* a malformed bppEuiccOtpk (10 bytes) is no match either */
+    CU_ASSERT_RC(session_prepare(&f, &d, short_pk, sizeof(short_pk)), 0);
+    CU_ASSERT(memcmp(d.otpk, otpk2, sizeof(otpk2)) != 0);
+    memcpy(otpk2, d.otpk, sizeof(otpk2));
+
+    /* the retained P-256 point named by a brainpool SM-DP+: a fresh
+     * brainpoolP256r1 pair */
+    CU_ASSERT_RC(euicc_dp_load(&b, euicc_fixture_pki_dir(), "BRP", 0), 0);
+    CU_ASSERT_RC(session_prepare(&f, &b, otpk2, sizeof(otpk2)), 0);
+    CU_ASSERT(memcmp(b.otpk, otpk2, sizeof(otpk2)) != 0);
+    CU_ASSERT(f.card->st.otk.present && f.card->st.otk.curve == RSP_CURVE_BRAINPOOLP256R1);
+    assert_retained(f.card, b.otpk);
+    CU_ASSERT_RC(rsp_ec_point_check(RSP_CURVE_BRAINPOOLP256R1, b.otpk, sizeof(b.otpk)), 0);
+
+    EVP_PKEY_free(other);
+    euicc_dp_free(&b);
+    euicc_dp_free(&d);
+    euicc_fixture_close(&f);
+}
+
+/* A retained pair whose scalar does not give its point (a corrupted state
+ * file) is never used: a fresh pair comes back. */
+static void test_retry_corrupt_otk(void)
+{
+    struct euicc_fixture f;
+    struct euicc_dp d;
+    uint8_t otpk1[RSP_EC_POINT_LEN];
+
+    CU_ASSERT_RC(euicc_fixture_open(&f, NULL), 0);
+    CU_ASSERT_RC(euicc_dp_load(&d, euicc_fixture_pki_dir(), "NIST", 0), 0);
+    CU_ASSERT_RC(session_prepare(&f, &d, NULL, 0), 0);
+    memcpy(otpk1, d.otpk, sizeof(otpk1));
+    f.card->st.otk.sk[31] ^= 0x01;
+    CU_ASSERT_RC(euicc_commit(f.card), 0);
+    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    assert_retained(f.card, otpk1);
+    CU_ASSERT_RC(session_prepare(&f, &d, otpk1, sizeof(otpk1)), 0);
+    CU_ASSERT(memcmp(d.otpk, otpk1, sizeof(otpk1)) != 0);
+    assert_retained(f.card, d.otpk);
+    euicc_dp_free(&d);
+    euicc_fixture_close(&f);
+}
+
+/* PrepareDownload whose commit of the fresh pair fails: no response (the
+ * otPK never leaves the card), the pair retained before stays and is still
+ * reused (euicc.h durability contract). */
+static void test_retry_prepare_savefail(void)
+{
+    struct euicc_fixture f;
+    struct euicc_dp d;
+    uint8_t otpk1[RSP_EC_POINT_LEN];
+
+    CU_ASSERT_RC(euicc_fixture_open(&f, NULL), 0);
+    CU_ASSERT_RC(euicc_dp_load(&d, euicc_fixture_pki_dir(), "NIST", 0), 0);
+    CU_ASSERT_RC(session_prepare(&f, &d, NULL, 0), 0);
+    memcpy(otpk1, d.otpk, sizeof(otpk1));
+    CU_ASSERT_RC(euicc_fault_set(f.card, "savefail"), 0);
+    CU_ASSERT_RC(session_prepare(&f, &d, NULL, 0), -1);
+    CU_ASSERT_EQUAL(f.card->sess.phase, EUICC_SESS_NONE);
+    assert_retained(f.card, otpk1);
+    CU_ASSERT_RC(session_prepare(&f, &d, otpk1, sizeof(otpk1)), 0);
+    CU_ASSERT_BYTES("otPK after a failed save", d.otpk, sizeof(d.otpk), otpk1, sizeof(otpk1));
+    euicc_dp_free(&d);
+    euicc_fixture_close(&f);
+}
+
 CU_TestInfo euicc_es10b_tests[] = {
     {"install_ts48_nist", test_install_ts48_nist},
     {"install_ts48_brp", test_install_ts48_brp},
@@ -277,5 +500,10 @@ CU_TestInfo euicc_es10b_tests[] = {
     {"no_session", test_no_session},
     {"cancel_session", test_cancel_session},
     {"info_rat", test_info_rat},
+    {"retry_same_otpk", test_retry_same_otpk},
+    {"retry_after_restart", test_retry_after_restart},
+    {"retry_unknown_otpk", test_retry_unknown_otpk},
+    {"retry_corrupt_otk", test_retry_corrupt_otk},
+    {"retry_prepare_savefail", test_retry_prepare_savefail},
     CU_TEST_INFO_NULL,
 };

@@ -12,6 +12,10 @@
  * LoadBoundProfilePackage: the same at every crash point of a whole TS.48
  * download (tests/euicc_dp.c plays the SM-DP+). The commit contract under
  * injected save faults (euicc_fault_set).
+ * Download retry (SGP.22 §3.1.3, §5.7.14 bppEuiccOtpk): a tear at every
+ * crash point from PrepareDownload to the end of the install, then a
+ * restarted card and a retry naming the otPK the first PrepareDownload
+ * answered: the card answers the same otPK and the BPP bound to it installs.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -442,6 +446,150 @@ static void test_tear_install(void)
     euicc_fixture_close(&f);
 }
 
+/* Child of the retry tear loop: a session, then crash=n armed, then
+ * PrepareDownload (its otPK written to fd once the response is out) and
+ * the BPP. Never returns, never asserts. */
+static void child_retry(struct euicc_fixture *f, long n, struct euicc_dp *d,
+                        const uint8_t *upp, size_t len, const char *iccid, int fd)
+{
+    struct euicc_dp_pir p;
+    uint8_t *r;
+    size_t rl;
+    char v[32];
+    int rc;
+
+    memset(&p, 0, sizeof(p));
+    f->card = NULL;               /* the parent's copy; not ours to free */
+    rc = euicc_fixture_reopen(f);
+    r = rc == 0 ? euicc_dp_authenticate(f, d, DP_F_NONE, &rl) : NULL;
+    rc = r ? euicc_dp_check_auth(d, r, rl) : -1;
+    free(r);
+    snprintf(v, sizeof(v), "crash=%ld", n);
+    if (rc == 0)
+        rc = euicc_fault_set(f->card, v);
+    if (rc == 0)
+        rc = euicc_dp_prepare(f, d, DP_F_NONE);
+    if (rc == 0 && write(fd, d->otpk, sizeof(d->otpk)) != (ssize_t)sizeof(d->otpk))
+        rc = -1;
+    if (rc == 0)
+        euicc_dp_load_bpp(f, d, upp, len, iccid, DP_F_NONE, 0, &p);
+    _exit(rc == 0 && p.ok ? 0 : 3);
+}
+
+/* A tear at each crash point between PrepareDownload and the end of a TS.48
+ * install (PrepareDownload's commit, ISD-P, metadata, each 86, PIR, the
+ * install commit), then the card restarted. If the PrepareDownloadResponse
+ * got out, its otPK is retained (durable before the response) and a retry
+ * naming it as bppEuiccOtpk gets it back and installs the BPP bound to it;
+ * if the tear came after the install commit, the pair is gone and the same
+ * bppEuiccOtpk gets a fresh one. If the response never got out, a plain
+ * download installs. */
+static void test_tear_retry(void)
+{
+    struct euicc_fixture f;
+    struct euicc_dp d;
+    struct euicc_dp_pir pir;
+    uint8_t otpk[RSP_EC_POINT_LEN], *upp, *old_file;
+    char iccid[21];
+    size_t upp_len, old_len, rl;
+    int done = 0, n_reused = 0, n_plain = 0, n_after = 0;
+
+    upp = euicc_dp_read_profile("TS48v2_SAIP2.3_NoBERTLV.der", &upp_len, iccid);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(upp);
+    CU_ASSERT_FATAL(euicc_fixture_open(&f, NULL) == 0);
+    CU_ASSERT_FATAL(euicc_dp_load(&d, euicc_fixture_pki_dir(), "NIST", 0) == 0);
+    add_profile(f.card, ICCID_A, 0x01, EUICC_PROFILE_ENABLED);
+    old_file = test_read_file(f.state_path, &old_len);
+    CU_ASSERT_FATAL(old_file != NULL);
+
+    for (long n = 1; n <= 256 && !done; n++) {
+        int fds[2], status = 0;
+        ssize_t got;
+        pid_t pid;
+        uint8_t *r;
+
+        CU_ASSERT_FATAL(write_file(f.state_path, old_file, old_len) == 0);
+        CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+        CU_ASSERT_FATAL(pipe(fds) == 0);
+        fflush(NULL);
+        pid = fork();
+        CU_ASSERT_FATAL(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            child_retry(&f, n, &d, upp, upp_len, iccid, fds[1]);
+        }
+        close(fds[1]);
+        CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
+        got = read(fds[0], otpk, sizeof(otpk));
+        close(fds[0]);
+        CU_ASSERT_FATAL(WIFEXITED(status));
+        if (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 99)
+            fprintf(stderr, "\n  retry tear %ld: child exit %d\n", n, WEXITSTATUS(status));
+        CU_ASSERT_FATAL(WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 99);
+        done = WEXITSTATUS(status) == 0;
+
+        /* euiccd restarted */
+        CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+        if (done || f.card->st.n_profiles == 2) {
+            /* the install commit was reached: installed, pair dropped */
+            CU_ASSERT_EQUAL(f.card->st.n_profiles, 2);
+            CU_ASSERT_EQUAL(f.card->st.otk.present, 0);
+            CU_ASSERT_EQUAL_FATAL(got, (ssize_t)sizeof(otpk));
+            r = euicc_dp_authenticate(&f, &d, DP_F_NONE, &rl);
+            CU_ASSERT_RC(r ? euicc_dp_check_auth(&d, r, rl) : -1, 0);
+            free(r);
+            memcpy(d.bpp_otpk, otpk, sizeof(otpk));
+            d.bpp_otpk_len = sizeof(otpk);
+            CU_ASSERT_RC(euicc_dp_prepare(&f, &d, DP_F_NONE), 0);
+            d.bpp_otpk_len = 0;
+            CU_ASSERT(memcmp(d.otpk, otpk, sizeof(otpk)) != 0);
+            n_after += !done;
+            continue;
+        }
+        CU_ASSERT_EQUAL(f.card->st.n_profiles, 1);
+        if (got == (ssize_t)sizeof(otpk)) {
+            /* the response got out: its pair survived the tear */
+            CU_ASSERT_EQUAL_FATAL(f.card->st.otk.present, 1);
+            CU_ASSERT_BYTES("retained otPK", f.card->st.otk.pk, sizeof(otpk), otpk,
+                            sizeof(otpk));
+            r = euicc_dp_authenticate(&f, &d, DP_F_NONE, &rl);
+            CU_ASSERT_RC(r ? euicc_dp_check_auth(&d, r, rl) : -1, 0);
+            free(r);
+            memcpy(d.bpp_otpk, otpk, sizeof(otpk));
+            d.bpp_otpk_len = sizeof(otpk);
+            CU_ASSERT_RC(euicc_dp_prepare(&f, &d, DP_F_NONE), 0);
+            d.bpp_otpk_len = 0;
+            CU_ASSERT_BYTES("otPK of the retry", d.otpk, sizeof(d.otpk), otpk, sizeof(otpk));
+            euicc_dp_load_bpp(&f, &d, upp, upp_len, iccid, DP_F_NONE, 0, &pir);
+            if (!pir.ok)
+                fprintf(stderr, "\n  retry after tear %ld: PIR cmd %d reason %d\n", n, pir.cmd,
+                        pir.reason);
+            CU_ASSERT(pir.ok);
+            n_reused++;
+        } else {
+            /* torn inside PrepareDownload: the LPA has no otPK */
+            CU_ASSERT_RC(euicc_dp_run(&f, &d, upp, upp_len, iccid, DP_F_NONE, 0, &pir), 0);
+            CU_ASSERT(pir.ok);
+            n_plain++;
+        }
+        CU_ASSERT_EQUAL(f.card->st.n_profiles, 2);
+        CU_ASSERT_EQUAL(f.card->st.otk.present, 0);
+    }
+    CU_ASSERT(done);
+    /* PrepareDownload commit:before/after; isdp, metadata, >= 1 pe, pir,
+     * install commit:before; install commit:after */
+    if (n_plain != 2 || n_reused < 5 || n_after != 1)
+        fprintf(stderr, "\n  retry tears: %d inside PrepareDownload, %d reused, %d after install\n",
+                n_plain, n_reused, n_after);
+    CU_ASSERT_EQUAL(n_plain, 2);
+    CU_ASSERT(n_reused >= 5);
+    CU_ASSERT_EQUAL(n_after, 1);
+    euicc_dp_free(&d);
+    free(old_file);
+    free(upp);
+    euicc_fixture_close(&f);
+}
+
 /* The commit contract (euicc.h): a save that fails before its rename drops
  * the change (card and file stay OLD, euicc_transmit says RSP_ERR_IO); a
  * failed directory fsync after the rename keeps it (command succeeds, card
@@ -501,6 +649,7 @@ CU_TestInfo euicc_tear_tests[] = {
     { "delete", test_tear_delete },
     { "mid_save_tmp", test_tear_mid_save },
     { "install", test_tear_install },
+    { "retry", test_tear_retry },
     { "commit_faults", test_commit_faults },
     CU_TEST_INFO_NULL,
 };

@@ -18,6 +18,8 @@
 #include "rsp_asn1.h"
 #include "rsp_bpp.h"
 #include "rsp_err.h"
+#include "rsp_pki.h"
+#include "rsp_x509.h"
 #include "rsp_test.h"
 #include "rsp_util.h"
 #include "smdp.h"
@@ -28,6 +30,11 @@
 #define FQDN "testsmdpplus1.example.com"
 #define MID "MATCH-ES9-1"
 #define T0 1700000000
+
+/* Lifetime of the order env_open creates, and the smdpAddress the LPA
+ * sends in initiateAuthentication (tests may change them before). */
+static int64_t g_order_ttl = 86400;
+static const char *g_smdp_address = "TESTsmdpplus1.example.com";
 
 struct env {
     struct euicc_fixture f;
@@ -44,15 +51,30 @@ struct env {
     uint8_t *last;           /* last card response */
     size_t last_len;
     uint16_t sw;
-    int n_events, last_step, last_success;
+    int n_events, last_step, last_success, last_pstate;
+    char last_subject[16], last_reason[16];
+    int ev_step[16], ev_event[16];     /* the first 16 events */
+    char last_eid[33];
+    /* the last AuthenticateClient answer */
+    uint8_t sd2[256], sig2[80];
+    size_t sd2_len, sig2_len;
+    char curve[8];
 };
 
 static void on_progress(void *arg, const struct smdp_progress *ev)
 {
     struct env *e = arg;
+    if (e->n_events < 16) {
+        e->ev_step[e->n_events] = ev->step;
+        e->ev_event[e->n_events] = ev->notification_event;
+    }
     e->n_events++;
     e->last_step = ev->step;
     e->last_success = ev->success;
+    e->last_pstate = ev->profile_state;
+    snprintf(e->last_subject, sizeof(e->last_subject), "%s", ev->subject_code);
+    snprintf(e->last_reason, sizeof(e->last_reason), "%s", ev->reason_code);
+    snprintf(e->last_eid, sizeof(e->last_eid), "%s", ev->eid);
 }
 
 static int put(struct rsp_buf *b, uint32_t tag, const void *v, size_t n)
@@ -127,16 +149,11 @@ static uint8_t *read_ts48(size_t *len)
     return test_read_file(path, len);
 }
 
-/* Set up card, SM-DP+ (curve "NIST"/"BRP"/"both") and store. */
-static int env_open(struct env *e, const char *curve, const char *eid_bound, int cc)
+/* The SM-DP+ of curve "NIST"/"BRP"/"both" over the generated PKI. */
+static int smdp_open(struct env *e, const char *curve)
 {
     char ac[2][700], ak[2][700], pc[2][700], pk[2][700], ci[700];
-    const char *pki;
-    memset(e, 0, sizeof(*e));
-    e->now = (int64_t)time(NULL);
-    if (euicc_fixture_open(&e->f, NULL))
-        return -1;
-    pki = euicc_fixture_pki_dir();
+    const char *pki = euicc_fixture_pki_dir();
     struct smdp_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.fqdn = FQDN;
@@ -156,10 +173,22 @@ static int env_open(struct env *e, const char *curve, const char *eid_bound, int
     cfg.progress = on_progress;
     cfg.progress_arg = e;
     int rc = smdp_create(&cfg, &e->s);
-    if (rc) {
+    if (rc)
         printf("\n  smdp_create: %s\n", rsp_strerror(rc));
+    return rc ? -1 : 0;
+}
+
+/* Set up card, SM-DP+ (curve "NIST"/"BRP"/"both") and store; the profile
+ * gets notif (DER notificationConfigurationInfo) if not NULL. */
+static int env_open2(struct env *e, const char *curve, const char *eid_bound, int cc,
+                     const uint8_t *notif, size_t notif_len)
+{
+    int rc;
+    memset(e, 0, sizeof(*e));
+    e->now = (int64_t)time(NULL);
+    snprintf(e->curve, sizeof(e->curve), "%s", curve);
+    if (euicc_fixture_open(&e->f, NULL) || smdp_open(e, curve))
         return -1;
-    }
     snprintf(e->db, sizeof(e->db), "%s/smdp-es9-%d.db", test_build_dir(), (int)getpid());
     unlink(e->db);
     if (smdp_store_open_sqlite(e->db, &e->st))
@@ -179,6 +208,8 @@ static int env_open(struct env *e, const char *curve, const char *eid_bound, int
     strcpy(p.spn, "Test SP");
     strcpy(p.name, "TS.48");
     p.package = read_ts48(&p.package_len);
+    p.notif_config = (uint8_t *)notif;
+    p.notif_config_len = notif_len;
     rc = p.package ? smdp_store_profile_import(e->st, &p) : -1;
     free(p.package);
     if (rc)
@@ -190,7 +221,7 @@ static int env_open(struct env *e, const char *curve, const char *eid_bound, int
     strcpy(o.smdp_address, FQDN);
     if (eid_bound)
         snprintf(o.eid, sizeof(o.eid), "%s", eid_bound);
-    o.expires = e->now + 86400;
+    o.expires = e->now + g_order_ttl;
     o.cc_required = cc;
     if (cc)
         smdp_cc_hash("1234", o.cc_hash);
@@ -202,6 +233,11 @@ static int env_open(struct env *e, const char *curve, const char *eid_bound, int
     return smdp_store_profile_transition(e->st, e->iccid,
                                          eid_bound ? SMDP_PROFILE_LINKED : SMDP_PROFILE_ALLOCATED,
                                          SMDP_PROFILE_RELEASED);
+}
+
+static int env_open(struct env *e, const char *curve, const char *eid_bound, int cc)
+{
+    return env_open2(e, curve, eid_bound, cc, NULL, 0);
 }
 
 static void env_close(struct env *e)
@@ -259,7 +295,7 @@ static int step_initiate(struct env *e, enum fault fault)
     json_object_set_new(req, "euiccChallenge", b64j(chal, 16));
     json_object_set_new(req, "euiccInfo1", b64j(e->last, e->last_len));
     json_object_set_new(req, "smdpAddress", json_string(fault == F_ADDRESS ? "other.example.com"
-                                                                           : "TESTsmdpplus1.example.com"));
+                                                                           : g_smdp_address));
     if (es9(e, "initiateAuthentication", req, &resp))
         return -1;
     /* AuthenticateServer to the card */
@@ -337,6 +373,12 @@ static int step_auth_client(struct env *e, enum fault fault, const char *cc)
              unb64(resp, "smdpCertificate", &cert);
     CU_ASSERT_PTR_NOT_NULL(json_object_get(resp, "profileMetadata"));
     json_decref(resp);
+    if (rc == 0 && sd2.len <= sizeof(e->sd2) && sig2.len <= sizeof(e->sig2)) {
+        memcpy(e->sd2, sd2.data, sd2.len);
+        e->sd2_len = sd2.len;
+        memcpy(e->sig2, sig2.data, sig2.len);
+        e->sig2_len = sig2.len;
+    }
     rsp_buf_init(&v, 8192);
     rsp_buf_init(&cmd, 8192);
     rsp_buf_append(&v, sd2.data, sd2.len);
@@ -555,6 +597,30 @@ static void test_retry_new_otpk(void)
     env_close(&e);
 }
 
+/* ES10b.CancelSession(reason) on the card for the current transactionId,
+ * then ES9+ cancelSession with its answer (the LPA's cancel, §3.1.3 /
+ * §5.6.5). Returns the ES9+ outcome. */
+static int cancel_call(struct env *e, long reason)
+{
+    struct rsp_buf v, cmd;
+    uint8_t tid[16], r = (uint8_t)reason;
+    rsp_hex_decode(e->tid, 32, tid, 16);
+    rsp_buf_init(&v, 64);
+    rsp_buf_init(&cmd, 64);
+    put(&v, 0x80, tid, 16);
+    put(&v, 0x81, &r, 1);
+    put(&cmd, 0xBF41, v.data, v.len);
+    CU_ASSERT_RC(card(e, cmd.data, cmd.len), 0);
+    rsp_buf_free(&v);
+    rsp_buf_free(&cmd);
+    json_t *resp = NULL, *req = json_object();
+    json_object_set_new(req, "transactionId", json_string(e->tid));
+    json_object_set_new(req, "cancelSessionResponse", b64j(e->last, e->last_len));
+    int rc = es9(e, "cancelSession", req, &resp);
+    json_decref(resp);
+    return rc;
+}
+
 static void cancel(long reason, int want_order, int want_profile)
 {
     struct env e;
@@ -617,6 +683,958 @@ static void test_missing_fields(void)
     env_close(&e);
 }
 
+/* ---- hand-built card answers (certificates and signatures the simulated
+ * card would not produce by itself) ---------------------------------------- */
+
+/* Load CERT_<stem>.der + SK_<stem>.pem from pki/sub. */
+static int load_cred(const char *sub, const char *stem, struct rsp_pki_cred *c)
+{
+    char cp[800], kp[800];
+    snprintf(cp, sizeof(cp), "%s/%s/CERT_%s.der", euicc_fixture_pki_dir(), sub, stem);
+    snprintf(kp, sizeof(kp), "%s/%s/SK_%s.pem", euicc_fixture_pki_dir(), sub, stem);
+    int rc = rsp_pki_load_cred(cp, kp, c);
+    if (rc)
+        printf("\n  load %s: %s\n", cp, rsp_strerror(rc));
+    return rc;
+}
+
+static int cert_der(X509 *x, struct rsp_buf *out)
+{
+    rsp_buf_init(out, RSP_X509_DER_MAX);
+    return rsp_x509_to_der(x, out);
+}
+
+/* Rebuild the card's AuthenticateServerResponse in e->last: euiccSigned1
+ * replaced by es1 (if not NULL), the certificates by cert/eum (if not
+ * NULL), and euiccSignature1 recomputed with key (if not NULL). */
+static int asr_rebuild(struct env *e, const struct rsp_buf *es1, const struct rsp_buf *cert,
+                       const struct rsp_buf *eum, EVP_PKEY *key)
+{
+    struct rsp_tlv t, a, x[4];
+    struct rsp_buf v, in, out;
+    uint8_t sig[RSP_ECDSA_SIG_LEN];
+    size_t pos = 0;
+    int rc = -1;
+
+    if (rsp_tlv_parse(e->last, e->last_len, &t) || t.tag != 0xBF38 ||
+        rsp_tlv_parse(t.val, t.val_len, &a) || a.tag != 0xA0)
+        return -1;
+    for (int i = 0; i < 4; i++)
+        if (rsp_tlv_next(a.val, a.val_len, &pos, &x[i]) != 1)
+            return -1;
+    rsp_buf_init(&v, 8192);
+    rsp_buf_init(&in, 8192);
+    rsp_buf_init(&out, 8192);
+    const uint8_t *s1 = es1 ? es1->data : x[0].tlv;
+    size_t s1n = es1 ? es1->len : x[0].tlv_len;
+    rsp_buf_append(&v, s1, s1n);
+    if (key) {
+        if (rsp_ecdsa_sign(key, s1, s1n, sig))
+            goto out;
+        put(&v, 0x5F37, sig, sizeof(sig));
+    } else {
+        rsp_buf_append(&v, x[1].tlv, x[1].tlv_len);
+    }
+    rsp_buf_append(&v, cert ? cert->data : x[2].tlv, cert ? cert->len : x[2].tlv_len);
+    rsp_buf_append(&v, eum ? eum->data : x[3].tlv, eum ? eum->len : x[3].tlv_len);
+    put(&in, 0xA0, v.data, v.len);
+    if (put(&out, 0xBF38, in.data, in.len))
+        goto out;
+    free(e->last);
+    e->last = rsp_buf_steal(&out, &e->last_len);
+    rc = e->last ? 0 : -1;
+out:
+    rsp_buf_free(&v);
+    rsp_buf_free(&in);
+    rsp_buf_free(&out);
+    return rc;
+}
+
+/* Rebuild the card's PrepareDownloadResponse in e->last: euiccSigned2 with
+ * otPK otpk (if not NULL) and without hashCc (if !keep_cc), signed with
+ * key over euiccSigned2 || smdpSignature2 (the 5F37 TLV kept from
+ * AuthenticateClient). */
+static int pdr_rebuild(struct env *e, const uint8_t *otpk, int keep_cc, EVP_PKEY *key)
+{
+    struct rsp_tlv t, a, es2, x;
+    struct rsp_buf v, s2, msg, in, out;
+    uint8_t sig[RSP_ECDSA_SIG_LEN];
+    size_t pos = 0;
+    int rc = -1;
+
+    if (rsp_tlv_parse(e->last, e->last_len, &t) || t.tag != 0xBF21 ||
+        rsp_tlv_parse(t.val, t.val_len, &a) || a.tag != 0xA0 ||
+        rsp_tlv_parse(a.val, a.val_len, &es2) || es2.tag != 0x30)
+        return -1;
+    rsp_buf_init(&v, 512);
+    rsp_buf_init(&s2, 512);
+    rsp_buf_init(&msg, 512);
+    rsp_buf_init(&in, 512);
+    rsp_buf_init(&out, 512);
+    while (rsp_tlv_next(es2.val, es2.val_len, &pos, &x) == 1) {
+        if (x.tag == 0x5F49 && otpk)
+            put(&v, 0x5F49, otpk, RSP_EC_POINT_LEN);
+        else if (x.tag != 0x04 || keep_cc)
+            rsp_buf_append(&v, x.tlv, x.tlv_len);
+    }
+    put(&s2, 0x30, v.data, v.len);
+    rsp_buf_append(&msg, s2.data, s2.len);
+    rsp_buf_append(&msg, e->sig2, e->sig2_len);
+    if (rsp_ecdsa_sign(key, msg.data, msg.len, sig))
+        goto out;
+    put(&s2, 0x5F37, sig, sizeof(sig));
+    put(&in, 0xA0, s2.data, s2.len);
+    if (put(&out, 0xBF21, in.data, in.len))
+        goto out;
+    free(e->last);
+    e->last = rsp_buf_steal(&out, &e->last_len);
+    rc = e->last ? 0 : -1;
+out:
+    rsp_buf_free(&v);
+    rsp_buf_free(&s2);
+    rsp_buf_free(&msg);
+    rsp_buf_free(&in);
+    rsp_buf_free(&out);
+    return rc;
+}
+
+/* AuthenticateClient refused with subj/reas; the session stays as it was
+ * (nothing bound), so the LPA's CancelSession still finds it. */
+static void auth_expect(struct env *e, const char *subj, const char *reas)
+{
+    CU_ASSERT_RC(step_auth_client(e, F_NONE, NULL), -1);
+    ASSERT_CODE(e, subj, reas);
+    CU_ASSERT_EQUAL(profile_state(e), SMDP_PROFILE_RELEASED);
+    CU_ASSERT_EQUAL(smdp_sess_count(e->s), 1);
+}
+
+static const struct rsp_pki_rdn eum_subj[] = {
+    {NID_countryName, "ES"}, {NID_organizationName, RSP_PKI_DEFAULT_EUM_ORG},
+    {NID_commonName, "EUM Test"},
+};
+
+/* 8.1.3/6.3: Negative/CERT_EUICC_ECDSA_NIST_EXPIRED (rsp-pki --negative):
+ * the card's own key and EID under a validity that ended. */
+static void test_euicc_cert_expired(void)
+{
+    struct env e;
+    struct rsp_pki_cred eu = {0};
+    struct rsp_buf der;
+    rsp_buf_init(&der, 0);
+    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
+    CU_ASSERT_RC(load_cred("Negative", "EUICC_ECDSA_NIST_EXPIRED", &eu), 0);
+    CU_ASSERT_RC(cert_der(eu.cert, &der), 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(asr_rebuild(&e, NULL, &der, NULL, NULL), 0);
+    auth_expect(&e, "8.1.3", "6.3");
+    rsp_buf_free(&der);
+    rsp_pki_cred_free(&eu);
+    env_close(&e);
+}
+
+/* 8.1.2/6.3: Negative/CERT_EUM_ECDSA_NIST_EXPIRED, the EUM key re-certified
+ * by the CI with a validity that ended (the eUICC certificate still
+ * verifies under it). */
+static void test_eum_cert_expired(void)
+{
+    struct env e;
+    struct rsp_pki_cred eum = {0};
+    struct rsp_buf der;
+    rsp_buf_init(&der, 0);
+    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
+    CU_ASSERT_RC(load_cred("Negative", "EUM_ECDSA_NIST_EXPIRED", &eum), 0);
+    CU_ASSERT_RC(cert_der(eum.cert, &der), 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(asr_rebuild(&e, NULL, NULL, &der, NULL), 0);
+    auth_expect(&e, "8.1.2", "6.3");
+    rsp_buf_free(&der);
+    rsp_pki_cred_free(&eum);
+    env_close(&e);
+}
+
+/* rsp_x509 verifies an EUM certificate on its own (role EUM, CI -> EUM):
+ * what eum_at_fault in smdp_es9.c relies on; the Negative/ expired ones
+ * fail on validity only. */
+static void test_eum_verify_alone(void)
+{
+    struct rsp_x509_store *st = NULL;
+    struct rsp_pki_cred eum = {0}, old = {0}, eu = {0}, eu_old = {0};
+    struct rsp_x509_chain_info info;
+    char ci[700];
+    X509 *chain[1];
+    snprintf(ci, sizeof(ci), "%s/CertificateIssuer", euicc_fixture_pki_dir());
+    CU_ASSERT_FATAL(rsp_x509_store_new(&st) == 0);
+    CU_ASSERT(rsp_x509_store_add_dir(st, ci) > 0);
+    CU_ASSERT_RC(load_cred("EUM", "EUM_ECDSA_NIST", &eum), 0);
+    CU_ASSERT_RC(load_cred("Negative", "EUM_ECDSA_NIST_EXPIRED", &old), 0);
+    CU_ASSERT_RC(load_cred("eUICC", "EUICC_ECDSA_NIST", &eu), 0);
+    CU_ASSERT_RC(load_cred("Negative", "EUICC_ECDSA_NIST_EXPIRED", &eu_old), 0);
+    time_t now = time(NULL);
+    CU_ASSERT_RC(rsp_x509_verify(st, RSP_X509_ROLE_EUM, eum.cert, NULL, 0, now, &info), 0);
+    CU_ASSERT_EQUAL(info.role, RSP_X509_ROLE_EUM);
+    CU_ASSERT_STRING_EQUAL(info.eid, "");
+    CU_ASSERT_RC(rsp_x509_verify(st, RSP_X509_ROLE_EUM, old.cert, NULL, 0, now, NULL),
+                 RSP_ERR_EXPIRED);
+    CU_ASSERT_RC(rsp_x509_verify(st, RSP_X509_ROLE_EUM, old.cert, NULL, 0, RSP_X509_NO_TIME,
+                                 NULL), 0);
+    /* an eUICC certificate is no EUM, nor is the CI a leaf */
+    CU_ASSERT_RC(rsp_x509_verify(st, RSP_X509_ROLE_EUM, eu.cert, NULL, 0, now, NULL),
+                 RSP_ERR_CERT);
+    CU_ASSERT_RC(rsp_x509_verify(st, RSP_X509_ROLE_CI, rsp_x509_store_get(st, 0), NULL, 0, now,
+                                 NULL), RSP_ERR_INVAL);
+    /* the expired eUICC certificate: same key and EID, fails on time only */
+    chain[0] = eum.cert;
+    CU_ASSERT_RC(rsp_x509_verify(st, RSP_X509_ROLE_EUICC, eu_old.cert, chain, 1, now, NULL),
+                 RSP_ERR_EXPIRED);
+    CU_ASSERT_RC(rsp_x509_verify(st, RSP_X509_ROLE_EUICC, eu_old.cert, chain, 1,
+                                 RSP_X509_NO_TIME, &info), 0);
+    CU_ASSERT_STRING_EQUAL(info.eid, euicc_fixture_eid());
+    rsp_pki_cred_free(&eum);
+    rsp_pki_cred_free(&old);
+    rsp_pki_cred_free(&eu);
+    rsp_pki_cred_free(&eu_old);
+    rsp_x509_store_free(st);
+}
+
+/* 8.11.1/3.9: the EUM certified by the generator's foreign CI
+ * (Negative/CERT_CI_ECDSA_NIST_FOREIGN), which the SM-DP+ does not trust. */
+static void test_eum_foreign_ci(void)
+{
+    struct env e;
+    struct rsp_pki_cred fci = {0}, eum = {0}, out = {0};
+    struct rsp_buf der;
+    rsp_buf_init(&der, 0);
+    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
+    CU_ASSERT_RC(load_cred("Negative", "CI_ECDSA_NIST_FOREIGN", &fci), 0);
+    CU_ASSERT_RC(load_cred("EUM", "EUM_ECDSA_NIST", &eum), 0);
+    struct rsp_pki_cert_params p;
+    memset(&p, 0, sizeof(p));
+    p.role = RSP_X509_ROLE_EUM;
+    p.curve = RSP_CURVE_P256;
+    p.key = eum.key;
+    p.subject = eum_subj;
+    p.n_subject = 3;
+    p.eum_org = RSP_PKI_DEFAULT_EUM_ORG;
+    p.eum_prefix = RSP_PKI_DEFAULT_EUM_PREFIX;
+    CU_ASSERT_RC(rsp_pki_issue(&p, &fci, &out), 0);
+    CU_ASSERT_RC(cert_der(out.cert, &der), 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(asr_rebuild(&e, NULL, NULL, &der, NULL), 0);
+    auth_expect(&e, "8.11.1", "3.9");
+    rsp_buf_free(&der);
+    rsp_pki_cred_free(&fci);
+    rsp_pki_cred_free(&eum);
+    rsp_pki_cred_free(&out);
+    env_close(&e);
+}
+
+/* 8.1.3/6.1: Negative/CERT_EUICC_ECDSA_NIST_OUT_OF_RANGE (EID outside the
+ * EUM's permitted prefix), euiccSigned1 signed with its own key so that
+ * only the EID check can fail. */
+static void test_eid_out_of_range(void)
+{
+    struct env e;
+    struct rsp_pki_cred oor = {0};
+    struct rsp_buf der;
+    rsp_buf_init(&der, 0);
+    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
+    CU_ASSERT_RC(load_cred("Negative", "EUICC_ECDSA_NIST_OUT_OF_RANGE", &oor), 0);
+    CU_ASSERT_RC(cert_der(oor.cert, &der), 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(asr_rebuild(&e, NULL, &der, NULL, oor.key), 0);
+    auth_expect(&e, "8.1.3", "6.1");
+    rsp_buf_free(&der);
+    rsp_pki_cred_free(&oor);
+    env_close(&e);
+}
+
+/* 8.1/6.1 from the serverChallenge check itself: the challenge changed and
+ * euiccSigned1 re-signed with the eUICC key, so the signature is valid. */
+static void test_wrong_challenge_signed(void)
+{
+    struct env e;
+    struct rsp_pki_cred eu = {0};
+    struct rsp_tlv t, a, es1;
+    struct rsp_buf s1;
+    rsp_buf_init(&s1, 4096);
+    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
+    CU_ASSERT_RC(load_cred("eUICC", "EUICC_ECDSA_NIST", &eu), 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_FATAL(rsp_tlv_parse(e.last, e.last_len, &t) == 0 &&
+                    rsp_tlv_parse(t.val, t.val_len, &a) == 0 &&
+                    rsp_tlv_parse(a.val, a.val_len, &es1) == 0);
+    rsp_buf_append(&s1, es1.tlv, es1.tlv_len);
+    int hit = 0;
+    for (size_t i = 0; i + 2 < s1.len && !hit; i++)
+        if (s1.data[i] == 0x84 && s1.data[i + 1] == 0x10) {
+            s1.data[i + 2] ^= 0x01;
+            hit = 1;
+        }
+    CU_ASSERT(hit);
+    CU_ASSERT_RC(asr_rebuild(&e, &s1, NULL, NULL, eu.key), 0);
+    auth_expect(&e, "8.1", "6.1");
+    CU_ASSERT_PTR_NOT_NULL(strstr(e.c.message, "serverChallenge"));
+    rsp_buf_free(&s1);
+    rsp_pki_cred_free(&eu);
+    env_close(&e);
+}
+
+/* 8.2.7/2.2: an order with a confirmation code, and a PrepareDownloadResponse
+ * whose euiccSigned2 carries no hashCc, validly signed by the eUICC. */
+static void test_cc_missing_signed(void)
+{
+    struct env e;
+    struct rsp_pki_cred eu = {0};
+    struct smdp_order o;
+    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 1), 0);
+    CU_ASSERT_RC(load_cred("eUICC", "EUICC_ECDSA_NIST", &eu), 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(step_auth_client(&e, F_NONE, "1234"), 0);
+    CU_ASSERT_RC(pdr_rebuild(&e, NULL, 0, eu.key), 0);
+    CU_ASSERT_RC(step_bpp(&e, 0), -1);
+    ASSERT_CODE(&e, "8.2.7", "2.2");
+    /* not counted as a wrong code; the order is still downloadable */
+    CU_ASSERT_RC(smdp_store_order_get(e.st, SMDP_ORDER_BY_MATCHING_ID, MID, &o), 0);
+    CU_ASSERT_EQUAL(o.cc_attempts, 0);
+    CU_ASSERT_EQUAL(o.state, SMDP_ORDER_ACTIVE);
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_RELEASED);
+    rsp_pki_cred_free(&eu);
+    env_close(&e);
+}
+
+/* §3.1.3: the BPP was delivered but not installed; on the retry the SM-DP+
+ * names the otPK.EUICC.ECKA bound before (smdpSigned2 bppEuiccOtpk) and an
+ * eUICC that still holds its otSK answers with the same otPK. The SM-DP+
+ * must accept it and bind a BPP the card installs. The simulated card
+ * always draws a new key pair, so the test puts the first pair back into
+ * its session, as such an eUICC would. */
+static void test_retry_same_otpk(void)
+{
+    struct env e;
+    struct rsp_pki_cred eu = {0};
+    uint8_t otpk1[RSP_EC_POINT_LEN];
+    EVP_PKEY *otsk1 = NULL;
+    struct rsp_tlv t, x;
+    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
+    CU_ASSERT_RC(load_cred("eUICC", "EUICC_ECDSA_NIST", &eu), 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    memcpy(otpk1, e.f.card->sess.ot_pk, sizeof(otpk1));
+    otsk1 = e.f.card->sess.ot_sk;
+    CU_ASSERT_FATAL(otsk1 && EVP_PKEY_up_ref(otsk1));
+    CU_ASSERT_RC(step_bpp(&e, 0), 0);              /* delivered, lost */
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_DOWNLOADED);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    /* smdpSigned2 names the otPK bound before */
+    CU_ASSERT(rsp_tlv_parse(e.sd2, e.sd2_len, &t) == 0 &&
+              rsp_tlv_find(t.val, t.val_len, 0x5F49, &x) == 0);
+    CU_ASSERT_BYTES("bppEuiccOtpk", x.val, x.val_len, otpk1, sizeof(otpk1));
+    EVP_PKEY_free(e.f.card->sess.ot_sk);
+    e.f.card->sess.ot_sk = otsk1;
+    memcpy(e.f.card->sess.ot_pk, otpk1, sizeof(otpk1));
+    CU_ASSERT_RC(pdr_rebuild(&e, otpk1, 1, eu.key), 0);
+    CU_ASSERT_RC(step_bpp(&e, 1), 0);
+    CU_ASSERT_EQUAL(e.sw, 0x9000);
+    CU_ASSERT_RC(step_notify(&e), 0);
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_INSTALLED);
+    CU_ASSERT_EQUAL(order_state(&e), SMDP_ORDER_DONE);
+    CU_ASSERT_EQUAL(e.f.card->st.n_profiles, 1);
+    rsp_pki_cred_free(&eu);
+    env_close(&e);
+}
+
+/* One ES10c command by ICCID: tag {[A0] 5A iccid [81 01 00]} or tag {5A iccid}. */
+static int es10c_iccid(struct env *e, uint32_t tag, int with_refresh)
+{
+    uint8_t bcd[10];
+    struct rsp_buf v, in, cmd;
+    static const uint8_t refresh[] = {0x81, 0x01, 0x00};
+    rsp_iccid_to_bcd(e->iccid, 1, bcd);
+    rsp_buf_init(&v, 64);
+    rsp_buf_init(&in, 64);
+    rsp_buf_init(&cmd, 64);
+    put(&v, 0x5A, bcd, sizeof(bcd));
+    if (with_refresh) {
+        put(&in, 0xA0, v.data, v.len);
+        rsp_buf_append(&in, refresh, sizeof(refresh));
+        put(&cmd, tag, in.data, in.len);
+    } else {
+        put(&cmd, tag, v.data, v.len);
+    }
+    int rc = card(e, cmd.data, cmd.len);
+    rsp_buf_free(&v);
+    rsp_buf_free(&in);
+    rsp_buf_free(&cmd);
+    return rc;
+}
+
+/* Deliver every OtherSignedNotification the card holds; returns how many. */
+static int deliver_other(struct env *e)
+{
+    static const uint8_t list_cmd[] = {0xBF, 0x2B, 0x00};
+    struct rsp_tlv t, l, n;
+    size_t pos = 0;
+    int count = 0;
+    if (card(e, list_cmd, sizeof(list_cmd)) || rsp_tlv_parse(e->last, e->last_len, &t) ||
+        rsp_tlv_parse(t.val, t.val_len, &l) || l.tag != 0xA0)
+        return -1;
+    uint8_t *copy = malloc(e->last_len);
+    size_t copy_len = e->last_len;
+    memcpy(copy, e->last, copy_len);
+    rsp_tlv_parse(copy, copy_len, &t);
+    rsp_tlv_parse(t.val, t.val_len, &l);
+    while (rsp_tlv_next(l.val, l.val_len, &pos, &n) == 1) {
+        if (n.tag != 0x30)
+            continue;
+        json_t *resp = NULL, *req = json_object();
+        json_object_set_new(req, "pendingNotification", b64j(n.tlv, n.tlv_len));
+        CU_ASSERT_RC(es9(e, "handleNotification", req, &resp), 0);
+        CU_ASSERT_PTR_NULL(resp);
+        json_decref(resp);
+        count++;
+    }
+    free(copy);
+    return count;
+}
+
+/* Enable, disable, delete of the installed profile: each signed
+ * notification is verified and reported through the progress hook with its
+ * NotificationEvent bit (1 enable, 2 disable, 3 delete). */
+static void test_other_notifications(void)
+{
+    struct env e;
+    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    CU_ASSERT_RC(step_bpp(&e, 1), 0);
+    CU_ASSERT_RC(step_notify(&e), 0);
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_INSTALLED);
+    int base = e.n_events;
+    CU_ASSERT_RC(es10c_iccid(&e, 0xBF31, 1), 0);           /* enable */
+    CU_ASSERT_RC(es10c_iccid(&e, 0xBF32, 1), 0);           /* disable */
+    CU_ASSERT_RC(es10c_iccid(&e, 0xBF33, 0), 0);           /* delete */
+    CU_ASSERT_EQUAL(deliver_other(&e), 3);
+    CU_ASSERT_EQUAL(e.n_events - base, 3);
+    uint32_t seen = 0;
+    for (int i = base; i < e.n_events && i < 16; i++) {
+        CU_ASSERT_EQUAL(e.ev_step[i], SMDP_STEP_OTHER_NOTIFICATION);
+        seen |= (uint32_t)e.ev_event[i];
+    }
+    CU_ASSERT_EQUAL(seen, 0x2u | 0x4u | 0x8u);
+    CU_ASSERT_STRING_EQUAL(e.last_eid, euicc_fixture_eid());
+    /* A notification whose signature does not verify is dropped (still 204). */
+    static const uint8_t list_cmd[] = {0xBF, 0x2B, 0x00};
+    struct rsp_tlv t, l, n;
+    size_t pos = 0;
+    CU_ASSERT_RC(card(&e, list_cmd, sizeof(list_cmd)), 0);
+    CU_ASSERT_FATAL(rsp_tlv_parse(e.last, e.last_len, &t) == 0 &&
+                    rsp_tlv_parse(t.val, t.val_len, &l) == 0);
+    memset(&n, 0, sizeof(n));
+    while (rsp_tlv_next(l.val, l.val_len, &pos, &n) == 1 && n.tag != 0x30)
+        ;
+    CU_ASSERT_FATAL(n.tag == 0x30);
+    struct rsp_tlv tbs, sig;
+    size_t q = 0;
+    CU_ASSERT_FATAL(rsp_tlv_next(n.val, n.val_len, &q, &tbs) == 1 &&
+                    rsp_tlv_next(n.val, n.val_len, &q, &sig) == 1 && sig.tag == 0x5F37);
+    ((uint8_t *)sig.val)[5] ^= 0x01;
+    int before = e.n_events;
+    json_t *resp = NULL, *req = json_object();
+    json_object_set_new(req, "pendingNotification", b64j(n.tlv, n.tlv_len));
+    CU_ASSERT_RC(es9(&e, "handleNotification", req, &resp), 0);
+    CU_ASSERT_PTR_NULL(resp);
+    CU_ASSERT_EQUAL(e.n_events, before);
+    env_close(&e);
+}
+
+/* §3.5: the PIR arrives after smdpd restarted (in-memory session gone):
+ * verified with the key stored with the BPP binding -> Installed, DONE. */
+static void test_pir_after_restart(void)
+{
+    struct env e;
+    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    CU_ASSERT_RC(step_bpp(&e, 1), 0);
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_DOWNLOADED);
+    /* restart: new core, new store connection on the same database */
+    smdp_free(e.s);
+    e.s = NULL;
+    smdp_store_close(e.st);
+    e.st = NULL;
+    CU_ASSERT_RC(smdp_open(&e, e.curve), 0);
+    CU_ASSERT_RC(smdp_store_open_sqlite(e.db, &e.st), 0);
+    CU_ASSERT_FATAL(e.s && e.st);
+    CU_ASSERT_EQUAL(smdp_sess_count(e.s), 0);
+    /* a forged copy (signature byte flipped) is dropped */
+    uint8_t *bad = malloc(e.last_len);
+    memcpy(bad, e.last, e.last_len);
+    bad[e.last_len - 5] ^= 0x01;
+    int events = e.n_events;
+    json_t *resp = NULL, *req = json_object();
+    json_object_set_new(req, "pendingNotification", b64j(bad, e.last_len));
+    CU_ASSERT_RC(es9(&e, "handleNotification", req, &resp), 0);
+    free(bad);
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_DOWNLOADED);
+    CU_ASSERT_EQUAL(e.n_events, events);
+    /* the real one, an hour later */
+    e.now += 3600;
+    CU_ASSERT_RC(step_notify(&e), 0);
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_INSTALLED);
+    CU_ASSERT_EQUAL(order_state(&e), SMDP_ORDER_DONE);
+    CU_ASSERT_EQUAL(e.last_step, SMDP_STEP_BPP_INSTALLATION);
+    CU_ASSERT_EQUAL(e.last_success, 1);
+    CU_ASSERT_STRING_EQUAL(e.last_eid, euicc_fixture_eid());
+    /* delivered again (the LPA retries): nothing changes, nothing reported */
+    events = e.n_events;
+    CU_ASSERT_RC(step_notify(&e), 0);
+    CU_ASSERT_EQUAL(e.n_events, events);
+    CU_ASSERT_EQUAL(order_state(&e), SMDP_ORDER_DONE);
+    env_close(&e);
+}
+
+/* notificationConfigurationInfo (B6) of profileMetadata. */
+static int metadata_b6(json_t *resp, struct rsp_buf *out)
+{
+    struct rsp_buf md;
+    struct rsp_tlv t, b6;
+    int rc = unb64(resp, "profileMetadata", &md);
+    rsp_buf_init(out, 1024);
+    if (!rc)
+        rc = rsp_tlv_parse(md.data, md.len, &t) || rsp_tlv_find(t.val, t.val_len, 0xB6, &b6) ||
+             rsp_buf_append(out, b6.tlv, b6.tlv_len);
+    rsp_buf_free(&md);
+    return rc ? -1 : 0;
+}
+
+static int auth_client_resp(struct env *e, json_t **resp)
+{
+    json_t *req = json_object();
+    json_object_set_new(req, "transactionId", json_string(e->tid));
+    json_object_set_new(req, "authenticateServerResponse", b64j(e->last, e->last_len));
+    return es9(e, "authenticateClient", req, resp);
+}
+
+/* The profile's stored notif_config goes into the metadata; without one,
+ * install+enable+disable+delete to our FQDN. */
+static void test_notif_config(void)
+{
+    /* B6 { 30 {80 02 07 80 (install), 81 "notify.op.example"},
+     *      30 {80 02 05 60 (enable, disable), 81 FQDN} } */
+    static const char addr1[] = "notify.op.example";
+    struct rsp_buf cfg, v, one, b6;
+    json_t *resp = NULL;
+    static const uint8_t ev_install[] = {0x07, 0x80}, ev_en_dis[] = {0x05, 0x60},
+                         ev_all[] = {0x04, 0xF0};
+    struct env e;
+
+    rsp_buf_init(&cfg, 512);
+    rsp_buf_init(&v, 512);
+    rsp_buf_init(&one, 512);
+    put(&one, 0x80, ev_install, 2);
+    put(&one, 0x81, addr1, strlen(addr1));
+    put(&v, 0x30, one.data, one.len);
+    rsp_buf_reset(&one);
+    put(&one, 0x80, ev_en_dis, 2);
+    put(&one, 0x81, FQDN, strlen(FQDN));
+    put(&v, 0x30, one.data, one.len);
+    put(&cfg, 0xB6, v.data, v.len);
+
+    /* the configured one, in AuthenticateClient and in the BPP */
+    CU_ASSERT_RC(env_open2(&e, "NIST", NULL, 0, cfg.data, cfg.len), 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(auth_client_resp(&e, &resp), 0);
+    CU_ASSERT_RC(metadata_b6(resp, &b6), 0);
+    CU_ASSERT_BYTES("notificationConfigurationInfo", b6.data, b6.len, cfg.data, cfg.len);
+    rsp_buf_free(&b6);
+    json_decref(resp);
+    env_close(&e);
+    CU_ASSERT_RC(env_open2(&e, "NIST", NULL, 0, cfg.data, cfg.len), 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    CU_ASSERT_RC(step_bpp(&e, 1), 0);
+    CU_ASSERT_RC(step_notify(&e), 0);
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_INSTALLED);
+    /* the card follows it: enable and disable notify, delete does not */
+    CU_ASSERT_RC(es10c_iccid(&e, 0xBF31, 1), 0);
+    CU_ASSERT_RC(es10c_iccid(&e, 0xBF32, 1), 0);
+    CU_ASSERT_RC(es10c_iccid(&e, 0xBF33, 0), 0);
+    CU_ASSERT_EQUAL(deliver_other(&e), 2);
+    env_close(&e);
+
+    /* the default */
+    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(auth_client_resp(&e, &resp), 0);
+    CU_ASSERT_RC(metadata_b6(resp, &b6), 0);
+    rsp_buf_reset(&one);
+    rsp_buf_reset(&v);
+    rsp_buf_reset(&cfg);
+    put(&one, 0x80, ev_all, 2);
+    put(&one, 0x81, FQDN, strlen(FQDN));
+    put(&v, 0x30, one.data, one.len);
+    put(&cfg, 0xB6, v.data, v.len);
+    CU_ASSERT_BYTES("default notificationConfigurationInfo", b6.data, b6.len, cfg.data, cfg.len);
+    rsp_buf_free(&b6);
+    json_decref(resp);
+    env_close(&e);
+
+    /* a malformed stored configuration fails the download, never crashes */
+    static const uint8_t junk[] = {0xB6, 0x03, 0x30, 0x01, 0x80};
+    CU_ASSERT_RC(env_open2(&e, "NIST", NULL, 0, junk, sizeof(junk)), 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(auth_client_resp(&e, &resp), -1);
+    ASSERT_CODE(&e, "1.2", "4.2");
+    json_decref(resp);
+    env_close(&e);
+    rsp_buf_free(&cfg);
+    rsp_buf_free(&v);
+    rsp_buf_free(&one);
+}
+
+/* CancelSession after AuthenticateServer but before AuthenticateClient:
+ * the SM-DP+ has no PK.EUICC.SIG yet; the session ends with success, the
+ * order and profile are untouched and nothing is reported. */
+static void test_cancel_before_auth(void)
+{
+    struct env e;
+    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    uint8_t *asr = e.last;
+    size_t asr_len = e.last_len;
+    e.last = NULL;
+    struct rsp_buf v, cmd;
+    uint8_t tid[16], r = 1;
+    rsp_hex_decode(e.tid, 32, tid, 16);
+    rsp_buf_init(&v, 64);
+    rsp_buf_init(&cmd, 64);
+    put(&v, 0x80, tid, 16);
+    put(&v, 0x81, &r, 1);
+    put(&cmd, 0xBF41, v.data, v.len);
+    CU_ASSERT_RC(card(&e, cmd.data, cmd.len), 0);
+    rsp_buf_free(&v);
+    rsp_buf_free(&cmd);
+    CU_ASSERT_EQUAL(smdp_sess_count(e.s), 1);
+    json_t *resp = NULL, *req = json_object();
+    json_object_set_new(req, "transactionId", json_string(e.tid));
+    json_object_set_new(req, "cancelSessionResponse", b64j(e.last, e.last_len));
+    CU_ASSERT_RC(es9(&e, "cancelSession", req, &resp), 0);
+    CU_ASSERT(json_is_object(resp) && json_object_size(resp) == 0);
+    json_decref(resp);
+    CU_ASSERT_EQUAL(smdp_sess_count(e.s), 0);
+    CU_ASSERT_EQUAL(e.n_events, 0);
+    CU_ASSERT_EQUAL(order_state(&e), SMDP_ORDER_ACTIVE);
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_RELEASED);
+    /* the session is gone for AuthenticateClient too */
+    free(e.last);
+    e.last = asr;
+    e.last_len = asr_len;
+    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), -1);
+    ASSERT_CODE(&e, "8.10.1", "3.9");
+    env_close(&e);
+}
+
+/* The session table: expired sessions are freed (10k abandoned sessions
+ * never fill a 1500 cap because the sweep frees them), and a full table
+ * answers InitiateAuthentication 1.2/4.4 (Busy). */
+static void test_session_table(void)
+{
+    struct env e;
+    char tid[33];
+    uint8_t chal[16];
+    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
+    smdp_sess_cap_set(e.s, 1500);
+    int64_t t = e.now;
+    size_t peak = 0;
+    int refused = 0;
+    for (int i = 0; i < 10000; i++) {
+        if (i % 1000 == 0)
+            t += 301;                  /* every earlier session has expired */
+        if (smdp_sess_new(e.s, SMDP_CRED_NIST, t, NULL, tid, chal))
+            refused++;
+        size_t n = smdp_sess_count(e.s);
+        if (n > peak)
+            peak = n;
+    }
+    CU_ASSERT_EQUAL(refused, 0);
+    CU_ASSERT(peak <= 1500);
+    if (refused || peak > 1500)
+        printf("\n  refused %d, peak %zu\n", refused, peak);
+    /* the cap, through the ES9+ function */
+    smdp_sess_cap_set(e.s, 3);
+    e.now = t + 301;
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_EQUAL(smdp_sess_count(e.s), 3);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), -1);
+    ASSERT_CODE(&e, "1.2", "4.4");
+    CU_ASSERT_EQUAL(smdp_sess_count(e.s), 3);
+    e.now += 301;
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_EQUAL(smdp_sess_count(e.s), 1);
+    env_close(&e);
+}
+
+/* A rejected AuthenticateClient (here a damaged euiccSignature1) binds
+ * nothing and ends nothing: the intact request then succeeds and the
+ * download completes (found by the smdp_es9 fuzz suite). */
+static void test_auth_reject_keeps_session(void)
+{
+    struct env e;
+    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    uint8_t *asr = malloc(e.last_len);
+    size_t asr_len = e.last_len;
+    memcpy(asr, e.last, asr_len);
+    CU_ASSERT_RC(step_auth_client(&e, F_SIG1, NULL), -1);
+    ASSERT_CODE(&e, "8.1", "6.1");
+    CU_ASSERT_EQUAL(smdp_sess_count(e.s), 1);
+    free(e.last);
+    e.last = asr;
+    e.last_len = asr_len;
+    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    CU_ASSERT_RC(step_bpp(&e, 1), 0);
+    CU_ASSERT_RC(step_notify(&e), 0);
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_INSTALLED);
+    env_close(&e);
+}
+
+/* §5.6.2 wrong confirmation code with attempts left: 8.2.7/3.8 ends the RSP
+ * session but not the order. The LPA then cancels (ES10b CancelSession +
+ * ES9+ cancelSession, undefinedReason): the SM-DP+ no longer knows the
+ * session (8.10.1/3.9) and the order stays ACTIVE / Released, so a new
+ * session with the right code installs. (Before: the cancel failed the
+ * order, profile Error, and the attempt limit never applied.) */
+static void test_cc_wrong_then_cancel(void)
+{
+    struct env e;
+    struct smdp_order o;
+    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 1), 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(step_auth_client(&e, F_NONE, "9999"), 0);
+    CU_ASSERT_RC(step_bpp(&e, 0), -1);
+    ASSERT_CODE(&e, "8.2.7", "3.8");
+    CU_ASSERT_EQUAL(e.last_step, SMDP_STEP_CONFIRMATION_FAILURE);
+    CU_ASSERT_EQUAL(e.last_pstate, SMDP_PROFILE_RELEASED);
+    CU_ASSERT_EQUAL(smdp_sess_count(e.s), 0);
+    CU_ASSERT_RC(smdp_store_order_get(e.st, SMDP_ORDER_BY_MATCHING_ID, MID, &o), 0);
+    CU_ASSERT_EQUAL(o.state, SMDP_ORDER_ACTIVE);
+    CU_ASSERT_EQUAL(o.cc_attempts, 1);
+    CU_ASSERT_STRING_EQUAL(o.transaction_id, "");
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_RELEASED);
+    CU_ASSERT_RC(cancel_call(&e, 127), -1);
+    ASSERT_CODE(&e, "8.10.1", "3.9");
+    CU_ASSERT_EQUAL(order_state(&e), SMDP_ORDER_ACTIVE);
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_RELEASED);
+    CU_ASSERT_EQUAL(e.last_step, SMDP_STEP_CONFIRMATION_FAILURE);  /* no "cancelled" */
+    /* the right code in a new session */
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(step_auth_client(&e, F_NONE, "1234"), 0);
+    CU_ASSERT_RC(step_bpp(&e, 1), 0);
+    CU_ASSERT_RC(step_notify(&e), 0);
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_INSTALLED);
+    CU_ASSERT_EQUAL(order_state(&e), SMDP_ORDER_DONE);
+    CU_ASSERT_EQUAL(e.f.card->st.n_profiles, 1);
+    env_close(&e);
+}
+
+/* 8.8.5/4.1 in AuthenticateClient: the refusal itself moves the order to
+ * EXPIRED and its profile to Error (no sweep needed) and reports the
+ * eligibility step with that state; a second attempt gets the same. */
+static void test_expired_order_auth(void)
+{
+    struct env e;
+    g_order_ttl = 60;
+    int rc = env_open(&e, "NIST", NULL, 0);
+    g_order_ttl = 86400;
+    CU_ASSERT_RC(rc, 0);
+    e.now += 61;
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), -1);
+    ASSERT_CODE(&e, "8.8.5", "4.1");
+    CU_ASSERT_EQUAL(order_state(&e), SMDP_ORDER_EXPIRED);
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_ERROR);
+    CU_ASSERT_EQUAL(e.last_step, SMDP_STEP_ELIGIBILITY_CHECK);
+    CU_ASSERT_EQUAL(e.last_success, 0);
+    CU_ASSERT_EQUAL(e.last_pstate, SMDP_PROFILE_ERROR);
+    CU_ASSERT_STRING_EQUAL(e.last_subject, "8.8.5");
+    CU_ASSERT_STRING_EQUAL(e.last_reason, "4.1");
+    int n = e.n_events;
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), -1);
+    ASSERT_CODE(&e, "8.8.5", "4.1");
+    CU_ASSERT_EQUAL(e.n_events, n + 1);
+    CU_ASSERT_EQUAL(order_state(&e), SMDP_ORDER_EXPIRED);
+    /* the sweep finds nothing left to expire */
+    unsigned ns = 9, no = 9;
+    CU_ASSERT_RC(smdp_store_expire(e.st, e.now, &ns, &no), 0);
+    CU_ASSERT_EQUAL(no, 0);
+    env_close(&e);
+}
+
+/* 8.8.5/4.1 in GetBoundProfilePackage (the order expired during the
+ * session): EXPIRED / Error at once, "BPP download" failure reported, the
+ * session ends, nothing bound. */
+static void test_expired_order_bpp(void)
+{
+    struct env e;
+    struct smdp_order o;
+    g_order_ttl = 100;
+    int rc = env_open(&e, "NIST", NULL, 0);
+    g_order_ttl = 86400;
+    CU_ASSERT_RC(rc, 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    e.now += 101;    /* the session (300 s) lives on, the order not */
+    CU_ASSERT_RC(step_bpp(&e, 0), -1);
+    ASSERT_CODE(&e, "8.8.5", "4.1");
+    CU_ASSERT_RC(smdp_store_order_get(e.st, SMDP_ORDER_BY_MATCHING_ID, MID, &o), 0);
+    CU_ASSERT_EQUAL(o.state, SMDP_ORDER_EXPIRED);
+    CU_ASSERT_EQUAL(o.download_attempts, 0);
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_ERROR);
+    CU_ASSERT_EQUAL(e.last_step, SMDP_STEP_BPP_DOWNLOAD);
+    CU_ASSERT_EQUAL(e.last_success, 0);
+    CU_ASSERT_EQUAL(e.last_pstate, SMDP_PROFILE_ERROR);
+    CU_ASSERT_EQUAL(smdp_sess_count(e.s), 0);
+    env_close(&e);
+}
+
+/* The B6 of one entry {events, address}. */
+static void notif_b6(struct rsp_buf *out, const uint8_t ev[2], const char *addr)
+{
+    struct rsp_buf one, v;
+    rsp_buf_init(out, 512);
+    rsp_buf_init(&one, 512);
+    rsp_buf_init(&v, 512);
+    put(&one, 0x80, ev, 2);
+    put(&one, 0x81, addr, strlen(addr));
+    put(&v, 0x30, one.data, one.len);
+    put(out, 0xB6, v.data, v.len);
+    rsp_buf_free(&one);
+    rsp_buf_free(&v);
+}
+
+/* A lab SM-DP+ on another port than 443: the LPA's smdpAddress
+ * "host:port" (any case) gives the default notificationAddress
+ * "<our FQDN>:port", in AuthenticateClient's metadata and in the BPP the
+ * card installs; a stored notif_config is kept as it is. */
+static void test_notif_addr_port(void)
+{
+    static const uint8_t ev_all[] = {0x04, 0xF0}, ev_install[] = {0x07, 0x80};
+    struct rsp_buf want, b6, cfg;
+    json_t *resp = NULL;
+    struct env e;
+    g_smdp_address = "TESTsmdpplus1.example.com:8443";
+    notif_b6(&want, ev_all, FQDN ":8443");
+    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(auth_client_resp(&e, &resp), 0);
+    CU_ASSERT_RC(metadata_b6(resp, &b6), 0);
+    CU_ASSERT_BYTES("notificationConfigurationInfo", b6.data, b6.len, want.data, want.len);
+    rsp_buf_free(&b6);
+    json_decref(resp);
+    env_close(&e);
+    /* the card installs a BPP with that metadata and its PIR verifies */
+    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    CU_ASSERT_RC(step_bpp(&e, 1), 0);
+    CU_ASSERT_RC(step_notify(&e), 0);
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_INSTALLED);
+    env_close(&e);
+    /* a stored configuration wins */
+    notif_b6(&cfg, ev_install, "notify.op.example");
+    CU_ASSERT_RC(env_open2(&e, "NIST", NULL, 0, cfg.data, cfg.len), 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(auth_client_resp(&e, &resp), 0);
+    CU_ASSERT_RC(metadata_b6(resp, &b6), 0);
+    CU_ASSERT_BYTES("stored notificationConfigurationInfo", b6.data, b6.len, cfg.data, cfg.len);
+    rsp_buf_free(&b6);
+    json_decref(resp);
+    env_close(&e);
+    g_smdp_address = "TESTsmdpplus1.example.com";
+    rsp_buf_free(&want);
+    rsp_buf_free(&cfg);
+}
+
+/* One ES2+ function as operator op1 (the header already taken off). */
+static int es2(struct env *e, const char *fn, json_t *req, json_t **resp)
+{
+    smdp_fn f = smdp_es2_lookup(fn);
+    memset(&e->c, 0, sizeof(e->c));
+    memset(&e->rq, 0, sizeof(e->rq));
+    e->rq.iface = SMDP_IFACE_ES2;
+    e->rq.operator_id = "op1";
+    e->rq.now = e->now;
+    e->c.s = e->s;
+    e->c.st = e->st;
+    e->c.req = &e->rq;
+    e->c.now = e->now;
+    *resp = NULL;
+    int rc = f ? f(&e->c, req, resp) : -1;
+    json_decref(req);
+    return rc;
+}
+
+/* ES2+ ConfirmOrder with an EID, a confirmation code and its own
+ * matchingId updates the DownloadOrder's order in one store transaction
+ * (smdp_store_order_confirm): no second order, no CANCELLED leftover, the
+ * profile never back to Available in between. A matchingId in use is
+ * refused with nothing changed. */
+static void test_es2_confirm_atomic(void)
+{
+    struct env e;
+    struct smdp_order o, first;
+    json_t *resp = NULL;
+    uint8_t h[32];
+    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
+    /* free the profile: the env's order is withdrawn */
+    CU_ASSERT_RC(smdp_store_order_transition(e.st, MID, SMDP_ORDER_ACTIVE, SMDP_ORDER_CANCELLED,
+                                             SMDP_PROFILE_RELEASED, SMDP_PROFILE_AVAILABLE), 0);
+    CU_ASSERT_RC(es2(&e, "downloadOrder", json_pack("{s:s}", "iccid", e.iccid), &resp), 0);
+    json_decref(resp);
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_ALLOCATED);
+    CU_ASSERT_RC(smdp_store_order_get(e.st, SMDP_ORDER_BY_ICCID, e.iccid, &first), 0);
+    CU_ASSERT_EQUAL(first.state, SMDP_ORDER_ACTIVE);
+    /* taken matchingId (the withdrawn order's): refused, nothing moved */
+    CU_ASSERT_RC(es2(&e, "confirmOrder",
+                     json_pack("{s:s, s:s, s:s, s:b}", "iccid", e.iccid, "matchingId", MID,
+                               "confirmationCode", "7777", "releaseFlag", 1), &resp), -1);
+    ASSERT_CODE(&e, "8.2.6", "3.3");
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_ALLOCATED);
+    CU_ASSERT_RC(smdp_store_order_get(e.st, SMDP_ORDER_BY_MATCHING_ID, first.matching_id, &o), 0);
+    CU_ASSERT_EQUAL(o.state, SMDP_ORDER_ACTIVE);
+    CU_ASSERT_EQUAL(o.cc_required, 0);
+    /* the real one */
+    CU_ASSERT_RC(es2(&e, "confirmOrder",
+                     json_pack("{s:s, s:s, s:s, s:s, s:b}", "iccid", e.iccid, "eid",
+                               euicc_fixture_eid(), "matchingId", "OP-CHOSEN-1",
+                               "confirmationCode", "7777", "releaseFlag", 1), &resp), 0);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(resp, "matchingId")), "OP-CHOSEN-1");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(resp, "eid")), euicc_fixture_eid());
+    json_decref(resp);
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_RELEASED);
+    /* the same order renamed: the generated matchingId is gone, no
+     * CANCELLED copy of it */
+    CU_ASSERT_RC(smdp_store_order_get(e.st, SMDP_ORDER_BY_MATCHING_ID, first.matching_id, &o),
+                 RSP_ERR_NOTFOUND);
+    CU_ASSERT_RC(smdp_store_order_get(e.st, SMDP_ORDER_BY_MATCHING_ID, "OP-CHOSEN-1", &o), 0);
+    CU_ASSERT_EQUAL(o.state, SMDP_ORDER_ACTIVE);
+    CU_ASSERT_STRING_EQUAL(o.eid, euicc_fixture_eid());
+    CU_ASSERT_EQUAL(o.cc_required, 1);
+    CU_ASSERT_EQUAL(o.cc_attempts, 0);
+    CU_ASSERT(o.cc_limit > 0);
+    CU_ASSERT_EQUAL(o.created, first.created);
+    CU_ASSERT_RC(smdp_cc_hash("7777", h), 0);
+    CU_ASSERT_BYTES("cc hash", o.cc_hash, 32, h, 32);
+    /* confirming again: the profile is no longer Allocated/Linked */
+    CU_ASSERT_RC(es2(&e, "confirmOrder",
+                     json_pack("{s:s, s:b}", "iccid", e.iccid, "releaseFlag", 1), &resp), -1);
+    ASSERT_CODE(&e, "8.2.1", "3.5");
+    env_close(&e);
+}
+
 CU_TestInfo smdp_es9_tests[] = {
     {"happy_nist", test_happy_nist},
     {"happy_brp", test_happy_brp},
@@ -637,5 +1655,24 @@ CU_TestInfo smdp_es9_tests[] = {
     {"cancel_postponed", test_cancel_postponed},
     {"cancel_rejected", test_cancel_rejected},
     {"missing_fields", test_missing_fields},
+    {"euicc_cert_expired", test_euicc_cert_expired},
+    {"eum_cert_expired", test_eum_cert_expired},
+    {"eum_foreign_ci", test_eum_foreign_ci},
+    {"eid_out_of_range", test_eid_out_of_range},
+    {"wrong_challenge_signed", test_wrong_challenge_signed},
+    {"cc_missing_signed", test_cc_missing_signed},
+    {"retry_same_otpk", test_retry_same_otpk},
+    {"other_notifications", test_other_notifications},
+    {"pir_after_restart", test_pir_after_restart},
+    {"notif_config", test_notif_config},
+    {"cancel_before_auth", test_cancel_before_auth},
+    {"session_table", test_session_table},
+    {"auth_reject_keeps_session", test_auth_reject_keeps_session},
+    {"eum_verify_alone", test_eum_verify_alone},
+    {"cc_wrong_then_cancel", test_cc_wrong_then_cancel},
+    {"expired_order_auth", test_expired_order_auth},
+    {"expired_order_bpp", test_expired_order_bpp},
+    {"notif_addr_port", test_notif_addr_port},
+    {"es2_confirm_atomic", test_es2_confirm_atomic},
     CU_TEST_INFO_NULL,
 };

@@ -92,14 +92,14 @@ static void test_migrations(void)
     db_path(path, sizeof(path), "mig");
     CU_ASSERT_RC(smdp_store_open_sqlite(path, &s), RSP_OK);
     CU_ASSERT_FATAL(s != NULL);
-    CU_ASSERT_EQUAL(smdp_store_sqlite_schema_version(s), 1);
+    CU_ASSERT_EQUAL(smdp_store_sqlite_schema_version(s), 3);
     CU_ASSERT_RC(import_fake(s, TS48_ICCID), RSP_ERR_NOTFOUND); /* no operator yet */
     smdp_store_close(s);
     s = NULL;
     /* Reopen: nothing re-applied, data kept. */
     CU_ASSERT_RC(smdp_store_open_sqlite(path, &s), RSP_OK);
     CU_ASSERT_FATAL(s != NULL);
-    CU_ASSERT_EQUAL(smdp_store_sqlite_schema_version(s), 1);
+    CU_ASSERT_EQUAL(smdp_store_sqlite_schema_version(s), 3);
     smdp_store_close(s);
     /* A newer schema than we know is refused. */
     sqlite3 *db = NULL;
@@ -272,6 +272,47 @@ static void test_concurrent_allocation(void)
     smdp_store_close(s);
 }
 
+/* A version 1 database (before the BPP binding columns) is upgraded in
+ * place, its orders kept. */
+static void test_migration_v1_upgrade(void)
+{
+    char path[512];
+    struct smdp_order o, got;
+    struct smdp_store *s = open_fresh("mig1", path, sizeof(path));
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_RC(import_fake(s, TS48_ICCID), RSP_OK);
+    new_order(&o, TS48_ICCID, NULL);
+    CU_ASSERT_RC(smdp_store_order_create(s, &o), RSP_OK);
+    smdp_store_close(s);
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(path, &db) == SQLITE_OK);
+    int r = sqlite3_exec(db, "DROP INDEX orders_bpp_tid;"
+                             "ALTER TABLE orders DROP COLUMN bpp_transaction_id;"
+                             "ALTER TABLE orders DROP COLUMN euicc_pk;"
+                             "ALTER TABLE orders DROP COLUMN euicc_eid;"
+                             "DROP INDEX operators_cert;"
+                             "DELETE FROM schema_version WHERE version >= 2;", NULL, NULL, NULL);
+    if (r != SQLITE_OK)
+        printf("\n  downgrade: %s\n", sqlite3_errmsg(db));
+    CU_ASSERT(r == SQLITE_OK);
+    sqlite3_close(db);
+    s = NULL;
+    CU_ASSERT_RC(smdp_store_open_sqlite(path, &s), RSP_OK);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_EQUAL(smdp_store_sqlite_schema_version(s), 3);
+    CU_ASSERT_RC(smdp_store_order_get(s, SMDP_ORDER_BY_MATCHING_ID, o.matching_id, &got), RSP_OK);
+    CU_ASSERT_STRING_EQUAL(got.bpp_transaction_id, "");
+    CU_ASSERT_EQUAL(got.euicc_pk_len, 0);
+    CU_ASSERT_RC(smdp_store_session_create(s, o.matching_id, "A1B2", (int64_t)time(NULL) + 60),
+                 RSP_OK);
+    uint8_t otpk[65] = { 0x04 }, pk[92] = { 0x30 };
+    struct smdp_binding b = { otpk, 65, 0, pk, sizeof(pk), EID_OK };
+    CU_ASSERT_RC(smdp_store_session_bind(s, "A1B2", &b), RSP_OK);
+    CU_ASSERT_RC(smdp_store_order_get(s, SMDP_ORDER_BY_BPP_TRANSACTION_ID, "A1B2", &got), RSP_OK);
+    CU_ASSERT_BYTES("euicc_pk", got.euicc_pk, got.euicc_pk_len, pk, sizeof(pk));
+    smdp_store_close(s);
+}
+
 static void test_orders(void)
 {
     char path[512];
@@ -296,17 +337,26 @@ static void test_orders(void)
                                       "00112233445566778899AABBCCDDEEFF", &got), RSP_OK);
     CU_ASSERT_STRING_EQUAL(got.matching_id, o.matching_id);
     CU_ASSERT_STRING_EQUAL(got.eid, EID_OK);
-    uint8_t otpk[65] = { 0x04, 1, 2, 3 };
-    CU_ASSERT_RC(smdp_store_session_bind(s, "00112233445566778899AABBCCDDEEFF", otpk, 65, 0),
-                 RSP_OK);
-    CU_ASSERT_RC(smdp_store_session_bind(s, "00112233445566778899AABBCCDDEEFF", otpk, 65, 1),
-                 RSP_OK);
-    CU_ASSERT_RC(smdp_store_session_bind(s, "00112233445566778899AABBCCDDEEFF", otpk, 65, 1),
+    uint8_t otpk[65] = { 0x04, 1, 2, 3 }, pk[91] = { 0x30, 0x59, 9 };
+    struct smdp_binding b = { otpk, 65, 0, pk, sizeof(pk), EID_OK };
+    CU_ASSERT_RC(smdp_store_session_bind(s, "00112233445566778899AABBCCDDEEFF", &b), RSP_OK);
+    b.used_ppk = 1;
+    CU_ASSERT_RC(smdp_store_session_bind(s, "00112233445566778899AABBCCDDEEFF", &b), RSP_OK);
+    CU_ASSERT_RC(smdp_store_session_bind(s, "00112233445566778899AABBCCDDEEFF", &b),
                  RSP_ERR_STATE);
+    b.euicc_pk_len = SMDP_EUICC_PK_MAX + 1;
+    CU_ASSERT_RC(smdp_store_session_bind(s, "00112233445566778899AABBCCDDEEFF", &b),
+                 RSP_ERR_INVAL);
     CU_ASSERT_RC(smdp_store_order_get(s, SMDP_ORDER_BY_MATCHING_ID, o.matching_id, &got), RSP_OK);
     CU_ASSERT_EQUAL(got.download_attempts, 2);
     CU_ASSERT_EQUAL(got.used_ppk, 1);
     CU_ASSERT_BYTES("otpk", got.otpk, got.otpk_len, otpk, sizeof(otpk));
+    /* The binding is found by its transactionId, with the eUICC key. */
+    CU_ASSERT_RC(smdp_store_order_get(s, SMDP_ORDER_BY_BPP_TRANSACTION_ID,
+                                      "00112233445566778899AABBCCDDEEFF", &got), RSP_OK);
+    CU_ASSERT_STRING_EQUAL(got.matching_id, o.matching_id);
+    CU_ASSERT_STRING_EQUAL(got.euicc_eid, EID_OK);
+    CU_ASSERT_BYTES("euicc_pk", got.euicc_pk, got.euicc_pk_len, pk, sizeof(pk));
     /* Order + profile CAS together: ConfirmOrder (release) then download. */
     CU_ASSERT_RC(smdp_store_order_transition(s, o.matching_id, SMDP_ORDER_ACTIVE,
                                              SMDP_ORDER_ACTIVE, SMDP_PROFILE_ALLOCATED,
@@ -389,6 +439,160 @@ static void test_confirmation_code(void)
     smdp_store_close(s);
 }
 
+/* A wrong code ends the order's RSP session in the same transaction
+ * (SGP.22 §5.6.2): transactionId dropped, order ACTIVE for a new session. */
+static void test_cc_ends_session(void)
+{
+    char path[512];
+    struct smdp_order o, got;
+    int outcome = -1;
+    struct smdp_store *s = open_fresh("ccsess", path, sizeof(path));
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_RC(import_fake(s, TS48_ICCID), RSP_OK);
+    new_order(&o, TS48_ICCID, NULL);
+    o.cc_required = 1;
+    o.cc_limit = 2;
+    CU_ASSERT_RC(smdp_cc_hash("1234", o.cc_hash), RSP_OK);
+    CU_ASSERT_RC(smdp_store_order_create(s, &o), RSP_OK);
+    CU_ASSERT_RC(smdp_store_session_create(s, o.matching_id, "AA01", (int64_t)time(NULL) + 60),
+                 RSP_OK);
+    CU_ASSERT_RC(smdp_store_cc_attempt(s, o.matching_id, 1, &outcome), RSP_OK);
+    CU_ASSERT_RC(smdp_store_order_get(s, SMDP_ORDER_BY_TRANSACTION_ID, "AA01", &got), RSP_OK);
+    CU_ASSERT_RC(smdp_store_cc_attempt(s, o.matching_id, 0, &outcome), RSP_OK);
+    CU_ASSERT_EQUAL(outcome, SMDP_CC_REJECTED);
+    CU_ASSERT_RC(smdp_store_order_get(s, SMDP_ORDER_BY_TRANSACTION_ID, "AA01", &got),
+                 RSP_ERR_NOTFOUND);
+    CU_ASSERT_RC(smdp_store_order_get(s, SMDP_ORDER_BY_MATCHING_ID, o.matching_id, &got), RSP_OK);
+    CU_ASSERT_EQUAL(got.state, SMDP_ORDER_ACTIVE);
+    CU_ASSERT_EQUAL(got.session_expires, 0);
+    CU_ASSERT_STRING_EQUAL(got.transaction_id, "");
+    /* a new session, and the transactionId is free again */
+    CU_ASSERT_RC(smdp_store_session_create(s, o.matching_id, "AA02", (int64_t)time(NULL) + 60),
+                 RSP_OK);
+    CU_ASSERT_RC(smdp_store_cc_attempt(s, o.matching_id, 0, &outcome), RSP_OK);
+    CU_ASSERT_EQUAL(outcome, SMDP_CC_LOCKED);
+    CU_ASSERT_RC(smdp_store_order_get(s, SMDP_ORDER_BY_MATCHING_ID, o.matching_id, &got), RSP_OK);
+    CU_ASSERT_EQUAL(got.state, SMDP_ORDER_FAILED);
+    CU_ASSERT_STRING_EQUAL(got.transaction_id, "");
+    smdp_store_close(s);
+}
+
+/* smdp_store_order_confirm (ES2+.ConfirmOrder, §5.3.2): one transaction,
+ * compare-and-set on the order and its profile. */
+static void test_order_confirm(void)
+{
+    char path[512];
+    struct smdp_order o, o2, got;
+    uint8_t h[32];
+    struct smdp_store *s = open_fresh("confirm", path, sizeof(path));
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_RC(import_fake(s, TS48_ICCID), RSP_OK);
+    CU_ASSERT_RC(import_fake(s, "89000000000000000017"), RSP_OK);
+    new_order(&o, TS48_ICCID, NULL);
+    CU_ASSERT_RC(smdp_store_order_create(s, &o), RSP_OK);
+    new_order(&o2, "89000000000000000017", EID_OK);
+    CU_ASSERT_RC(smdp_store_order_create(s, &o2), RSP_OK);
+    CU_ASSERT_RC(smdp_cc_hash("4321", h), RSP_OK);
+
+    struct smdp_confirm c = {
+        .eid = EID_OK, .cc_hash = h, .cc_limit = 4, .matching_id = "OP-MID-1",
+        .profile_from = SMDP_PROFILE_ALLOCATED, .profile_to = SMDP_PROFILE_RELEASED,
+    };
+    /* wrong expected profile state, illegal edge, bad limit, taken id */
+    c.profile_from = SMDP_PROFILE_LINKED;
+    CU_ASSERT_RC(smdp_store_order_confirm(s, o.matching_id, &c), RSP_ERR_STATE);
+    c.profile_from = SMDP_PROFILE_ALLOCATED;
+    c.profile_to = SMDP_PROFILE_DOWNLOADED;
+    CU_ASSERT_RC(smdp_store_order_confirm(s, o.matching_id, &c), RSP_ERR_INVAL);
+    c.profile_to = SMDP_PROFILE_RELEASED;
+    c.cc_limit = 0;
+    CU_ASSERT_RC(smdp_store_order_confirm(s, o.matching_id, &c), RSP_ERR_INVAL);
+    c.cc_limit = 4;
+    c.matching_id = o2.matching_id;
+    CU_ASSERT_RC(smdp_store_order_confirm(s, o.matching_id, &c), SMDP_ERR_EXISTS);
+    CU_ASSERT_RC(smdp_store_order_confirm(s, "NO-SUCH", &c), RSP_ERR_NOTFOUND);
+    /* nothing changed by the refusals */
+    CU_ASSERT_RC(smdp_store_order_get(s, SMDP_ORDER_BY_MATCHING_ID, o.matching_id, &got), RSP_OK);
+    CU_ASSERT_STRING_EQUAL(got.eid, "");
+    CU_ASSERT_EQUAL(got.cc_required, 0);
+    CU_ASSERT_EQUAL(profile_state(s, TS48_ICCID), SMDP_PROFILE_ALLOCATED);
+    /* the real one */
+    c.matching_id = "OP-MID-1";
+    CU_ASSERT_RC(smdp_store_order_confirm(s, o.matching_id, &c), RSP_OK);
+    CU_ASSERT_RC(smdp_store_order_get(s, SMDP_ORDER_BY_MATCHING_ID, o.matching_id, &got),
+                 RSP_ERR_NOTFOUND);
+    CU_ASSERT_RC(smdp_store_order_get(s, SMDP_ORDER_BY_MATCHING_ID, "OP-MID-1", &got), RSP_OK);
+    CU_ASSERT_STRING_EQUAL(got.eid, EID_OK);
+    CU_ASSERT_STRING_EQUAL(got.iccid, TS48_ICCID);
+    CU_ASSERT_EQUAL(got.state, SMDP_ORDER_ACTIVE);
+    CU_ASSERT_EQUAL(got.cc_required, 1);
+    CU_ASSERT_EQUAL(got.cc_limit, 4);
+    CU_ASSERT_BYTES("cc_hash", got.cc_hash, 32, h, 32);
+    CU_ASSERT_EQUAL(profile_state(s, TS48_ICCID), SMDP_PROFILE_RELEASED);
+    /* once done, the profile is no longer Allocated */
+    CU_ASSERT_RC(smdp_store_order_confirm(s, "OP-MID-1", &c), RSP_ERR_STATE);
+    /* EID-bound order: another EID is refused; keeping all else works */
+    struct smdp_confirm c2 = {
+        .eid = "89049032123451234512345678909965",
+        .profile_from = SMDP_PROFILE_LINKED, .profile_to = SMDP_PROFILE_CONFIRMED,
+    };
+    CU_ASSERT_RC(smdp_store_order_confirm(s, o2.matching_id, &c2), RSP_ERR_STATE);
+    c2.eid = NULL;
+    CU_ASSERT_RC(smdp_store_order_confirm(s, o2.matching_id, &c2), RSP_OK);
+    CU_ASSERT_RC(smdp_store_order_get(s, SMDP_ORDER_BY_MATCHING_ID, o2.matching_id, &got), RSP_OK);
+    CU_ASSERT_STRING_EQUAL(got.eid, EID_OK);
+    CU_ASSERT_EQUAL(got.cc_required, 0);
+    CU_ASSERT_EQUAL(profile_state(s, "89000000000000000017"), SMDP_PROFILE_CONFIRMED);
+    smdp_store_close(s);
+}
+
+/* smdp_store_operator_by_cert: indexed lookup (schema 3). */
+static void test_operator_by_cert(void)
+{
+    char path[512];
+    struct smdp_operator op, got;
+    uint8_t h1[32], h2[32];
+    struct smdp_store *s = open_fresh("opcert", path, sizeof(path));
+    CU_ASSERT_FATAL(s != NULL);
+    memset(h1, 0x11, sizeof(h1));
+    memset(h2, 0x22, sizeof(h2));
+    memset(&op, 0, sizeof(op));
+    strcpy(op.id, "op2");
+    strcpy(op.name, "Operator Two");
+    op.has_cert = 1;
+    memcpy(op.cert_sha256, h1, 32);
+    strcpy(op.callback_url, "https://127.0.0.1:9/cb");
+    CU_ASSERT_RC(smdp_store_operator_add(s, &op), RSP_OK);
+    CU_ASSERT_RC(smdp_store_operator_by_cert(s, h1, &got), RSP_OK);
+    CU_ASSERT_STRING_EQUAL(got.id, "op2");
+    CU_ASSERT_STRING_EQUAL(got.callback_url, "https://127.0.0.1:9/cb");
+    CU_ASSERT_EQUAL(got.has_cert, 1);
+    CU_ASSERT_BYTES("cert_sha256", got.cert_sha256, 32, h1, 32);
+    CU_ASSERT_RC(smdp_store_operator_by_cert(s, h2, &got), RSP_ERR_NOTFOUND);
+    CU_ASSERT_RC(smdp_store_operator_by_cert(s, NULL, &got), RSP_ERR_INVAL);
+    /* the same certificate twice: the first by id, as a list scan finds it */
+    strcpy(op.id, "op0");
+    CU_ASSERT_RC(smdp_store_operator_add(s, &op), RSP_OK);
+    CU_ASSERT_RC(smdp_store_operator_by_cert(s, h1, &got), RSP_OK);
+    CU_ASSERT_STRING_EQUAL(got.id, "op0");
+    smdp_store_close(s);
+    /* the lookup uses the index */
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(path, &db) == SQLITE_OK);
+    CU_ASSERT(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT id FROM operators"
+                                     " WHERE cert_sha256 = ?1", -1, &st, NULL) == SQLITE_OK);
+    int used = 0;
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        const char *d = (const char *)sqlite3_column_text(st, 3);
+        if (d && strstr(d, "operators_cert"))
+            used = 1;
+    }
+    CU_ASSERT(used);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 static void test_expiry(void)
 {
     char path[512];
@@ -402,12 +606,19 @@ static void test_expiry(void)
     o.expires = now + 100;
     CU_ASSERT_RC(smdp_store_order_create(s, &o), RSP_OK);
     CU_ASSERT_RC(smdp_store_session_create(s, o.matching_id, "AABB", now + 10), RSP_OK);
+    uint8_t otpk[65] = { 0x04 }, pk[91] = { 0x30 };
+    struct smdp_binding b = { otpk, 65, 0, pk, sizeof(pk), EID_OK };
+    CU_ASSERT_RC(smdp_store_session_bind(s, "AABB", &b), RSP_OK);
     CU_ASSERT_RC(smdp_store_expire(s, now + 5, &ns, &no), RSP_OK);
     CU_ASSERT(ns == 0 && no == 0);
     CU_ASSERT_RC(smdp_store_expire(s, now + 20, &ns, &no), RSP_OK);
     CU_ASSERT(ns == 1 && no == 0);
     CU_ASSERT_RC(smdp_store_order_get(s, SMDP_ORDER_BY_TRANSACTION_ID, "AABB", &got),
                  RSP_ERR_NOTFOUND);
+    /* The BPP binding outlives the session (a late PIR is still verified). */
+    CU_ASSERT_RC(smdp_store_order_get(s, SMDP_ORDER_BY_BPP_TRANSACTION_ID, "AABB", &got),
+                 RSP_OK);
+    CU_ASSERT_EQUAL(got.euicc_pk_len, sizeof(pk));
     CU_ASSERT_RC(smdp_store_order_get(s, SMDP_ORDER_BY_MATCHING_ID, o.matching_id, &got), RSP_OK);
     CU_ASSERT_EQUAL(got.state, SMDP_ORDER_ACTIVE);
     CU_ASSERT_STRING_EQUAL(got.transaction_id, "");
@@ -490,12 +701,16 @@ static void test_activation_code(void)
 
 CU_TestInfo smdp_store_tests[] = {
     { "migrations", test_migrations },
+    { "migration_v1_upgrade", test_migration_v1_upgrade },
     { "import_ts48", test_import_ts48 },
     { "transitions", test_transitions },
     { "concurrent_allocation", test_concurrent_allocation },
     { "orders", test_orders },
     { "confirmation_code", test_confirmation_code },
     { "expiry", test_expiry },
+    { "cc_ends_session", test_cc_ends_session },
+    { "order_confirm", test_order_confirm },
+    { "operator_by_cert", test_operator_by_cert },
     { "crash_safety", test_crash_safety },
     { "activation_code", test_activation_code },
     CU_TEST_INFO_NULL,

@@ -39,7 +39,7 @@
 #define ICCID_B1 "8900000000000000021"
 #define ICCID_NONE "8900000000000000099"
 #define EID_1 "89049032123451234512345678901235"
-#define EID_2 "89049032123451234512345678901299"
+#define EID_2 "89049032123451234512345678909965"  /* valid MOD 97-10 check digits */
 
 /* ---- the local callback server (operator side of §5.3.5) ---- */
 
@@ -248,6 +248,7 @@ int smdpd_suite_init(void)
         return 1;
     }
     smdp_conf_server(&F.conf, &srv);
+    srv.op_refresh_ms = 100;   /* operator_added_live waits at most this long */
     if (smdpd_start(F.s, &srv, &F.d)) {
         fprintf(stderr, "smdpd suite: smdpd_start failed\n");
         return 1;
@@ -766,7 +767,164 @@ static void test_tls_es9(void)
     answer_free(&a);
 }
 
+/* Bodies over SMDP_BODY_MAX but under the evhttp cap get our JSON 413,
+ * not libevent's HTML page. */
+static void test_tls_body_too_large(void)
+{
+    struct answer a;
+    size_t n = SMDP_BODY_MAX + 4096;
+    char *body = malloc(n + 1);
+
+    CU_ASSERT_FATAL(F.ready && body != NULL);
+    memset(body, ' ', n);
+    body[0] = '{';
+    body[n - 1] = '}';
+    body[n] = '\0';
+    CU_ASSERT_RC(https_post(smdpd_port_es9(F.d), "/gsma/rsp2/es9plus/initiateAuthentication",
+                            body, -1, &a), CURLE_OK);
+    EXPECT(a, 413, "Failed", "1.6", "2.1");
+    answer_free(&a);
+    free(body);
+    CU_ASSERT(SMDPD_BODY_HARD_MAX > SMDP_BODY_MAX);
+}
+
+/* An operator registered while smdpd runs is known without a restart (the
+ * cached map is reloaded on a miss, at most every op_refresh_ms). */
+static void test_operator_added_live(void)
+{
+    struct smdp_operator op;
+    struct answer a;
+    char path[PATH_MAX + 64];
+    int p2, ok = 0;
+
+    CU_ASSERT_FATAL(F.ready);
+    p2 = smdpd_port_es2(F.d);
+    /* opC's certificate chains to the operator CA but it is not registered */
+    CU_ASSERT_RC(https_post(p2, "/gsma/rsp2/es2plus/releaseProfile",
+                            "{" ES2_HDR ",\"iccid\":\"" ICCID_NONE "\"}", 2, &a), CURLE_OK);
+    EXPECT(a, 401, "Failed", "1.1", "1.1");
+    answer_free(&a);
+    memset(&op, 0, sizeof(op));
+    snprintf(op.id, sizeof(op.id), "opC");
+    snprintf(op.name, sizeof(op.name), "Operator opC");
+    snprintf(path, sizeof(path), "%s/Operator/CERT_OP_opC_TLS_NIST.der", F.dir);
+    CU_ASSERT_FATAL(cert_sha256(path, op.cert_sha256) == 0);
+    op.has_cert = 1;
+    CU_ASSERT_RC(smdp_store_operator_add(F.st, &op), RSP_OK);
+    /* the next reload is at most op_refresh_ms (100 ms) away: poll, bounded */
+    for (int i = 0; i < 50 && !ok; i++) {
+        CU_ASSERT_RC(https_post(p2, "/gsma/rsp2/es2plus/releaseProfile",
+                                "{" ES2_HDR ",\"iccid\":\"" ICCID_NONE "\"}", 2, &a),
+                     CURLE_OK);
+        ok = a.status == 200;
+        if (ok)
+            EXPECT(a, 200, "Failed", "8.2.1", "3.9");   /* authenticated; no such profile */
+        answer_free(&a);
+        if (!ok)
+            usleep(50000);
+    }
+    CU_ASSERT(ok);
+}
+
 /* ---- HandleDownloadProgressInfo ---- */
+
+static void test_notify_url(void)
+{
+    static const struct {
+        const char *in, *want;
+    } v[] = {
+        { "http://127.0.0.1:8080",
+          "http://127.0.0.1:8080/gsma/rsp2/es2plus/handleDownloadProgressInfo" },
+        { "https://op.example/",
+          "https://op.example/gsma/rsp2/es2plus/handleDownloadProgressInfo" },
+        { "https://op.example:9443/base/",
+          "https://op.example:9443/base/gsma/rsp2/es2plus/handleDownloadProgressInfo" },
+        { "http://[::1]:7000/opA/progress", "http://[::1]:7000/opA/progress" },
+        { "https://op.example/x/handleDownloadProgressInfo?k=1",
+          "https://op.example/x/handleDownloadProgressInfo?k=1" },
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        char *u = NULL;
+        CU_ASSERT_RC(smdp_notify_url(v[i].in, &u), RSP_OK);
+        if (!u || strcmp(u, v[i].want))
+            fprintf(stderr, "\n  %s -> %s, want %s\n", v[i].in, u ? u : "(null)", v[i].want);
+        CU_ASSERT(u && !strcmp(u, v[i].want));
+        curl_free(u);
+    }
+    {
+        char *u = (char *)1;
+        CU_ASSERT_RC(smdp_notify_url("not a url", &u), RSP_ERR_INVAL);
+        CU_ASSERT_PTR_NULL(u);
+    }
+}
+
+static void test_notify_body_result(void)
+{
+    static const uint8_t pir[] = { 0xBF, 0x37, 0x03, 0xA0, 0x01, 0x00 };
+    struct smdp_progress ev;
+    json_t *j;
+    char *b;
+
+    memset(&ev, 0, sizeof(ev));
+    snprintf(ev.iccid, sizeof(ev.iccid), ICCID_A1);
+    ev.step = SMDP_STEP_BPP_INSTALLATION;
+    ev.success = 1;
+    ev.timestamp = 1700000000;
+    b = smdp_notify_body(&ev, pir, sizeof(pir), "typeA", "smdp.example", 7);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    j = json_loads(b, JSON_REJECT_DUPLICATES, NULL);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "resultData")) ?: "",
+                           "vzcDoAEA");
+    CU_ASSERT_PTR_NULL(json_object_get(j, "eid"));
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(j,
+                               "notificationPointStatus"), "status")) ?: "", "Executed-Success");
+    json_decref(j);
+    free(b);
+    b = smdp_notify_body(&ev, NULL, 0, "typeA", "smdp.example", 8);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    j = json_loads(b, JSON_REJECT_DUPLICATES, NULL);
+    CU_ASSERT_PTR_NULL(json_object_get(j, "resultData"));
+    json_decref(j);
+    free(b);
+}
+
+/* An operator whose callback URL is a bare address gets the function's
+ * path; resultData travels with the event. */
+static void test_notify_bare_url(void)
+{
+    static const uint8_t pir[] = { 0xBF, 0x37, 0x03, 0xA0, 0x01, 0x00 };
+    struct smdp_operator op;
+    struct smdp_progress ev;
+    json_t *j;
+    int base;
+
+    CU_ASSERT_FATAL(F.ready);
+    memset(&op, 0, sizeof(op));
+    snprintf(op.id, sizeof(op.id), "opBare");
+    snprintf(op.name, sizeof(op.name), "bare callback");
+    snprintf(op.callback_url, sizeof(op.callback_url), "http://127.0.0.1:%d", F.cb.port);
+    CU_ASSERT_RC(smdp_store_operator_add(F.st, &op), RSP_OK);
+    memset(&ev, 0, sizeof(ev));
+    snprintf(ev.operator_id, sizeof(ev.operator_id), "opBare");
+    snprintf(ev.iccid, sizeof(ev.iccid), ICCID_NONE);
+    ev.step = SMDP_STEP_BPP_INSTALLATION;
+    ev.success = 1;
+    ev.timestamp = 1700000000;
+    pthread_mutex_lock(&F.cb.mu);
+    base = F.cb.requests;
+    F.cb.fail_first = 0;
+    pthread_mutex_unlock(&F.cb.mu);
+    smdp_notify_progress_result(F.nt, &ev, pir, sizeof(pir));
+    CU_ASSERT_FATAL(cb_wait(&F.cb, base + 1));
+    pthread_mutex_lock(&F.cb.mu);
+    CU_ASSERT_STRING_EQUAL(F.cb.last_path, "/gsma/rsp2/es2plus/handleDownloadProgressInfo");
+    j = json_loads(F.cb.last, JSON_REJECT_DUPLICATES, NULL);
+    pthread_mutex_unlock(&F.cb.mu);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "resultData")) ?: "",
+                           "vzcDoAEA");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "iccid")) ?: "", ICCID_NONE);
+    json_decref(j);
+}
 
 static void test_notify_callback(void)
 {
@@ -883,7 +1041,12 @@ CU_TestInfo smdpd_tests[] = {
     { "es2_no_oracle", test_es2_no_oracle },
     { "tls_es2", test_tls_es2 },
     { "tls_es9", test_tls_es9 },
+    { "tls_body_too_large", test_tls_body_too_large },
+    { "operator_added_live", test_operator_added_live },
     { "notify_callback", test_notify_callback },
+    { "notify_url", test_notify_url },
+    { "notify_body_result", test_notify_body_result },
+    { "notify_bare_url", test_notify_bare_url },
     { "conf", test_conf },
     CU_TEST_INFO_NULL,
 };

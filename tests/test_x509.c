@@ -312,9 +312,11 @@ static void test_role_mismatch(void)
                  RSP_ERR_CERT);
     CU_ASSERT_RC(rsp_x509_verify(s, RSP_X509_ROLE_OPERATOR, auth, NULL, 0, T_2026_12, NULL),
                  RSP_ERR_CERT);
-    /* CI and EUM are not leaves to verify */
+    /* an EUM verifies on its own (CI -> EUM); the CI is no leaf */
     CU_ASSERT_RC(rsp_x509_verify(s, RSP_X509_ROLE_EUM, eum, NULL, 0, T_2026_12, NULL),
-                 RSP_ERR_INVAL);
+                 RSP_OK);
+    CU_ASSERT_RC(rsp_x509_verify(s, RSP_X509_ROLE_EUM, eu, &eum, 1, T_2026_12, NULL),
+                 RSP_ERR_CERT);
     CU_ASSERT_RC(rsp_x509_check_profile(eum, RSP_X509_ROLE_EUM), RSP_OK);
     CU_ASSERT_RC(rsp_x509_check_profile(eum, RSP_X509_ROLE_CI), RSP_ERR_CERT);
     CU_ASSERT_RC(rsp_x509_check_profile(eu, RSP_X509_ROLE_EUM), RSP_ERR_CERT);
