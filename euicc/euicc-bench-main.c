@@ -49,7 +49,8 @@
 #include "rsp_util.h"
 #include "rsp_x509.h"
 
-#define RUNS 7
+#define RUNS 7          /* default; env EUICC_BENCH_RUNS (1..RUNS_MAX) for profiling */
+#define RUNS_MAX 500
 #define CURVE "NIST"
 
 static double cpu_us(void)
@@ -116,6 +117,13 @@ struct card {
     struct euicc *e;
     double cpu;
 };
+
+/* Per-phase card CPU summed over all runs (env EUICC_BENCH_PHASES=1). */
+enum { PH_CHAL, PH_AUTH, PH_PREP, PH_BPP_FIRST, PH_BPP, PH_BPP_LAST, PH_N };
+static const char *const ph_name[PH_N] = {"GetEUICCChallenge", "AuthenticateServer",
+                                          "PrepareDownload", "BPP first segment",
+                                          "BPP middle segments", "BPP last segment"};
+static double ph_cpu[PH_N];
 
 static int transmit(struct card *c, const uint8_t *capdu, size_t clen, uint8_t *r, size_t *rlen)
 {
@@ -247,10 +255,12 @@ static int install_once(struct dp *d, const char *dir, double *cpu_out)
 
     /* GetEUICCChallenge */
     what = "GetEUICCChallenge";
+    double c0 = card.cpu;
     if (es10(&card, chal_cmd, sizeof(chal_cmd), &resp, &n, &sw) || sw != 0x9000 ||
         rsp_tlv_parse(resp, n, &t) || rsp_tlv_find(t.val, t.val_len, 0x80, &x) ||
         x.val_len != 16)
         goto out;
+    ph_cpu[PH_CHAL] += card.cpu - c0;
 
     /* AuthenticateServer (prepared by the SM-DP+, untimed) */
     what = "AuthenticateServer";
@@ -278,6 +288,7 @@ static int install_once(struct dp *d, const char *dir, double *cpu_out)
         goto out;
     /* response: BF38 { A0 { euiccSigned1, 5F37 sig1, eUICC cert, EUM cert } } */
     pos = 0;
+    c0 = card.cpu;
     if (es10(&card, req.data, req.len, &resp, &n, &sw) || sw != 0x9000 ||
         rsp_tlv_parse(resp, n, &t) || rsp_tlv_parse(t.val, t.val_len, &a) || a.tag != 0xA0 ||
         rsp_tlv_next(a.val, a.val_len, &pos, &x) != 1 ||
@@ -285,6 +296,7 @@ static int install_once(struct dp *d, const char *dir, double *cpu_out)
         rsp_tlv_next(a.val, a.val_len, &pos, &z) != 1 || y.val_len != RSP_ECDSA_SIG_LEN ||
         rsp_x509_from_der(z.tlv, z.tlv_len, &ecert) || rsp_x509_get_eid(ecert, eid_s))
         goto out;
+    ph_cpu[PH_AUTH] += card.cpu - c0;
     memcpy(sig2, y.val, sizeof(sig2));   /* euiccSignature1 */
     free(resp);
     resp = NULL;
@@ -309,11 +321,13 @@ static int install_once(struct dp *d, const char *dir, double *cpu_out)
     if (put(&req, 0xBF21, v.data, v.len))
         goto out;
     pos = 0;
+    c0 = card.cpu;
     if (es10(&card, req.data, req.len, &resp, &n, &sw) || sw != 0x9000 ||
         rsp_tlv_parse(resp, n, &t) || rsp_tlv_parse(t.val, t.val_len, &a) || a.tag != 0xA0 ||
         rsp_tlv_next(a.val, a.val_len, &pos, &x) != 1 ||
         rsp_tlv_find(x.val, x.val_len, 0x5F49, &y) || y.val_len != RSP_EC_POINT_LEN)
         goto out;
+    ph_cpu[PH_PREP] += card.cpu - c0;
     memcpy(otpk, y.val, sizeof(otpk));
     free(resp);
     resp = NULL;
@@ -338,8 +352,10 @@ static int install_once(struct dp *d, const char *dir, double *cpu_out)
     for (size_t i = 0; i < nsegs; i++) {
         free(resp);
         resp = NULL;
+        c0 = card.cpu;
         if (es10(&card, bpp.data + segs[i].off, segs[i].len, &resp, &n, &sw) || sw != 0x9000)
             goto out;
+        ph_cpu[i == 0 ? PH_BPP_FIRST : i + 1 == nsegs ? PH_BPP_LAST : PH_BPP] += card.cpu - c0;
         if (n && i + 1 < nsegs)
             break;   /* an early PIR: an error */
     }
@@ -454,13 +470,18 @@ int main(int argc, char **argv)
     struct rsp_pki_opts o;
     struct rsp_saip_info *info = NULL;
     struct dp d;
-    double inst[RUNS], floor_us[RUNS], sigs_us[RUNS];
-    int rc = 1;
+    static double inst[RUNS_MAX], floor_us[RUNS_MAX], sigs_us[RUNS_MAX];
+    const char *env = getenv("EUICC_BENCH_RUNS");
+    int runs = RUNS, rc = 1;
 
     if (argc != 2 || !argv[1][0]) {
         fprintf(stderr, "usage: euicc-bench PROFILE.der (e.g. TS48v2_SAIP2.3_NoBERTLV.der)\n");
         return 2;
     }
+    if (env && (runs = atoi(env)) < 1)
+        runs = 1;
+    if (runs > RUNS_MAX)
+        runs = RUNS_MAX;
     memset(&d, 0, sizeof(d));
     if (!(d.upp = read_file(argv[1], &d.upp_len)) ||
         rsp_saip_parse(d.upp, d.upp_len, &info)) {
@@ -484,16 +505,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "euicc-bench: PKI setup failed\n");
         goto out;
     }
-    for (int i = 0; i < RUNS; i++) {
+    for (int i = 0; i < runs; i++) {
         if (install_once(&d, tmpl, &inst[i]) || pk_floor(&d, &floor_us[i], &sigs_us[i]))
             goto out;
     }
-    double mi = median(inst, RUNS), mf = median(floor_us, RUNS), ms = median(sigs_us, RUNS);
+    double mi = median(inst, (size_t)runs), mf = median(floor_us, (size_t)runs);
+    double ms = median(sigs_us, (size_t)runs);
     printf("euicc_install_cpu: %.0f us\n", mi);
     printf("euicc_pk_floor: %.0f us\n", mf);
     printf("euicc_install_over_floor: %.2f ratio\n", mi / mf);
     printf("euicc_pk_floor_sigs: %.0f us\n", ms);
     printf("euicc_install_over_floor_sigs: %.2f ratio\n", mi / ms);
+    if (getenv("EUICC_BENCH_PHASES"))
+        for (int i = 0; i < PH_N; i++)
+            fprintf(stderr, "phase %-20s %6.0f us (mean)\n", ph_name[i], ph_cpu[i] / runs);
     rc = 0;
 out:
     rsp_pki_cred_free(&d.auth);

@@ -562,7 +562,12 @@ int euicc_es10c_memory_reset(struct euicc *e, const uint8_t *cmd, size_t len,
         e->st.default_dp[0] = 0;
         changed = 1;
     }
-    rc = changed ? euicc_commit(e) : 0;
+    /* A retained download key pair (§3.1.3 retry) does not survive a
+     * reset; dropping it alone is not "something deleted". */
+    int drop_otk = e->st.otk.present;
+    if (drop_otk)
+        euicc_state_drop_otk(&e->st);
+    rc = changed || drop_otk ? euicc_commit(e) : 0;
     if (rc == 0)
         rc = euicc_resp_result(resp, 0xBF34, changed ? 0 : 1 /* nothingToDelete */);
     rsp_asn1_free(&asn_DEF_EuiccMemoryResetRequest, req);

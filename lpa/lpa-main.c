@@ -721,7 +721,7 @@ static int cmd_profile_download(struct cli *c, int argc, char **argv)
     if (rc)
         return rsp_failed(c, rc, &r);
     json_object_set_new(c->doc, "iccid", json_string(r.iccid));
-    json_object_set_new(c->doc, "elapsedMs", json_real((double)(long)(ms * 10.0 + 0.5) / 10.0));
+    json_object_set_new(c->doc, "elapsedUs", json_integer((json_int_t)(ms * 1000.0 + 0.5)));
     if (r.notification_seq >= 0)
         json_object_set_new(c->doc, "notificationSeq", json_integer(r.notification_seq));
     if (!c->json)

@@ -21,8 +21,8 @@ OUT=${OUT:-build/demo}
 SHARED=${RSP_SHARED:-../shared}
 FQDN=smdp.example.test          # RSP_PKI_DEFAULT_HOST: the DPtls dNSName
 CC=7310                         # operator A's confirmation code
-TS48_ICCID=89000123456789012341 # what every GSMA TS.48 test profile carries
-ICCID_B=89000123456789012358    # the TS.48 files share one ICCID: B gets its own
+ICCID_B=89000123456789012358    # the TS.48 files share one ICCID (89000123456789012341):
+                                # smdp-admin --iccid rewrites B's package to its own
 WAIT_S=10                       # bound of every wait
 
 PIDS=""
@@ -102,24 +102,6 @@ wait_for() {
     done
 }
 
-# personalise_iccid IN OUT OLD NEW: a copy of a profile package with its ICCID
-# (20 digits) replaced, in the PE-Header (plain BCD) and in EF.ICCID
-# (nibble-swapped): the same length, so the DER stays valid. smdp-admin
-# stores packages unchanged, the eUICC refuses a PE-Header ICCID other than
-# the metadata one (installFailedDueToDataMismatch), and the TS.48 files
-# all carry 89000123456789012341. od/sed/printf only.
-bytes_oct() {
-    h=$1; o=""
-    while [ -n "$h" ]; do r=${h#??}; o="$o $(printf '%03o' $((0x${h%"$r"})))"; h=$r; done
-    printf '%s' "$o"
-}
-swap() { printf '%s' "$1" | sed 's/\(.\)\(.\)/\2\1/g'; }
-personalise_iccid() {
-    d=$(od -An -v -to1 "$1" | tr -s ' \n' '  ' | sed 's/ *$//')
-    d=$(printf '%s' "$d" | sed "s/$(bytes_oct "$3")/$(bytes_oct "$4")/; s/$(bytes_oct "$(swap "$3")")/$(bytes_oct "$(swap "$4")")/")
-    printf '%b' "$(printf '%s' "$d" | sed 's/ \([0-7]\{3\}\)/\\0\1/g')" >"$2"
-}
-
 # json_str KEY FILE: the first "KEY": "value" (compact or indented JSON).
 json_str() { sed -n "s/.*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p" "$2" | head -n 1; }
 
@@ -182,9 +164,8 @@ inventory() {
         --cert "$P/Operator/CERT_OP_operatorB_TLS_NIST.pem" --callback "$CB_B" &&
     "$BIN/$A" --db "$DB" profile import --operator operatorA "$PROFILE_A" \
         --spn "Operator A" --name "A test profile" &&
-    personalise_iccid "$PROFILE_B" "$OUT/profileB.der" "$TS48_ICCID" "$ICCID_B" &&
-    "$BIN/$A" --db "$DB" profile import --operator operatorB "$OUT/profileB.der" \
-        --spn "Operator B" --name "B test profile"
+    "$BIN/$A" --db "$DB" profile import --operator operatorB "$PROFILE_B" \
+        --iccid "$ICCID_B" --spn "Operator B" --name "B test profile"
 }
 step "2 operators, 2 TS.48 profiles (smdp-admin)" inventory
 ICCID_A=$(sed -n 's/^\([0-9]\{19,20\}\) imported.*/\1/p' "$SO" | head -n 1)
@@ -192,12 +173,13 @@ ICCID_A=$(sed -n 's/^\([0-9]\{19,20\}\) imported.*/\1/p' "$SO" | head -n 1)
 grep -q "^$ICCID_B imported" "$SO" || die "profile B: ICCID $ICCID_B not in the package"
 
 # ---- smdpd ------------------------------------------------------------
-# ES9+ on 443 when we may bind it: the notificationAddress an SM-DP+ puts
-# in the profile metadata is a bare FQDN, so the LPA sends
-# notifications to port 443. Elsewhere a free port, and no notifications.
+# ES9+ and ES2+ on free loopback ports. The Activation Codes carry
+# FQDN:PORT; the SM-DP+ accepts it (the host part is its FQDN) and puts the
+# same FQDN:PORT in the profiles' notificationAddress, so the LPA's
+# notifications reach this listener too.
 cat >"$OUT/smdpd.conf" <<EOF
 [server]
-es9_listen = 127.0.0.1:443
+es9_listen = 127.0.0.1:0
 es2_listen = 127.0.0.1:0
 port_file = $OUT/smdpd.ports
 log_level = info
@@ -208,26 +190,15 @@ db = $DB
 [notify]
 backoff_ms = 100
 EOF
-start_smdpd() {
-    spawn smdpd "$BIN/smdpd" --config "$OUT/smdpd.conf" --pki "$P" "$@"
-    SMDPD_PID=$LAST_PID
-    i=0
-    while ! grep -q '^es2=' "$OUT/smdpd.ports" 2>/dev/null; do
-        kill -0 "$SMDPD_PID" 2>/dev/null || return 1
-        [ $i -lt $((WAIT_S * 100)) ] || die "smdpd: no port file after ${WAIT_S} s"
-        sleep 0.01; i=$((i + 1))
-    done
-}
 t0=$(now_ms)
-if [ "$(id -u)" -ne 0 ] || ! start_smdpd; then
-    [ "$(id -u)" -ne 0 ] || cp "$OUT/smdpd.log" "$OUT/smdpd-443.log"
-    start_smdpd --es9 127.0.0.1:0 || die "smdpd did not start"
-fi
+spawn smdpd "$BIN/smdpd" --config "$OUT/smdpd.conf" --pki "$P"
+SMDPD_PID=$LAST_PID
+wait_for "$OUT/smdpd.ports" '^es2=' "$SMDPD_PID"
 ES9_PORT=$(sed -n 's/^es9=//p' "$OUT/smdpd.ports")
 ES2_PORT=$(sed -n 's/^es2=//p' "$OUT/smdpd.ports")
 printf '%-44s%6d ms\n' "start smdpd (es9 :$ES9_PORT, es2 :$ES2_PORT)" $(( $(now_ms) - t0 ))
 printf '%s|ok|%s\n' "start smdpd (es9 :$ES9_PORT, es2 :$ES2_PORT)" $(( $(now_ms) - t0 )) >>"$OUT/summary"
-if [ "$ES9_PORT" = 443 ]; then ADDR=$FQDN; else ADDR=$FQDN:$ES9_PORT; fi
+ADDR=$FQDN:$ES9_PORT
 
 # ---- ES2+ orders ------------------------------------------------------
 es2() {  # es2 OPERATOR FUNCTION JSON
@@ -252,9 +223,10 @@ AC_B="LPA:1\$$ADDR\$$MID_B"
 
 # ---- euiccd and lpa ---------------------------------------------------
 t0=$(now_ms)
-spawn euiccd "$BIN/euiccd" --state "$OUT/euicc.json" --tcp 127.0.0.1:0
-wait_for "$OUT/euiccd.log" 'listening on port [0-9]' "$LAST_PID"
-EPORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$OUT/euiccd.log" | head -n 1)
+spawn euiccd "$BIN/euiccd" --state "$OUT/euicc.json" --tcp 127.0.0.1:0 \
+    --port-file "$OUT/euiccd.port"
+wait_for "$OUT/euiccd.port" '^[0-9]' "$LAST_PID"
+EPORT=$(cat "$OUT/euiccd.port")
 printf '%-44s%6d ms\n' "start euiccd (tcp :$EPORT)" $(( $(now_ms) - t0 ))
 printf '%s|ok|%s\n' "start euiccd (tcp :$EPORT)" $(( $(now_ms) - t0 )) >>"$OUT/summary"
 
@@ -262,22 +234,22 @@ lpa() {
     "$BIN/lpa" --driver tcp --tcp "127.0.0.1:$EPORT" --ca "$CA" \
         --resolve "$FQDN:$ES9_PORT:127.0.0.1" --json --yes "$@"
 }
+# elapsedUs: lpa's own wall time of the download (every ES9+ exchange with
+# its TLS handshake, every ES10 command), without process start and card open
+json_num() { sed -n "s/.*\"$1\": *\([0-9.]*\).*/\1/p" "$2" | head -n 1; }
 step "lpa download A (AC + confirmation code)" lpa profile download -a "$AC_A" -c "$CC"
 DL_MS=$STEP_MS
+DL_IN_A=$(json_num elapsedUs "$SO")
 [ "$(json_str iccid "$SO")" = "$ICCID_A" ] || die "lpa installed another ICCID than A's"
 step "lpa enable A" lpa profile enable "$ICCID_A"
 step "lpa download B (AC, EID-bound order)" lpa profile download -a "$AC_B"
 [ "$DL_MS" -le "$STEP_MS" ] || DL_MS=$STEP_MS
+DL_IN_B=$(json_num elapsedUs "$SO")
 [ "$(json_str iccid "$SO")" = "$ICCID_B" ] || die "lpa installed another ICCID than B's"
 step "lpa enable B (switch A -> B)" lpa profile enable "$ICCID_B"
 step "lpa delete A" lpa profile delete "$ICCID_A"
-if [ "$ES9_PORT" = 443 ]; then
-    step "lpa notification process" lpa notification process
-    SENT=$(sed -n 's/.*"sent": *\([0-9]*\).*/\1/p' "$SO")
-else
-    skip "lpa notification process" "ES9+ not on 443 (busy, or not root)"
-    SENT=-
-fi
+step "lpa notification process" lpa notification process
+SENT=$(sed -n 's/.*"sent": *\([0-9]*\).*/\1/p' "$SO")
 step "lpa profile list" lpa profile list
 grep -q "\"iccid\": \"$ICCID_B\"" "$SO" && ! grep -q "\"iccid\": \"$ICCID_A\"" "$SO" ||
     die "profile list: expected only B ($ICCID_B)"
@@ -326,9 +298,14 @@ printf 'notifications sent   %s\n' "$SENT"
 printf '\nES2+.HandleDownloadProgressInfo received by each operator\n(notificationPointId:name, each Executed-Success unless marked =STATUS):\n'
 printf '  operatorA  %s\n' "$(callbacks "$OUT/callbackA.jsonl")"
 printf '  operatorB  %s\n' "$(callbacks "$OUT/callbackB.jsonl")"
-printf '\nSM-DP+ orders (smdp-admin order list; confirmOrder with a confirmation code\nre-creates the order: the first one of A reads cancelled):\n'
+printf '\nSM-DP+ orders (smdp-admin order list):\n'
 "$BIN/smdp-admin" --db "$DB" order list | sed 's/^/  /'
-if [ "$DL_MS" -le 20 ]; then verdict="within"; else verdict="OVER"; fi
-printf '\none complete download (lpa process: ES10 over TCP + ES9+ over TLS, loopback): %d ms, %s the 20 ms target\n' \
-    "$DL_MS" "$verdict"
+# the faster of the two downloads, as lpa measured it
+us_ms() { printf '%d.%d' $(( $1 / 1000 )) $(( ($1 % 1000) / 100 )); }
+DL_IN=$DL_IN_A; [ "$DL_IN_B" -ge "$DL_IN" ] || DL_IN=$DL_IN_B
+if [ "$DL_IN" -le 20000 ]; then verdict="within"; else verdict="OVER"; fi
+printf '\none complete download (ES9+ over TLS incl. handshake + ES10 over TCP, loopback):\n'
+printf '  %s ms as lpa measured it (A %s ms, B %s ms), %s the 20 ms target;\n' \
+    "$(us_ms "$DL_IN")" "$(us_ms "$DL_IN_A")" "$(us_ms "$DL_IN_B")" "$verdict"
+printf '  %d ms for the whole lpa process (start-up, card connection, download)\n' "$DL_MS"
 printf 'demo finished in %d ms\n' $(( (T_END - T_DEMO) / 1000000 ))

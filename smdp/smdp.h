@@ -59,6 +59,10 @@ struct smdp_progress {
     int profile_state;             /* enum smdp_profile_state after the step */
     int64_t timestamp;             /* Unix seconds */
     int notification_event;        /* for OTHER_NOTIFICATION: NotificationEvent bit */
+    const uint8_t *result_data;    /* BPP_INSTALLATION: the ProfileInstallationResult
+                                    * DER as received (ES2+ resultData, §5.3.5);
+                                    * NULL otherwise; valid only during the hook */
+    size_t result_data_len;
 };
 
 /* Called (from any thread) at each notification point; must not block

@@ -309,7 +309,7 @@ void smdp_notify_progress_result(struct smdp_notify *n, const struct smdp_progre
 
 void smdp_notify_progress(void *arg, const struct smdp_progress *ev)
 {
-    smdp_notify_progress_result(arg, ev, NULL, 0);
+    smdp_notify_progress_result(arg, ev, ev->result_data, ev->result_data_len);
 }
 
 void smdp_notify_stats(struct smdp_notify *n, struct smdp_notify_stats *out)

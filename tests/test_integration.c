@@ -878,12 +878,10 @@ static void test_euiccd_killed_retry(void)
     CU_ASSERT_FATAL(card_serve(&c, NULL) == 0);
     ASSERT_CARD(&c, "", 0);
     rc = download(&c, &G.main, ac, NULL, 1, &doc);
-    /* KNOWN DEFECT (eUICC, SGP.22 §5.7.5 / §3.1.3): smdpSigned2 carries
-     * bppEuiccOtpk, the otPK the BPP was bound to; the eUICC ignores it and
-     * generates a new key pair, so the SM-DP+ (no PPK) answers 8.2/3.7 and
-     * the order is lost (FAILED, profile Error). */
-    IT_KNOWN_DEFECT(rc == 0, "retry after an eUICC tear: eUICC does not reuse the otSK of "
-                             "bppEuiccOtpk, SM-DP+ answers 8.2/3.7 and fails the order");
+    /* smdpSigned2 carries bppEuiccOtpk, the otPK the BPP was bound to; the
+     * eUICC kept that key pair across the crash (SGP.22 §5.7.5 / §3.1.3)
+     * and reuses it, so the same BPP binding installs. */
+    CU_ASSERT_EQUAL(rc, 0);
     if (rc == 0) {
         expect_installed(rc, doc, iccid);
         ASSERT_CARD(&c, iccid, 0);
