@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include <ConfigureISDPRequest.h>
 #include <DpProprietaryData.h>
@@ -234,7 +235,7 @@ int rsp_bpp_build(const struct rsp_bpp_params *p, struct rsp_buf *out)
     struct rsp_bsp_keys keys;
     struct rsp_bsp bsp;
     struct rsp_buf body, tmp;
-    int curve, rc;
+    int curve, pc, rc;
     int ppk;
 
     memset(&keys, 0, sizeof(keys));
@@ -249,9 +250,25 @@ int rsp_bpp_build(const struct rsp_bpp_params *p, struct rsp_buf *out)
         return RSP_ERR_INVAL;
     rsp_buf_init(&body, RSP_BPP_MAX);
     rsp_buf_init(&tmp, RSP_BPP_MAX);
-    if ((rc = rsp_ec_key_curve(p->dp_pb_key, &curve)) ||
-        (rc = rsp_ec_pubkey_from_point(curve, p->euicc_otpk, RSP_EC_POINT_LEN, &peer)) ||
-        (rc = rsp_ec_key_generate(curve, &ot)) ||
+    if ((rc = rsp_ec_key_curve(p->dp_pb_key, &curve)))
+        goto out;
+    if (p->euicc_otpk_key) {
+        /* the caller's import of euicc_otpk: one reference more */
+        if ((rc = rsp_ec_key_curve(p->euicc_otpk_key, &pc)))
+            goto out;
+        if (pc != curve) {
+            rc = RSP_ERR_INVAL;
+            goto out;
+        }
+        if (!EVP_PKEY_up_ref(p->euicc_otpk_key)) {
+            rc = RSP_ERR_CRYPTO;
+            goto out;
+        }
+        peer = p->euicc_otpk_key;
+    } else if ((rc = rsp_ec_pubkey_from_point(curve, p->euicc_otpk, RSP_EC_POINT_LEN, &peer))) {
+        goto out;
+    }
+    if ((rc = rsp_ec_key_generate(curve, &ot)) ||
         (rc = rsp_ec_pubkey_to_point(ot, otpk)) ||
         (rc = rsp_ecka_derive(ot, peer, shs)) ||
         (rc = rsp_bsp_kdf(shs, RSP_BSP_KEY_TYPE_AES, RSP_AES_KEY_LEN, p->host_id,

@@ -81,6 +81,11 @@ struct rsp_bpp_params {
     EVP_PKEY *dp_pb_key;            /* SK.DPpb.ECDSA (signs smdpSign) */
     const uint8_t *euicc_otpk;      /* otPK.EUICC.ECKA, 65 bytes, from
                                      * PrepareDownload's euiccSigned2 */
+    EVP_PKEY *euicc_otpk_key;       /* optional: the same point already
+                                     * imported and checked by the caller
+                                     * (rsp_ec_pubkey_from_point on the curve
+                                     * of dp_pb_key), so it is not imported
+                                     * twice; NULL: imported from euicc_otpk */
     const uint8_t *transaction_id;  /* 1..16 bytes */
     size_t transaction_id_len;
     const uint8_t *eid;             /* 16 bytes (BCD) */

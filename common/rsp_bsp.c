@@ -102,7 +102,7 @@ static int cmac2(const uint8_t key[RSP_AES_KEY_LEN], const uint8_t *a,
                  size_t alen, const uint8_t *b, size_t blen,
                  uint8_t mac[RSP_AES_BLOCK])
 {
-    EVP_MAC *m = NULL;
+    EVP_MAC *m = rsp_crypto_cmac();
     EVP_MAC_CTX *ctx = NULL;
     OSSL_PARAM params[2];
     size_t maclen = 0;
@@ -111,7 +111,6 @@ static int cmac2(const uint8_t key[RSP_AES_KEY_LEN], const uint8_t *a,
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER,
                                                  (char *)"AES-128-CBC", 0);
     params[1] = OSSL_PARAM_construct_end();
-    m = EVP_MAC_fetch(NULL, "CMAC", NULL);
     ctx = m ? EVP_MAC_CTX_new(m) : NULL;
     if (!ctx || EVP_MAC_init(ctx, key, RSP_AES_KEY_LEN, params) != 1 ||
         (alen && EVP_MAC_update(ctx, a, alen) != 1) ||
@@ -124,7 +123,6 @@ static int cmac2(const uint8_t key[RSP_AES_KEY_LEN], const uint8_t *a,
     rc = RSP_OK;
 out:
     EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(m);
     return rc;
 }
 
@@ -144,11 +142,12 @@ static int aes_cbc(int enc, const uint8_t key[RSP_AES_KEY_LEN],
                    const uint8_t iv[RSP_AES_BLOCK], const uint8_t *in,
                    size_t len, uint8_t *out)
 {
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    const EVP_CIPHER *c = rsp_crypto_aes128_cbc();
+    EVP_CIPHER_CTX *ctx = c ? EVP_CIPHER_CTX_new() : NULL;
     int n = 0, fin = 0, rc = RSP_ERR_CRYPTO;
 
     if (!ctx || len % RSP_AES_BLOCK || len > RSP_BSP_SEG_MAX ||
-        EVP_CipherInit_ex2(ctx, EVP_aes_128_cbc(), key, iv, enc, NULL) != 1 ||
+        EVP_CipherInit_ex2(ctx, c, key, iv, enc, NULL) != 1 ||
         EVP_CIPHER_CTX_set_padding(ctx, 0) != 1 ||
         EVP_CipherUpdate(ctx, out, &n, in, (int)len) != 1 ||
         EVP_CipherFinal_ex(ctx, out + n, &fin) != 1 || (size_t)(n + fin) != len)
@@ -384,7 +383,7 @@ int rsp_bsp_unwrap(struct rsp_bsp *bsp, int prot, const uint8_t *seg,
     memcpy(bsp->mcv, cmac, RSP_AES_BLOCK);
     bsp->counter++;
 out:
-    OPENSSL_cleanse(plain, sizeof(plain));
+    OPENSSL_cleanse(plain, prot == RSP_BSP_ENC_MAC ? dlen : 0);
     OPENSSL_cleanse(icv, sizeof(icv));
     OPENSSL_cleanse(cmac, sizeof(cmac));
     return done(rc);

@@ -4,6 +4,7 @@
  */
 #include "rsp_crypto.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -588,4 +589,28 @@ int rsp_ecka_derive(EVP_PKEY *own, EVP_PKEY *peer,
 out:
     EVP_PKEY_CTX_free(ctx);
     return done(rc);
+}
+
+/* ---- cached algorithm fetches ---------------------------------------------- */
+
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+static EVP_CIPHER *aes128_cbc;
+static EVP_MAC *cmac;
+
+static void fetch_all(void)
+{
+    aes128_cbc = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
+    cmac = EVP_MAC_fetch(NULL, "CMAC", NULL);
+}
+
+const EVP_CIPHER *rsp_crypto_aes128_cbc(void)
+{
+    pthread_once(&fetch_once, fetch_all);
+    return aes128_cbc;
+}
+
+EVP_MAC *rsp_crypto_cmac(void)
+{
+    pthread_once(&fetch_once, fetch_all);
+    return cmac;
 }

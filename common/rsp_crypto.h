@@ -205,6 +205,13 @@ int rsp_bsp_kdf(const uint8_t shs[RSP_ECKA_SHS_LEN], uint8_t key_type,
 
 void rsp_bsp_keys_wipe(struct rsp_bsp_keys *k);
 
+/* The OpenSSL algorithms the BSP uses, fetched once per process from the
+ * default library context (an explicit fetch per call costs a provider
+ * lookup under a lock; OpenSSL 3 "Performance" notes). Owned by the
+ * library, never freed by the caller; NULL if the provider lacks them. */
+const EVP_CIPHER *rsp_crypto_aes128_cbc(void);
+EVP_MAC *rsp_crypto_cmac(void);
+
 /* AES-128-CMAC (NIST SP 800-38B) of data[0..len) under key: 16 bytes. */
 int rsp_aes_cmac(const uint8_t key[RSP_AES_KEY_LEN], const uint8_t *data,
                  size_t len, uint8_t mac[RSP_AES_BLOCK]);

@@ -7,6 +7,7 @@
 #include <PE-MF.h>
 #include <ProfileElement.h>
 #include <ProfileHeader.h>
+#include <ber_tlv_tag.h>
 
 #include "rsp_asn1.h"
 #include "rsp_err.h"
@@ -14,6 +15,8 @@
 
 /* A single PE larger than this is not a profile element we can hold. */
 #define PE_MAX (128u * 1024u)
+/* Nesting bound of the DER walk, as rsp_asn1_decode's own (rsp_asn1.c). */
+#define PE_DER_DEPTH 48
 
 static int read_header(const ProfileHeader_t *h, struct rsp_saip_info *info)
 {
@@ -32,13 +35,42 @@ static int read_header(const ProfileHeader_t *h, struct rsp_saip_info *info)
     return rsp_iccid_from_bcd(h->iccid.buf, 0, info->iccid);
 }
 
+/* The ProfileElement alternative a PE's outer tag selects, from the asn1c
+ * descriptor (no table of our own); ProfileElement_PR_NOTHING if none. */
+static int pe_kind(const uint8_t *p, size_t len)
+{
+    ber_tlv_tag_t tag;
+
+    if (ber_fetch_tag(p, len, &tag) <= 0)
+        return ProfileElement_PR_NOTHING;
+    for (int i = 0; i < asn_DEF_ProfileElement.elements_count; i++)
+        if (asn_DEF_ProfileElement.elements[i].tag == tag)
+            return i + 1;
+    return ProfileElement_PR_NOTHING;
+}
+
+/* File-system elements (TCA §8.3: genericFileManagement and the
+ * template-based file systems mf .. opt-iot): what a card copies into
+ * files. */
+static int pe_is_fs(int kind)
+{
+    return kind == ProfileElement_PR_genericFileManagement ||
+           (kind >= ProfileElement_PR_mf && kind <= ProfileElement_PR_opt_iot);
+}
+
 int rsp_saip_parse(const uint8_t *p, size_t len, struct rsp_saip_info **out)
+{
+    return rsp_saip_parse_ex(p, len, 0, out);
+}
+
+int rsp_saip_parse_ex(const uint8_t *p, size_t len, unsigned flags,
+                      struct rsp_saip_info **out)
 {
     struct rsp_saip_info *info = NULL;
     ProfileElement_t *pe = NULL;
     size_t pos = 0, cap = 0;
     struct rsp_tlv t;
-    int rc;
+    int rc, kind;
 
     *out = NULL;
     if (len > RSP_SAIP_MAX)
@@ -48,20 +80,32 @@ int rsp_saip_parse(const uint8_t *p, size_t len, struct rsp_saip_info **out)
         return RSP_ERR_NOMEM;
 
     while ((rc = rsp_tlv_next(p, len, &pos, &t)) == 1) {
-        rc = rsp_asn1_decode(&asn_DEF_ProfileElement, t.tlv, t.tlv_len, PE_MAX, (void **)&pe);
-        if (rc)
-            goto out;
+        kind = (flags & RSP_SAIP_FS_WALK) ? pe_kind(t.tlv, t.tlv_len) : 0;
+        if (pe_is_fs(kind)) {
+            /* strict DER shape only (the same check rsp_asn1_decode
+             * makes before decoding) */
+            rc = t.tlv_len > PE_MAX ? RSP_ERR_TOOBIG
+                                    : rsp_der_check(t.tlv, t.tlv_len, PE_DER_DEPTH);
+            if (rc)
+                goto out;
+        } else {
+            rc = rsp_asn1_decode(&asn_DEF_ProfileElement, t.tlv, t.tlv_len, PE_MAX,
+                                 (void **)&pe);
+            if (rc)
+                goto out;
+            kind = (int)pe->present;
+        }
         /* An alternative newer than our module decodes as "nothing". */
-        if (pe->present == ProfileElement_PR_NOTHING) {
+        if (kind == ProfileElement_PR_NOTHING) {
             rc = RSP_ERR_DECODE;
             goto out;
         }
-        if ((info->n_pes == 0) != (pe->present == ProfileElement_PR_header) ||
+        if ((info->n_pes == 0) != (kind == ProfileElement_PR_header) ||
             (info->n_pes > 0 && info->pes[info->n_pes - 1].kind == ProfileElement_PR_end)) {
             rc = RSP_ERR_DECODE;
             goto out;
         }
-        if (pe->present == ProfileElement_PR_header &&
+        if (kind == ProfileElement_PR_header &&
             (rc = read_header(pe->choice.header, info)) != 0)
             goto out;
         if (info->n_pes == cap) {
@@ -75,8 +119,8 @@ int rsp_saip_parse(const uint8_t *p, size_t len, struct rsp_saip_info **out)
             cap = ncap;
         }
         struct rsp_saip_pe *e = &info->pes[info->n_pes++];
-        e->kind = (int)pe->present;
-        e->name = asn_DEF_ProfileElement.elements[pe->present - 1].name;
+        e->kind = kind;
+        e->name = asn_DEF_ProfileElement.elements[kind - 1].name;
         e->offset = (size_t)(t.tlv - p);
         e->len = t.tlv_len;
         rsp_asn1_free(&asn_DEF_ProfileElement, pe);

@@ -40,6 +40,18 @@ struct rsp_saip_info {
  * RSP_ERR_NOMEM. */
 int rsp_saip_parse(const uint8_t *p, size_t len, struct rsp_saip_info **out);
 
+/* The same with flags. RSP_SAIP_FS_WALK: the file-system elements
+ * (genericFileManagement, mf .. opt-iot: file contents a card copies into
+ * its files) get the strict DER walk and the kind from their tag instead
+ * of the full asn1c decode; every other element (header, PIN/PUK codes,
+ * NAA and security-domain keys, RFM, applications, end) is still decoded
+ * in full. The eUICC installs this way (SGP.22 §3.1.3.3): the SM-DP+
+ * decoded every element at import and the BPP carries them under its
+ * session MAC; 0 is rsp_saip_parse. */
+#define RSP_SAIP_FS_WALK 0x1u
+int rsp_saip_parse_ex(const uint8_t *p, size_t len, unsigned flags,
+                      struct rsp_saip_info **out);
+
 void rsp_saip_info_free(struct rsp_saip_info *info);
 
 /* Give a package another ICCID: the PE-Header iccid (plain BCD) and the

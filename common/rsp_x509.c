@@ -1169,3 +1169,296 @@ out:
     X509_free(ic);
     return rc;
 }
+
+/* ---- verified EUM certificates (SGP.22 §5.6.3 server side) -------------- */
+
+struct eum_entry {
+    uint8_t h[32];                  /* SHA-256 of the EUM DER */
+    const struct rsp_x509_store *store;  /* the store it was verified under */
+    X509 *eum;
+    X509_STORE *xs;                 /* the EUM alone: anchor of a partial chain */
+    time_t not_before, not_after;   /* its validity, checked on every hit */
+    int curve;
+    uint8_t ci_pkid[RSP_X509_PKID_MAX];
+    size_t ci_pkid_len;
+    unsigned long long used;        /* LRU tick */
+};
+
+struct rsp_x509_eum_cache {
+    CRYPTO_RWLOCK *lock;
+    struct eum_entry *v;
+    size_t n, max;
+    unsigned long long tick;
+    unsigned long hits, misses;
+};
+
+int rsp_x509_eum_cache_new(size_t max, struct rsp_x509_eum_cache **out)
+{
+    struct rsp_x509_eum_cache *c;
+
+    if (!out || max == 0 || max > 4096)
+        return RSP_ERR_INVAL;
+    *out = NULL;
+    c = calloc(1, sizeof *c);
+    if (!c)
+        return RSP_ERR_NOMEM;
+    c->v = calloc(max, sizeof *c->v);
+    c->lock = CRYPTO_THREAD_lock_new();
+    if (!c->v || !c->lock) {
+        CRYPTO_THREAD_lock_free(c->lock);
+        free(c->v);
+        free(c);
+        return RSP_ERR_NOMEM;
+    }
+    c->max = max;
+    *out = c;
+    return RSP_OK;
+}
+
+static void eum_entry_clear(struct eum_entry *e)
+{
+    X509_STORE_free(e->xs);
+    X509_free(e->eum);
+    memset(e, 0, sizeof *e);
+}
+
+void rsp_x509_eum_cache_free(struct rsp_x509_eum_cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        eum_entry_clear(&c->v[i]);
+    free(c->v);
+    CRYPTO_THREAD_lock_free(c->lock);
+    free(c);
+}
+
+void rsp_x509_eum_cache_stats(struct rsp_x509_eum_cache *c, size_t *n, unsigned long *hits,
+                              unsigned long *misses)
+{
+    size_t cn = 0;
+    unsigned long h = 0, m = 0;
+
+    if (c && CRYPTO_THREAD_read_lock(c->lock)) {
+        cn = c->n;
+        h = c->hits;
+        m = c->misses;
+        CRYPTO_THREAD_unlock(c->lock);
+    }
+    if (n)
+        *n = cn;
+    if (hits)
+        *hits = h;
+    if (misses)
+        *misses = m;
+}
+
+/* Seconds since the epoch of an ASN1_TIME. */
+static int time_of(const ASN1_TIME *t, time_t *out)
+{
+    ASN1_TIME *epoch = ASN1_TIME_set(NULL, 0);
+    int days = 0, secs = 0, ok = epoch && t && ASN1_TIME_diff(&days, &secs, epoch, t);
+
+    ASN1_TIME_free(epoch);
+    *out = (time_t)days * 86400 + secs;
+    return ok ? RSP_OK : RSP_ERR_CERT;
+}
+
+/* A copy of the entry for h under store, with its own references, if the
+ * EUM is within its validity at `at`. 1 if found. */
+static int eum_cache_get(struct rsp_x509_eum_cache *c, const struct rsp_x509_store *s,
+                         const uint8_t h[32], time_t at, struct eum_entry *out)
+{
+    int found = 0;
+
+    if (!CRYPTO_THREAD_write_lock(c->lock))
+        return 0;
+    for (size_t i = 0; i < c->n; i++) {
+        struct eum_entry *e = &c->v[i];
+        if (e->store != s || memcmp(e->h, h, sizeof e->h))
+            continue;
+        if (at != RSP_X509_NO_TIME && (at < e->not_before || at > e->not_after))
+            break;      /* outside its validity: the full path reports it */
+        if (!X509_up_ref(e->eum))
+            break;
+        if (!X509_STORE_up_ref(e->xs)) {
+            X509_free(e->eum);
+            break;
+        }
+        e->used = ++c->tick;
+        *out = *e;
+        found = 1;
+        break;
+    }
+    if (found)
+        c->hits++;
+    else
+        c->misses++;
+    CRYPTO_THREAD_unlock(c->lock);
+    return found;
+}
+
+/* Remember an EUM verified under store s (CI ci); failures only cost the
+ * next download a full verification. */
+static void eum_cache_put(struct rsp_x509_eum_cache *c, const struct rsp_x509_store *s,
+                          const uint8_t h[32], X509 *eum, const struct rsp_x509_chain_info *ci)
+{
+    struct eum_entry e;
+
+    memset(&e, 0, sizeof e);
+    memcpy(e.h, h, sizeof e.h);
+    e.store = s;
+    e.curve = ci->curve;
+    memcpy(e.ci_pkid, ci->ci_pkid, ci->ci_pkid_len);
+    e.ci_pkid_len = ci->ci_pkid_len;
+    if (time_of(X509_get0_notBefore(eum), &e.not_before) ||
+        time_of(X509_get0_notAfter(eum), &e.not_after))
+        return;
+    e.xs = X509_STORE_new();
+    if (!e.xs || !X509_STORE_add_cert(e.xs, eum) || !X509_up_ref(eum)) {
+        X509_STORE_free(e.xs);
+        return;
+    }
+    e.eum = eum;
+    if (!CRYPTO_THREAD_write_lock(c->lock)) {
+        eum_entry_clear(&e);
+        return;
+    }
+    size_t slot = c->n;
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->v[i].store == s && !memcmp(c->v[i].h, h, sizeof e.h)) {
+            slot = i;       /* another thread was first: refresh it */
+            break;
+        }
+    }
+    if (slot == c->max) {   /* full: evict the least recently used */
+        slot = 0;
+        for (size_t i = 1; i < c->n; i++)
+            if (c->v[i].used < c->v[slot].used)
+                slot = i;
+    }
+    if (slot < c->n)
+        eum_entry_clear(&c->v[slot]);
+    else
+        c->n++;
+    e.used = ++c->tick;
+    c->v[slot] = e;
+    CRYPTO_THREAD_unlock(c->lock);
+}
+
+/* The eUICC certificate leaf under a cached, verified EUM: OpenSSL path
+ * validation with the EUM as the (partial chain) trust anchor - the leaf's
+ * signature, validity, extensions and the EUM's validity - then the checks
+ * rsp_x509_verify adds: profile, curve, AKI = SKI, EID in the EUM range. */
+static int verify_under_eum(const struct eum_entry *e, X509 *leaf, time_t at,
+                            struct rsp_x509_chain_info *info)
+{
+    struct vstate st = { .role = RSP_X509_ROLE_EUICC };
+    X509_STORE_CTX *ctx = NULL;
+    STACK_OF(X509) *chain;
+    uint8_t aki[RSP_X509_PKID_MAX], ski[RSP_X509_PKID_MAX];
+    char eid[33] = "";
+    int rc, alen, slen, curve;
+
+    ERR_set_mark();
+    rc = rsp_x509_check_profile(leaf, RSP_X509_ROLE_EUICC);
+    if (rc)
+        goto out;
+    rc = RSP_ERR_NOMEM;
+    ctx = X509_STORE_CTX_new();
+    if (!ctx || !X509_STORE_CTX_init(ctx, e->xs, leaf, NULL))
+        goto out;
+    X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
+    if (at == RSP_X509_NO_TIME)
+        X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_NO_CHECK_TIME);
+    else
+        X509_STORE_CTX_set_time(ctx, 0, at);
+    X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
+    if (!X509_STORE_CTX_set_app_data(ctx, &st))
+        goto out;
+    if (X509_verify_cert(ctx) != 1) {
+        rc = map_verify_error(X509_STORE_CTX_get_error(ctx));
+        goto out;
+    }
+    rc = RSP_ERR_CERT;
+    chain = X509_STORE_CTX_get0_chain(ctx);
+    if (sk_X509_num(chain) != 2 || X509_cmp(sk_X509_value(chain, 1), e->eum) != 0)
+        goto out;
+    curve = rsp_x509_get_curve(leaf);
+    if (curve < 0) {
+        rc = curve;
+        goto out;
+    }
+    if (curve != e->curve || X509_get_signature_nid(leaf) != NID_ecdsa_with_SHA256)
+        goto out;
+    alen = rsp_x509_get_aki(leaf, aki, sizeof aki);
+    slen = rsp_x509_get_ski(e->eum, ski, sizeof ski);
+    if (alen <= 0 || alen != slen || memcmp(aki, ski, (size_t)alen) != 0)
+        goto out;
+    rc = rsp_x509_check_eid(e->eum, leaf, eid);
+    if (rc)
+        goto out;
+    if (info) {
+        info->role = RSP_X509_ROLE_EUICC;
+        info->curve = e->curve;
+        memcpy(info->ci_pkid, e->ci_pkid, e->ci_pkid_len);
+        info->ci_pkid_len = e->ci_pkid_len;
+        memcpy(info->eid, eid, sizeof eid);
+    }
+    rc = RSP_OK;
+out:
+    X509_STORE_CTX_free(ctx);
+    ERR_pop_to_mark();
+    return rc;
+}
+
+int rsp_x509_verify_euicc_der(const struct rsp_x509_store *s,
+                              struct rsp_x509_eum_cache *cache,
+                              const uint8_t *leaf, size_t leaf_len,
+                              const uint8_t *eum, size_t eum_len, time_t at,
+                              struct rsp_x509_chain_info *info, X509 **leaf_out)
+{
+    struct rsp_x509_chain_info ci;
+    struct eum_entry e;
+    uint8_t h[32];
+    X509 *lc = NULL, *ic = NULL;
+    int rc, hashed = 0;
+
+    if (info)
+        memset(info, 0, sizeof *info);
+    if (leaf_out)
+        *leaf_out = NULL;
+    if (!s || !eum || !eum_len)
+        return RSP_ERR_INVAL;
+    rc = rsp_x509_from_der(leaf, leaf_len, &lc);
+    if (rc)
+        goto out;
+    if (cache && eum_len <= RSP_X509_DER_MAX &&
+        EVP_Digest(eum, eum_len, h, NULL, EVP_sha256(), NULL) == 1) {
+        hashed = 1;
+        if (eum_cache_get(cache, s, h, at, &e)) {
+            rc = verify_under_eum(&e, lc, at, info);
+            X509_STORE_free(e.xs);
+            X509_free(e.eum);
+            goto out;
+        }
+    }
+    rc = rsp_x509_from_der(eum, eum_len, &ic);
+    if (rc)
+        goto out;
+    rc = rsp_x509_verify(s, RSP_X509_ROLE_EUICC, lc, &ic, 1, at, &ci);
+    if (rc)
+        goto out;
+    if (hashed)
+        eum_cache_put(cache, s, h, ic, &ci);
+    if (info)
+        *info = ci;
+out:
+    if (rc == RSP_OK && leaf_out) {
+        *leaf_out = lc;
+        lc = NULL;
+    }
+    X509_free(lc);
+    X509_free(ic);
+    return rc;
+}

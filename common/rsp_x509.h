@@ -153,6 +153,36 @@ int rsp_x509_verify_der(const struct rsp_x509_store *s, int role,
                         struct rsp_x509_chain_info *info);
 
 /*
+ * Verified EUM certificates, for a server that checks many eUICC chains
+ * under few EUMs (the SM-DP+ in AuthenticateClient, SGP.22 §5.6.3): a
+ * bounded LRU keyed by the SHA-256 of the EUM DER (and the trust store it
+ * was verified under), safe to share between threads. An entry keeps the
+ * parsed EUM and its validity period: a hit skips decoding the EUM and
+ * verifying it under the CI, but the EUM's validity is still checked
+ * against `at` (outside it the entry is not used and the full verification
+ * reports the expiry) and the eUICC certificate is verified against the
+ * EUM every time (signature, validity, profile, AKI, EID range).
+ * rsp_x509_eum_cache_new: max entries 1..4096; RSP_ERR_INVAL, RSP_ERR_NOMEM.
+ */
+struct rsp_x509_eum_cache;
+int rsp_x509_eum_cache_new(size_t max, struct rsp_x509_eum_cache **out);
+void rsp_x509_eum_cache_free(struct rsp_x509_eum_cache *c);
+/* Entries, hits and misses so far (any pointer may be NULL). */
+void rsp_x509_eum_cache_stats(struct rsp_x509_eum_cache *c, size_t *n, unsigned long *hits,
+                              unsigned long *misses);
+
+/* rsp_x509_verify_der(s, RSP_X509_ROLE_EUICC, leaf.., eum.., at, info)
+ * through cache (may be NULL: no caching); the EUM is cached once the
+ * whole chain verified. [out] *leaf_out (optional): on success the parsed
+ * eUICC certificate (X509_free), so that its key need not be decoded
+ * again. Same errors as rsp_x509_verify_der. */
+int rsp_x509_verify_euicc_der(const struct rsp_x509_store *s,
+                              struct rsp_x509_eum_cache *cache,
+                              const uint8_t *leaf, size_t leaf_len,
+                              const uint8_t *eum, size_t eum_len, time_t at,
+                              struct rsp_x509_chain_info *info, X509 **leaf_out);
+
+/*
  * Check the single-certificate profile of role (no chain, no time):
  * - certificatePolicies holds id-rspRole-<role> and no other id-rspRole
  *   (operator: no id-rspRole at all);

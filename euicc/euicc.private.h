@@ -108,6 +108,9 @@ struct euicc_notif {
 struct euicc_otk {
     int present;
     int curve;                       /* enum rsp_curve */
+    uint64_t gen;                    /* its record in the .otk sidecar
+                                      * (euicc_state.c); 0: kept in the JSON
+                                      * state, as files before 2026-11 did */
     uint8_t sk[RSP_EC_SCALAR_LEN];   /* otSK.EUICC.ECKA (wiped when dropped) */
     uint8_t pk[RSP_EC_POINT_LEN];    /* otPK.EUICC.ECKA, 04 || X || Y */
 };
@@ -127,6 +130,9 @@ struct euicc_state {
     uint32_t next_seq;               /* next notification seqNumber */
     uint32_t next_isdp;              /* ISD-P AID counter (never reused) */
     struct euicc_otk otk;            /* retained for a download retry */
+    uint64_t otk_done;               /* sidecar generation last dropped: a
+                                      * record up to it is no pair */
+    uint64_t otk_gen;                /* highest generation seen or used */
 };
 
 /* Load/save the whole state; save is atomic (tmp + fsync + rename + fsync
@@ -146,8 +152,27 @@ void euicc_state_clear(struct euicc_state *st);
 void euicc_state_drop_profile(struct euicc_state *st, size_t i);
 /* Remove a notification (and free it) from the array. */
 void euicc_state_drop_notif(struct euicc_state *st, size_t i);
-/* Forget the retained one-time key pair (wiped); the caller commits. */
+/* Forget the retained one-time key pair (wiped); the caller commits (the
+ * JSON commit records its generation as dropped). */
 void euicc_state_drop_otk(struct euicc_state *st);
+
+/* The retained one-time pair lives in a sidecar, "<path>.otk": two
+ * fixed-size records (slot = generation & 1), each with its generation, the
+ * EID and a SHA-256 over it all. Retaining a pair rewrites the other slot
+ * in place and fdatasyncs it: a tear leaves the older record valid, which
+ * is the state before the command. No JSON, no new file, no rename: the
+ * PrepareDownload commit costs one small synchronous write. The JSON state
+ * names the generation last dropped ("otk_done"), so the install commit
+ * drops the pair atomically with the profile it installs.
+ * euicc_otk_save_ex: write k (k->gen > every generation so far) for the
+ * card st->eid; creates the sidecar atomically (tmp, fsync, rename, fsync
+ * of the directory) when missing or damaged. Faults: EUICC_SAVE_FAIL fails
+ * before writing. Errors: RSP_ERR_IO, RSP_ERR_INVAL.
+ * euicc_otk_reset: an empty sidecar for a new card on this path (made at
+ * creation, so the first PrepareDownload already writes in place). */
+int euicc_otk_save_ex(const char *path, const struct euicc_state *st,
+                      const struct euicc_otk *k, unsigned faults);
+int euicc_otk_reset(const char *path);
 
 struct rsp_x509_store;
 
@@ -253,6 +278,10 @@ long euicc_crash_points_passed(void);
 /* Persist e->st (calls euicc_crash_point before and after). On failure the
  * in-memory state is reloaded from the file. Errors: RSP_ERR_IO. */
 int euicc_commit(struct euicc *e);
+/* Retain the one-time pair k (curve, sk, pk) durably as e->st.otk, in the
+ * sidecar (euicc_otk_save_ex), with the same crash points as euicc_commit.
+ * On failure e->st.otk is unchanged. Errors: RSP_ERR_IO. */
+int euicc_commit_otk(struct euicc *e, const struct euicc_otk *k);
 
 /* Card core (euicc_card.c, euicc_apdu.c, euicc_state.c). */
 /* Free and wipe what a profile owns; leaves it zeroed (e.g. sess.pending). */

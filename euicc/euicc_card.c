@@ -82,6 +82,29 @@ int euicc_commit(struct euicc *e)
     return 0;
 }
 
+int euicc_commit_otk(struct euicc *e, const struct euicc_otk *k)
+{
+    struct euicc_otk n = *k;
+    int rc;
+
+    euicc_crash_point(e, "commit:before");
+    n.present = 1;
+    n.gen = e->st.otk_gen + 1;
+    rc = euicc_otk_save_ex(e->path, &e->st, &n, e->fault_save);
+    e->fault_save = 0;
+    if (rc != 0) {
+        LOG(RSP_LOG_ERROR, "saving the one-time key of %s: %s", e->path, rsp_strerror(rc));
+        OPENSSL_cleanse(&n, sizeof(n));
+        return RSP_ERR_IO;
+    }
+    OPENSSL_cleanse(&e->st.otk, sizeof(e->st.otk));
+    e->st.otk = n;
+    e->st.otk_gen = n.gen;
+    OPENSSL_cleanse(&n, sizeof(n));
+    euicc_crash_point(e, "commit:after");
+    return 0;
+}
+
 /* ---- creation ------------------------------------------------------------ */
 
 static const struct {
@@ -297,7 +320,15 @@ int euicc_create(const char *path, const struct euicc_identity *id)
         strcpy(st.default_dp, id->default_dp);
     st.next_seq = 1;
     st.next_isdp = 1;
-    rc = euicc_state_save(path, &st);
+    /* the one-time key sidecar, empty (one left by an earlier card on
+     * this path is not ours) */
+    if ((rc = euicc_otk_reset(path)) == 0)
+        rc = euicc_state_save(path, &st);
+    /* Saved twice: the second save exchanges the first into the spare
+     * "<path>.tmp" (euicc_state.c), so that no commit of this card ever
+     * allocates an inode (a card's NVM exists before its first use). */
+    if (rc == 0)
+        rc = euicc_state_save(path, &st);
 out:
     euicc_state_clear(&st);
     rsp_x509_store_free(store);

@@ -462,23 +462,23 @@ static int otk_select(const struct euicc *e, int curve, const OCTET_STRING_t *bp
 /* Retain a freshly generated pair in the state (it replaces the one
  * before) and commit it: it must be durable before its otPK leaves the
  * card, or a tear after the response would lose a key an SM-DP+ may have
- * bound a BPP to. Errors: RSP_ERR_IO (state reloaded, old pair kept). */
+ * bound a BPP to. The commit is one in-place write of the .otk sidecar,
+ * not of the whole state (euicc_commit_otk). Errors: RSP_ERR_IO (old pair
+ * kept). */
 static int otk_retain(struct euicc *e, int curve, EVP_PKEY *ot,
                       const uint8_t otpk[RSP_EC_POINT_LEN])
 {
-    struct euicc_otk *k = &e->st.otk;
-    uint8_t sk[RSP_EC_SCALAR_LEN];
-    int rc = rsp_ec_key_to_scalar(ot, sk);
+    struct euicc_otk k;
+    int rc;
 
+    memset(&k, 0, sizeof(k));
+    rc = rsp_ec_key_to_scalar(ot, k.sk);
     if (rc == 0) {
-        euicc_state_drop_otk(&e->st);
-        memcpy(k->sk, sk, sizeof(sk));
-        memcpy(k->pk, otpk, sizeof(k->pk));
-        k->curve = curve;
-        k->present = 1;
-        rc = euicc_commit(e);
+        memcpy(k.pk, otpk, sizeof(k.pk));
+        k.curve = curve;
+        rc = euicc_commit_otk(e, &k);
     }
-    OPENSSL_cleanse(sk, sizeof(sk));
+    OPENSSL_cleanse(&k, sizeof(k));
     return rc;
 }
 

@@ -477,7 +477,7 @@ static int do_install_end(struct euicc *e, struct item_err *err)
     int rc;
 
     err->cmd = CMD_LOAD_PE;
-    rc = rsp_saip_parse(e->sess.pe_data.data, e->sess.pe_data.len, &info);
+    rc = rsp_saip_parse_ex(e->sess.pe_data.data, e->sess.pe_data.len, RSP_SAIP_FS_WALK, &info);
     if (rc) {
         err->reason = ER_PE_PROCESSING;
         return rc;

@@ -13,12 +13,16 @@
  *                     "class": n, "package": b64, "n_pes": n } ],
  *     "notifs": [ { "seq": n, "event": n, "address": "...",
  *                   "iccid": "...", "der": b64 } ],
- *     "otk": { "curve": c, "sk": hex32, "pk": hex65 } }
+ *     "otk": { "curve": c, "sk": hex32, "pk": hex65 }, "otk_done": n }
  * "otk" (optional, absent when none) is the otSK/otPK.EUICC.ECKA pair kept
- * for a download retry (SGP.22 v2.5 §3.1.3, §5.7.14 bppEuiccOtpk); files
- * without it load as before, and older readers ignore it.
+ * for a download retry (SGP.22 v2.5 §3.1.3, §5.7.14 bppEuiccOtpk) as files
+ * before 2026-11 kept it; files without it load as before. Since then a
+ * retained pair lives in the sidecar "<path>.otk" (binary, two records, see
+ * euicc.private.h) so PrepareDownload does not rewrite the whole state, and
+ * "otk_done" (optional, 0 if absent) is the sidecar generation last dropped.
  * Loading validates every field and size; anything else is RSP_ERR_DECODE.
  */
+#define _GNU_SOURCE   /* renameat2, RENAME_EXCHANGE */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,6 +33,7 @@
 
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "euicc.private.h"
 #include "rsp_err.h"
@@ -85,6 +90,8 @@ void euicc_state_drop_notif(struct euicc_state *st, size_t i)
 
 void euicc_state_drop_otk(struct euicc_state *st)
 {
+    if (st->otk.present && st->otk.gen > st->otk_done)
+        st->otk_done = st->otk.gen;
     OPENSSL_cleanse(&st->otk, sizeof(st->otk));
     memset(&st->otk, 0, sizeof(st->otk));
 }
@@ -116,10 +123,11 @@ static int set_b64(json_t *o, const char *key, const uint8_t *p, size_t len)
 
     rsp_buf_init(&b, (len / 3 + 2) * 4 + 1);
     rc = rsp_base64_encode(p, len, &b);
+    /* base64 is ASCII: no UTF-8 check (jansson's costs as much as the
+     * encoding for a profile package) */
     if (rc == 0)
-        rc = rsp_buf_append_byte(&b, 0);
-    if (rc == 0)
-        rc = json_object_set_new(o, key, json_string((const char *)b.data)) ? RSP_ERR_NOMEM : 0;
+        rc = json_object_set_new(o, key, json_stringn_nocheck(b.len ? (const char *)b.data : "", b.len))
+                 ? RSP_ERR_NOMEM : 0;
     rsp_buf_free(&b);
     return rc;
 }
@@ -131,7 +139,7 @@ static int set_hex(json_t *o, const char *key, const uint8_t *p, size_t len)
     if (len > RSP_EC_POINT_LEN)
         return RSP_ERR_INVAL;
     rsp_hex_encode(p, len, tmp);
-    int rc = json_object_set_new(o, key, json_string(tmp)) ? RSP_ERR_NOMEM : 0;
+    int rc = json_object_set_new(o, key, json_stringn_nocheck(tmp, 2 * len)) ? RSP_ERR_NOMEM : 0;
     OPENSSL_cleanse(tmp, sizeof(tmp));
     return rc;
 }
@@ -208,7 +216,11 @@ static json_t *state_to_json(const struct euicc_state *st)
         if (!rc) rc = set_str(o, "iccid", n->iccid);
         if (!rc) rc = set_b64(o, "der", n->der, n->der_len);
     }
-    if (!rc && st->otk.present) {
+    if (!rc && st->otk_done)
+        rc = set_int(root, "otk_done", (json_int_t)st->otk_done);
+    /* a pair of the sidecar lives there; one loaded from an older file
+     * (generation 0) stays here until dropped */
+    if (!rc && st->otk.present && st->otk.gen == 0) {
         rc = json_object_set_new(root, "otk", o = json_object()) ? RSP_ERR_NOMEM : 0;
         if (!rc) rc = set_int(o, "curve", st->otk.curve);
         if (!rc) rc = set_hex(o, "sk", st->otk.sk, sizeof(st->otk.sk));
@@ -264,11 +276,33 @@ int euicc_state_save(const char *path, const struct euicc_state *st)
     return euicc_state_save_ex(path, st, 0);
 }
 
+static int dump_cb(const char *p, size_t n, void *data)
+{
+    return rsp_buf_append(data, p, n) == 0 ? 0 : -1;
+}
+
+/* tmp takes path's place. Exchanged when the filesystem can (Linux
+ * renameat2 RENAME_EXCHANGE): the old state's inode becomes the next
+ * commit's tmp, so a commit neither creates nor frees an inode (on ext4
+ * those were a third of a commit's CPU); plain rename() otherwise and for
+ * the first save. Either is atomic. */
+static int replace(const char *tmp, const char *path)
+{
+#ifdef RENAME_EXCHANGE
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE) == 0)
+        return 0;
+    if (errno != ENOENT && errno != EINVAL && errno != ENOSYS && errno != ENOTSUP &&
+        errno != EOPNOTSUPP)
+        return -1;
+#endif
+    return rename(tmp, path);
+}
+
 int euicc_state_save_ex(const char *path, const struct euicc_state *st, unsigned faults)
 {
     char tmp[4096];
     json_t *root;
-    char *text = NULL;
+    struct rsp_buf text;
     int fd = -1, rc = RSP_ERR_IO;
 
     if (!path || !st)
@@ -278,21 +312,31 @@ int euicc_state_save_ex(const char *path, const struct euicc_state *st, unsigned
     root = state_to_json(st);
     if (!root)
         return RSP_ERR_NOMEM;
-    text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
-    json_decref(root);
-    if (!text)
+    rsp_buf_init(&text, STATE_FILE_MAX);
+    if (json_dump_callback(root, dump_cb, &text, JSON_INDENT(1) | JSON_SORT_KEYS) != 0 ||
+        rsp_buf_append_byte(&text, '\n') != 0) {
+        json_decref(root);
+        rsp_buf_free(&text);
         return RSP_ERR_NOMEM;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    }
+    json_decref(root);
+    /* The tmp file may be the previous state (exchanged in): overwritten
+     * from the start and cut to length, never truncated first, so its
+     * blocks are reused. */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         goto out;
-    if (write_all(fd, text, strlen(text)) || write_all(fd, "\n", 1) || fsync(fd) != 0)
+    /* fdatasync: the data and the size (what the rename publishes); the
+     * inode's times need no durability */
+    if (write_all(fd, (const char *)text.data, text.len) ||
+        ftruncate(fd, (off_t)text.len) != 0 || fdatasync(fd) != 0)
         goto out;
     if (close(fd) != 0) {
         fd = -1;
         goto out;
     }
     fd = -1;
-    if ((faults & EUICC_SAVE_FAIL) || rename(tmp, path) != 0)
+    if ((faults & EUICC_SAVE_FAIL) || replace(tmp, path) != 0)
         goto out;
     /* Committed: the new state is what any later open reads. A failed
      * directory fsync only leaves its survival of a power cut open;
@@ -306,8 +350,8 @@ out:
         close(fd);
     if (rc)
         unlink(tmp);
-    OPENSSL_cleanse(text, strlen(text));
-    free(text);
+    OPENSSL_cleanse(text.data, text.len);
+    rsp_buf_free(&text);
     return rc;
 }
 
@@ -542,7 +586,177 @@ static int state_from_json(json_t *root, struct euicc_state *st)
             return rc;
     if (json_object_get(root, "otk") && (rc = load_otk(json_object_get(root, "otk"), &st->otk)))
         return rc;
+    if (json_object_get(root, "otk_done")) {
+        json_int_t done;
+        if ((rc = get_uint(root, "otk_done", (json_int_t)1 << 62, &done)))
+            return rc;
+        st->otk_done = st->otk_gen = (uint64_t)done;
+    }
     return 0;
+}
+
+/* ---- the one-time key sidecar (euicc.private.h) ---------------------------- */
+
+#define OTK_SLOT      256u
+#define OTK_FILE      (2u * OTK_SLOT)
+#define OTK_BODY      147u            /* bytes the digest covers */
+static const char otk_magic[8] = {'r', 's', 'p', 'o', 't', 'k', '0', '1'};
+
+/* Record: magic(8) curve(1) gen(8, big-endian) eid(33, NUL-terminated)
+ * sk(32) pk(65) SHA-256(32) of the 147 bytes before, zero to OTK_SLOT. */
+static int otk_encode(const char *eid, const struct euicc_otk *k, uint8_t r[OTK_SLOT])
+{
+    size_t el = strlen(eid);
+
+    memset(r, 0, OTK_SLOT);
+    if (el > 32)
+        return RSP_ERR_INVAL;
+    memcpy(r, otk_magic, 8);
+    r[8] = (uint8_t)k->curve;
+    for (int i = 0; i < 8; i++)
+        r[9 + i] = (uint8_t)(k->gen >> (56 - 8 * i));
+    memcpy(r + 17, eid, el);
+    memcpy(r + 50, k->sk, RSP_EC_SCALAR_LEN);
+    memcpy(r + 82, k->pk, RSP_EC_POINT_LEN);
+    return EVP_Digest(r, OTK_BODY, r + OTK_BODY, NULL, EVP_sha256(), NULL) == 1 ? 0
+                                                                                : RSP_ERR_NOMEM;
+}
+
+/* 0 and *k filled when r is an intact record of the card eid. */
+static int otk_decode(const uint8_t r[OTK_SLOT], const char *eid, struct euicc_otk *k)
+{
+    uint8_t md[32];
+    size_t el = strlen(eid);
+
+    memset(k, 0, sizeof(*k));
+    if (memcmp(r, otk_magic, 8) != 0 || el > 32 ||
+        EVP_Digest(r, OTK_BODY, md, NULL, EVP_sha256(), NULL) != 1 ||
+        CRYPTO_memcmp(md, r + OTK_BODY, sizeof(md)) != 0 ||
+        memcmp(r + 17, eid, el) != 0 || r[17 + el] != 0 ||
+        (r[8] != RSP_CURVE_P256 && r[8] != RSP_CURVE_BRAINPOOLP256R1) || r[82] != 0x04)
+        return RSP_ERR_DECODE;
+    k->curve = r[8];
+    for (int i = 0; i < 8; i++)
+        k->gen = k->gen << 8 | r[9 + i];
+    memcpy(k->sk, r + 50, RSP_EC_SCALAR_LEN);
+    memcpy(k->pk, r + 82, RSP_EC_POINT_LEN);
+    k->present = k->gen != 0;
+    return k->present ? 0 : RSP_ERR_DECODE;
+}
+
+static int otk_path(const char *path, char *out, size_t max)
+{
+    return (size_t)snprintf(out, max, "%s.otk", path) >= max ? RSP_ERR_INVAL : 0;
+}
+
+/* The newest intact record of the sidecar, if any, into st: the pair when
+ * it was not dropped since; st->otk_gen covers it either way. A missing or
+ * damaged sidecar is no pair, not an error (the JSON state is the card). */
+static void otk_load(const char *path, struct euicc_state *st)
+{
+    uint8_t f[OTK_FILE];
+    struct euicc_otk k, best;
+    char sp[4096];
+    ssize_t n = -1;
+    int fd;
+
+    memset(&best, 0, sizeof(best));
+    if (otk_path(path, sp, sizeof(sp)) || (fd = open(sp, O_RDONLY | O_CLOEXEC)) < 0)
+        return;
+    do
+        n = pread(fd, f, sizeof(f), 0);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    for (size_t i = 0; n == (ssize_t)sizeof(f) && i < 2; i++)
+        if (otk_decode(f + i * OTK_SLOT, st->eid, &k) == 0 && k.gen > best.gen)
+            best = k;
+    if (best.gen > st->otk_gen)
+        st->otk_gen = best.gen;
+    if (best.gen > st->otk_done) {
+        OPENSSL_cleanse(&st->otk, sizeof(st->otk));
+        st->otk = best;
+    }
+    OPENSSL_cleanse(f, sizeof(f));
+    OPENSSL_cleanse(&k, sizeof(k));
+    OPENSSL_cleanse(&best, sizeof(best));
+}
+
+/* A whole new sidecar holding rec in its slot, atomically. */
+static int otk_create(const char *sp, const uint8_t rec[OTK_SLOT], size_t slot)
+{
+    uint8_t f[OTK_FILE];
+    char tmp[4200];
+    int fd, rc = RSP_ERR_IO;
+
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", sp) >= sizeof(tmp))
+        return RSP_ERR_INVAL;
+    memset(f, 0, sizeof(f));
+    memcpy(f + slot * OTK_SLOT, rec, OTK_SLOT);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0 && write_all(fd, (const char *)f, sizeof(f)) == 0 && fsync(fd) == 0) {
+        rc = close(fd) == 0 ? 0 : RSP_ERR_IO;
+        fd = -1;
+        if (rc == 0 && rename(tmp, sp) != 0)
+            rc = RSP_ERR_IO;
+        if (rc == 0 && fsync_dir_of(sp) != 0)
+            RSP_LOG(RSP_LOG_WARN, "euicc", "%s saved, but fsync of its directory failed", sp);
+    }
+    if (fd >= 0)
+        close(fd);
+    if (rc)
+        unlink(tmp);
+    OPENSSL_cleanse(f, sizeof(f));
+    return rc;
+}
+
+int euicc_otk_save_ex(const char *path, const struct euicc_state *st,
+                      const struct euicc_otk *k, unsigned faults)
+{
+    uint8_t rec[OTK_SLOT];
+    char sp[4096];
+    size_t slot;
+    struct stat sb;
+    int fd, rc;
+
+    if (!path || !st || !k || !k->present || k->gen == 0)
+        return RSP_ERR_INVAL;
+    if ((rc = otk_path(path, sp, sizeof(sp))) || (rc = otk_encode(st->eid, k, rec)))
+        goto out;
+    if (faults & EUICC_SAVE_FAIL) {
+        rc = RSP_ERR_IO;
+        goto out;
+    }
+    slot = (size_t)(k->gen & 1);
+    fd = open(sp, O_RDWR | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size != OTK_FILE) {
+        /* first pair of this card, or a damaged sidecar */
+        if (fd >= 0)
+            close(fd);
+        rc = otk_create(sp, rec, slot);
+        goto out;
+    }
+    /* In place: the other slot keeps the record before, whatever a tear
+     * leaves of this one. */
+    rc = RSP_ERR_IO;
+    if (pwrite(fd, rec, sizeof(rec), (off_t)(slot * OTK_SLOT)) == (ssize_t)sizeof(rec) &&
+        fdatasync(fd) == 0)
+        rc = 0;
+    if (close(fd) != 0)
+        rc = RSP_ERR_IO;
+out:
+    OPENSSL_cleanse(rec, sizeof(rec));
+    return rc;
+}
+
+int euicc_otk_reset(const char *path)
+{
+    uint8_t empty[OTK_SLOT];
+    char sp[4096];
+
+    if (!path || otk_path(path, sp, sizeof(sp)))
+        return RSP_ERR_INVAL;
+    memset(empty, 0, sizeof(empty));
+    return otk_create(sp, empty, 0);
 }
 
 int euicc_state_load(const char *path, struct euicc_state *st)
@@ -585,6 +799,8 @@ int euicc_state_load(const char *path, struct euicc_state *st)
         goto out;
     }
     rc = state_from_json(root, st);
+    if (rc == 0)
+        otk_load(path, st);
 out:
     if (rc)
         euicc_state_clear(st);

@@ -22,6 +22,7 @@
 
 #include "lpa.h"
 #include "lpa_drivers.h"
+#include "lpa_es10b.h"
 #include "lpa_http_curl.h"
 #include "lpa_rsp.h"
 #include "rsp_asn1.h"
@@ -346,16 +347,57 @@ static json_t *pkid_list(const SubjectKeyIdentifier_t *const *arr, int n)
     return a;
 }
 
-/* GetEUICCInfo2 (§5.7.8, BF22) decoded into a few JSON fields. */
+/* UICCCapability named bits (SIMalliance eUICC Profile Package
+ * PEDefinitions), bit i = name[i]. */
+static const char *const uicc_cap_names[] = {
+    "contactlessSupport", "usimSupport", "isimSupport", "csimSupport", "akaMilenage",
+    "akaCave", "akaTuak128", "akaTuak256", "usimTestAlgorithm", "rfu2", "gbaAuthenUsim",
+    "gbaAuthenISim", "mbmsAuthenUsim", "eapClient", "javacard", "multos",
+    "multipleUsimSupport", "multipleIsimSupport", "multipleCsimSupport", "berTlvFileSupport",
+    "dfLinkSupport", "catTp", "getIdentity", "profile-a-x25519", "profile-b-p256",
+    "suciCalculatorApi", "dns-resolution", "scp11ac", "scp11c-authorization-mechanism",
+    "s16mode",
+};
+
+static json_t *named_bits(const BIT_STRING_t *bs, const char *const *names, size_t n)
+{
+    json_t *a = json_array();
+    size_t nbits;
+
+    if (!bs || !bs->buf || bs->size <= 0)
+        return a;
+    nbits = (size_t)bs->size * 8 - (size_t)(bs->bits_unused & 7);
+    for (size_t i = 0; i < nbits; i++) {
+        if (!(bs->buf[i / 8] & (0x80 >> (i % 8))))
+            continue;
+        if (i < n) {
+            json_array_append_new(a, json_string(names[i]));
+        } else {
+            char b[16];
+            snprintf(b, sizeof(b), "bit%zu", i);
+            json_array_append_new(a, json_string(b));
+        }
+    }
+    return a;
+}
+
+/*
+ * GetEUICCInfo2 (§5.7.8, BF22): the essentials, named after the EUICCInfo2
+ * fields of SGP.22 (spec-notes/lpa-cli.md lists them): profileVersion, svn,
+ * euiccFirmwareVer, ppVersion ("x.y.z"), extCardResource (ETSI TS 102 226
+ * §8.2.1.7.2: 81 installed applications, 82 free non-volatile memory, 83
+ * free volatile memory), uiccCapability (bit names), sasAccreditationNumber,
+ * euiccCiPKIdListForVerification / ...ForSigning (hex).
+ */
 static int chip_info2(struct cli *c, json_t *info)
 {
-    static const uint8_t req[] = { 0xBF, 0x22, 0x00 };
     struct rsp_buf resp;
     EUICCInfo2_t *i2 = NULL;
+    json_t *ecr;
     char v[16];
     int rc;
 
-    if ((rc = lpa_es10_transact(&c->lpa, req, sizeof(req), &resp)))
+    if ((rc = lpa_es10b_get_euicc_info2(&c->lpa, &resp)))
         return rc;
     rc = rsp_asn1_decode(&asn_DEF_EUICCInfo2, resp.data, resp.len, resp.len, (void **)&i2);
     rsp_buf_free(&resp);
@@ -366,14 +408,8 @@ static int chip_info2(struct cli *c, json_t *info)
     version_str(&i2->svn, v);
     json_object_set_new(info, "svn", json_string(v));
     version_str(&i2->euiccFirmwareVer, v);
-    json_object_set_new(info, "firmwareVersion", json_string(v));
-    version_str(&i2->ppVersion, v);
-    json_object_set_new(info, "ppVersion", json_string(v));
-    json_object_set_new(info, "sasAccreditationNumber",
-                        json_stringn((const char *)i2->sasAcreditationNumber.buf,
-                                     (size_t)i2->sasAcreditationNumber.size));
-    /* extCardResource (§5.7.8 / ETSI TS 102 226 §8.2.1.7.2): 81 installed
-     * applications, 82 free non-volatile memory, 83 free volatile memory. */
+    json_object_set_new(info, "euiccFirmwareVer", json_string(v));
+    ecr = json_object();
     {
         struct rsp_tlv t;
         static const struct { uint32_t tag; const char *name; } f[] = {
@@ -386,15 +422,24 @@ static int chip_info2(struct cli *c, json_t *info)
                 json_int_t n = 0;
                 for (size_t b = 0; b < t.val_len; b++)
                     n = (n << 8) | t.val[b];
-                json_object_set_new(info, f[k].name, json_integer(n));
+                json_object_set_new(ecr, f[k].name, json_integer(n));
             }
         }
     }
-    json_object_set_new(info, "ciPKIdsForVerification",
+    json_object_set_new(info, "extCardResource", ecr);
+    json_object_set_new(info, "uiccCapability",
+                        named_bits(&i2->uiccCapability, uicc_cap_names,
+                                   sizeof(uicc_cap_names) / sizeof(uicc_cap_names[0])));
+    version_str(&i2->ppVersion, v);
+    json_object_set_new(info, "ppVersion", json_string(v));
+    json_object_set_new(info, "sasAccreditationNumber",
+                        json_stringn((const char *)i2->sasAcreditationNumber.buf,
+                                     (size_t)i2->sasAcreditationNumber.size));
+    json_object_set_new(info, "euiccCiPKIdListForVerification",
                         pkid_list((const SubjectKeyIdentifier_t *const *)
                                   i2->euiccCiPKIdListForVerification.list.array,
                                   i2->euiccCiPKIdListForVerification.list.count));
-    json_object_set_new(info, "ciPKIdsForSigning",
+    json_object_set_new(info, "euiccCiPKIdListForSigning",
                         pkid_list((const SubjectKeyIdentifier_t *const *)
                                   i2->euiccCiPKIdListForSigning.list.array,
                                   i2->euiccCiPKIdListForSigning.list.count));
@@ -402,11 +447,18 @@ static int chip_info2(struct cli *c, json_t *info)
     return 0;
 }
 
+static void print_str(const char *label, json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    printf("%-24s%s\n", label, s && *s ? s : "(none)");
+}
+
 static int cmd_chip_info(struct cli *c, int argc, char **argv)
 {
     struct lpa_addresses addr = { 0 };
-    json_t *info;
+    json_t *info, *ecr, *v;
     char eid[33];
+    size_t i;
     int rc;
 
     (void)argv;
@@ -428,21 +480,31 @@ static int cmd_chip_info(struct cli *c, int argc, char **argv)
         return card_err(c, "GetEUICCInfo2", rc);
     }
     if (!c->json) {
-        printf("EID:                %s\n", eid);
-        printf("default SM-DP+:     %s\n", addr.default_dp ? addr.default_dp : "(none)");
-        printf("root SM-DS:         %s\n", addr.root_ds && addr.root_ds[0] ? addr.root_ds : "(none)");
-        printf("SGP.22 version:     %s\n", json_string_value(json_object_get(info, "svn")));
-        printf("profile version:    %s\n", json_string_value(json_object_get(info, "profileVersion")));
-        printf("firmware:           %s\n", json_string_value(json_object_get(info, "firmwareVersion")));
-        if (json_object_get(info, "freeNonVolatileMemory"))
-            printf("free NVM:           %" JSON_INTEGER_FORMAT " bytes\n",
-                   json_integer_value(json_object_get(info, "freeNonVolatileMemory")));
-        printf("SAS accreditation:  %s\n",
-               json_string_value(json_object_get(info, "sasAccreditationNumber")));
-        size_t i;
-        json_t *v;
-        json_array_foreach(json_object_get(info, "ciPKIdsForVerification"), i, v)
-            printf("CI PKID (verify):   %s\n", json_string_value(v));
+        printf("%-24s%s\n", "EID:", eid);
+        printf("%-24s%s\n", "default SM-DP+:", addr.default_dp && addr.default_dp[0] ?
+               addr.default_dp : "(none)");
+        printf("%-24s%s\n", "root SM-DS:", addr.root_ds && addr.root_ds[0] ?
+               addr.root_ds : "(none)");
+        print_str("SGP.22 version (svn):", info, "svn");
+        print_str("profile version:", info, "profileVersion");
+        print_str("firmware version:", info, "euiccFirmwareVer");
+        print_str("PP version:", info, "ppVersion");
+        print_str("SAS accreditation:", info, "sasAccreditationNumber");
+        ecr = json_object_get(info, "extCardResource");
+        if ((v = json_object_get(ecr, "installedApplications")))
+            printf("%-24s%" JSON_INTEGER_FORMAT "\n", "installed apps:", json_integer_value(v));
+        if ((v = json_object_get(ecr, "freeNonVolatileMemory")))
+            printf("%-24s%" JSON_INTEGER_FORMAT " bytes\n", "free NVM:", json_integer_value(v));
+        if ((v = json_object_get(ecr, "freeVolatileMemory")))
+            printf("%-24s%" JSON_INTEGER_FORMAT " bytes\n", "free RAM:", json_integer_value(v));
+        printf("%-24s", "UICC capability:");
+        json_array_foreach(json_object_get(info, "uiccCapability"), i, v)
+            printf("%s%s", i ? " " : "", json_string_value(v));
+        printf("\n");
+        json_array_foreach(json_object_get(info, "euiccCiPKIdListForVerification"), i, v)
+            printf("%-24s%s\n", "CI PKID (verification):", json_string_value(v));
+        json_array_foreach(json_object_get(info, "euiccCiPKIdListForSigning"), i, v)
+            printf("%-24s%s\n", "CI PKID (signing):", json_string_value(v));
     }
     lpa_addresses_free(&addr);
     return ok_doc(c);
@@ -583,6 +645,7 @@ static int consent(void *arg, const struct lpa_metadata *md)
         printf("profile: %s  %s  %s (%s)\n", md->iccid, md->spn, md->name,
                class_name(md->profile_class));
     snprintf(q, sizeof(q), "Install profile %s (%s)%s", md->iccid, md->name,
+             md->ppr_consent_required ? " with profile policy rules the eUICC asks you to confirm" :
              md->ppr_mask ? " with profile policy rules" : "");
     return confirm(c, q);
 }
@@ -627,9 +690,21 @@ static int rsp_failed(struct cli *c, int rc, const struct lpa_result *r)
         json_object_set_new(x, "bppCommandId", json_integer(r->bpp_command_id));
     if (r->bpp_error_reason >= 0)
         json_object_set_new(x, "bppErrorReason", json_integer(r->bpp_error_reason));
+    if (r->ppr_not_allowed) {
+        json_t *a = json_array();
+        if (r->ppr_not_allowed & LPA_PPR1)
+            json_array_append_new(a, json_string("ppr1"));
+        if (r->ppr_not_allowed & LPA_PPR2)
+            json_array_append_new(a, json_string("ppr2"));
+        json_object_set_new(x, "pprNotAllowed", a);
+    }
+    if (r->cancel_reason >= 0)
+        json_object_set_new(x, "cancelReason", json_integer(r->cancel_reason));
     switch (r->step) {
     case LPA_STEP_USER_CONSENT:
-        code = EX_REJECTED;
+        /* a PPR the eUICC's RAT does not allow is the card's policy (4),
+         * not the user's choice (5) */
+        code = rc == LPA_ERR_PPR ? EX_REFUSED : EX_REJECTED;
         break;
     case LPA_STEP_INITIATE_AUTHENTICATION:
     case LPA_STEP_AUTHENTICATE_CLIENT:
@@ -724,8 +799,13 @@ static int cmd_profile_download(struct cli *c, int argc, char **argv)
     json_object_set_new(c->doc, "elapsedUs", json_integer((json_int_t)(ms * 1000.0 + 0.5)));
     if (r.notification_seq >= 0)
         json_object_set_new(c->doc, "notificationSeq", json_integer(r.notification_seq));
+    if (r.recovered)
+        json_object_set_new(c->doc, "recovered", json_true());
+    if (r.detail[0])
+        json_object_set_new(c->doc, "detail", json_string(r.detail));
     if (!c->json)
-        printf("profile %s installed in %.1f ms\n", r.iccid, ms);
+        printf("profile %s installed in %.1f ms%s%s\n", r.iccid, ms, r.detail[0] ? " - " : "",
+               r.detail);
     return ok_doc(c);
 }
 

@@ -9,10 +9,15 @@
  * of pending notifications (§3.5, ES10b RetrieveNotificationsList §5.7.10,
  * ES9+.HandleNotification §5.6.4, RemoveNotificationFromList §5.7.11).
  *
+ * The PPR check against the eUICC's Rules Authorisation Table (§2.9.2.2,
+ * GetRAT §5.7.22) comes before the consent hook; a lost answer to a BPP
+ * segment is recovered from the card's pending PIR (§3.1.3.3 / §3.5).
+ *
  * Cancel reasons (spec-notes/lpa.md has the table): refused consent 0,
  * postponed consent or no Confirmation Code 1, SM-DP+ unreachable 2, PPR
- * without explicit consent 3, profileMetadata that does not decode 4, a
- * BPP that does not load (no PIR, bad BPP) 5, anything else 127. */
+ * not allowed by the RAT or without the consent the RAT asks for 3,
+ * profileMetadata that does not decode 4, a BPP that does not load (no
+ * PIR, bad BPP) 5, anything else 127. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +25,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <OperatorId.h>
 #include <StoreMetadataRequest.h>
 
 #include "lpa_es10b.h"
@@ -59,6 +65,7 @@ const char *lpa_rsp_strerror(int err)
     case LPA_ERR_ES9: return "the SM-DP+ answered a failure";
     case LPA_ERR_EUICC: return "the eUICC answered an error result";
     case LPA_ERR_REJECTED: return "refused or postponed by the user";
+    case LPA_ERR_PPR: return "a profile policy rule is not allowed by the eUICC's RAT";
     }
     return lpa_strerror(err);
 }
@@ -211,13 +218,27 @@ static int imei_encode(const char *imei, uint8_t tac[4], uint8_t out[8])
     return RSP_OK;
 }
 
-/* StoreMetadataRequest -> what the user sees. */
-static int metadata_decode(const uint8_t *p, size_t len, struct lpa_metadata *md)
+static int hex_field(const OCTET_STRING_t *o, char *out, size_t out_len)
+{
+    if (!o)
+        return RSP_OK;
+    if (o->size < 0 || (size_t)o->size * 2 >= out_len)
+        return RSP_ERR_DECODE;
+    rsp_hex_encode(o->buf, (size_t)o->size, out);
+    return RSP_OK;
+}
+
+/* StoreMetadataRequest -> what the user sees; *owner / *has_owner the
+ * profileOwner for the RAT check. */
+static int metadata_decode(const uint8_t *p, size_t len, struct lpa_metadata *md,
+                           struct lpa_operator_id *owner, int *has_owner)
 {
     StoreMetadataRequest_t *m = NULL;
     int rc;
 
     memset(md, 0, sizeof(*md));
+    memset(owner, 0, sizeof(*owner));
+    *has_owner = 0;
     md->profile_class = LPA_PROFILE_CLASS_OPERATIONAL;   /* the DEFAULT */
     rc = rsp_asn1_decode(&asn_DEF_StoreMetadataRequest, p, len, 64 * 1024, (void **)&m);
     if (rc < 0)
@@ -234,6 +255,26 @@ static int metadata_decode(const uint8_t *p, size_t len, struct lpa_metadata *md
         md->profile_class = (int)*m->profileClass;
     if (m->profilePolicyRules)
         md->ppr_mask = rsp_asn1_named_bits_get(m->profilePolicyRules);
+    if (m->profileOwner) {
+        const OperatorId_t *o = m->profileOwner;
+        if (o->mccMnc.size != 3 || hex_field(&o->mccMnc, md->owner_mcc_mnc,
+                                             sizeof(md->owner_mcc_mnc)) < 0 ||
+            hex_field(o->gid1, md->owner_gid1, sizeof(md->owner_gid1)) < 0 ||
+            hex_field(o->gid2, md->owner_gid2, sizeof(md->owner_gid2)) < 0 ||
+            (o->gid1 && (size_t)o->gid1->size > LPA_GID_MAX) ||
+            (o->gid2 && (size_t)o->gid2->size > LPA_GID_MAX)) {
+            rc = RSP_ERR_DECODE;
+            goto out;
+        }
+        memcpy(owner->mcc_mnc, o->mccMnc.buf, 3);
+        owner->gid1_len = o->gid1 ? (int)o->gid1->size : -1;
+        owner->gid2_len = o->gid2 ? (int)o->gid2->size : -1;
+        if (o->gid1 && o->gid1->size)
+            memcpy(owner->gid1, o->gid1->buf, (size_t)o->gid1->size);
+        if (o->gid2 && o->gid2->size)
+            memcpy(owner->gid2, o->gid2->buf, (size_t)o->gid2->size);
+        *has_owner = 1;
+    }
 out:
     rsp_asn1_free(&asn_DEF_StoreMetadataRequest, m);
     return rc;
@@ -290,6 +331,83 @@ static void deliver_pir(struct dl *d, const struct rsp_buf *pir, long seq)
                  "%snotification %ld delivered but not removed", n ? "; " : "", seq);
 }
 
+/* The PPRs of the metadata against the eUICC's RAT (SGP.22 §2.9.2.2). 0
+ * to go on (md->ppr_consent_required set when the RAT wants the user's
+ * consent), or the failure with the session cancelled. */
+static int check_pprs(struct dl *d, struct lpa_metadata *md, const struct lpa_operator_id *owner)
+{
+    struct lpa_rat rat;
+    unsigned bad = 0;
+    int rc, consent = 0;
+
+    if (!(md->ppr_mask & (LPA_PPR1 | LPA_PPR2)))
+        return RSP_OK;
+    rc = lpa_es10b_get_rat(d->ctx, &rat);
+    if (rc < 0) {
+        card_fail(d, rc, "GetRAT");
+        dl_cancel(d, LPA_CANCEL_UNDEFINED_REASON);
+        return rc;
+    }
+    lpa_rat_check(&rat, md->ppr_mask, owner, &bad, &consent);
+    lpa_rat_free(&rat);
+    if (bad) {
+        d->res->ppr_not_allowed = bad;
+        snprintf(d->res->detail, sizeof(d->res->detail),
+                 "profile %s: %s%s%s not allowed by the eUICC's RAT for profile owner %s%s%s%s%s",
+                 md->iccid, bad & LPA_PPR1 ? "PPR1" : "",
+                 (bad & LPA_PPR1) && (bad & LPA_PPR2) ? " and " : "",
+                 bad & LPA_PPR2 ? "PPR2" : "",
+                 owner ? md->owner_mcc_mnc : "(none)",
+                 md->owner_gid1[0] ? " gid1 " : "", md->owner_gid1,
+                 md->owner_gid2[0] ? " gid2 " : "", md->owner_gid2);
+        dl_cancel(d, LPA_CANCEL_PPR_NOT_ALLOWED);
+        return LPA_ERR_PPR;
+    }
+    md->ppr_consent_required = consent;
+    return RSP_OK;
+}
+
+/* The answer to a BPP segment was lost (transport error, status word): the
+ * card may have finished all the same. Read its pending notifications once
+ * and take the PIR of this transactionId as the outcome (§3.1.3.3). 0 when
+ * found (*pir, *lr filled, the detail line rewritten), else negative and
+ * the result untouched. */
+static int recover_pir(struct dl *d, struct rsp_buf *pir, struct lpa_load_result *lr)
+{
+    struct lpa_pending_list pl;
+    int rc = RSP_ERR_NOTFOUND;
+
+    if (lpa_es10b_retrieve_notifications(d->ctx, -1, &pl) < 0)
+        return RSP_ERR_IO;
+    for (size_t i = 0; i < pl.count && !pl.error; i++) {
+        struct lpa_load_result r;
+        const struct lpa_pending_notification *n = &pl.items[i];
+
+        if (n->der_len < 2 || n->der[0] != 0xBF || n->der[1] != 0x37 ||
+            lpa_es10b_pir_decode(n->der, n->der_len, &r) < 0 || r.tid_len != d->tid_len ||
+            memcmp(r.tid, d->tid, d->tid_len))
+            continue;
+        rsp_buf_free(pir);
+        rsp_buf_init(pir, n->der_len);
+        if ((rc = rsp_buf_append(pir, n->der, n->der_len)) < 0)
+            break;
+        r.segments_sent = lr->segments_sent;
+        r.segments_total = lr->segments_total;
+        *lr = r;
+        char lost[160];
+        snprintf(lost, sizeof(lost), "%.150s", d->res->detail);
+        snprintf(d->res->detail, sizeof(d->res->detail),
+                 "recovered: %.150s; the eUICC's installation result (notification %ld) read back",
+                 lost, r.seq);
+        d->res->recovered = 1;
+        d->res->sw = 0;
+        rc = RSP_OK;
+        break;
+    }
+    lpa_pending_list_free(&pl);
+    return rc;
+}
+
 static int download(struct dl *d)
 {
     const struct lpa_download_opts *o = d->opt;
@@ -299,9 +417,10 @@ static int download(struct dl *d)
     struct lpa_es9_client cl;
     struct lpa_load_result lr;
     struct lpa_metadata md;
+    struct lpa_operator_id owner;
     struct lpa_auth_server_in in;
     uint8_t chal[16], imei[8], hcc[32];
-    int rc, err = 0, need_cc;
+    int rc, err = 0, need_cc, has_owner = 0;
 
     rsp_buf_init(&info1, 0);
     rsp_buf_init(&asr, 0);
@@ -389,7 +508,7 @@ static int download(struct dl *d)
 
     /* §3.1.3.1: metadata to the user */
     dl_step(d, LPA_STEP_USER_CONSENT);
-    rc = metadata_decode(cl.metadata.data, cl.metadata.len, &md);
+    rc = metadata_decode(cl.metadata.data, cl.metadata.len, &md, &owner, &has_owner);
     if (rc < 0) {
         snprintf(res->detail, sizeof(res->detail), "profileMetadata does not decode: %s",
                  lpa_rsp_strerror(rc));
@@ -397,9 +516,12 @@ static int download(struct dl *d)
         dl_cancel(d, LPA_CANCEL_METADATA_MISMATCH);
         goto out;
     }
-    if (!o->consent && md.ppr_mask) {
+    if ((rc = check_pprs(d, &md, has_owner ? &owner : NULL)) < 0)
+        goto out;
+    if (!o->consent && md.ppr_consent_required) {
         snprintf(res->detail, sizeof(res->detail),
-                 "profile %s has PPRs (0x%x): explicit user consent needed", md.iccid, md.ppr_mask);
+                 "profile %s has PPRs (0x%x) the eUICC's RAT allows only with the end user's "
+                 "consent: no consent hook", md.iccid, md.ppr_mask);
         rc = LPA_ERR_REJECTED;
         dl_cancel(d, LPA_CANCEL_PPR_NOT_ALLOWED);
         goto out;
@@ -474,8 +596,12 @@ static int download(struct dl *d)
         size_t n = strlen(res->detail);
         snprintf(res->detail + n, sizeof(res->detail) - n, " after segment %zu of %zu",
                  lr.segments_sent, lr.segments_total);
-        dl_cancel(d, LPA_CANCEL_LOAD_BPP_EXECUTION_ERROR);
-        goto out;
+        if (lr.segments_sent > 0 && recover_pir(d, &pir, &lr) == RSP_OK) {
+            rc = RSP_OK;
+        } else {
+            dl_cancel(d, LPA_CANCEL_LOAD_BPP_EXECUTION_ERROR);
+            goto out;
+        }
     }
     res->notification_seq = lr.seq;
     snprintf(res->iccid, sizeof(res->iccid), "%s", lr.iccid[0] ? lr.iccid : md.iccid);

@@ -1,6 +1,7 @@
 /* lpa_es10b.c - ES10b functions of the download and of notification
- * delivery (SGP.22 v2.5 §5.7.5, §5.7.6, §5.7.8, §5.7.10, §5.7.13, §5.7.14;
- * BPP segmentation §2.5.5). Messages the SM-DP+ signed are forwarded as
+ * delivery (SGP.22 v2.5 §5.7.5, §5.7.6, §5.7.8, §5.7.10, §5.7.13, §5.7.14,
+ * GetRAT §5.7.22 with the PPR/RAT matching of §2.9.2.2; BPP segmentation
+ * §2.5.5). Messages the SM-DP+ signed are forwarded as
  * received (so the card verifies exactly what was signed); only the
  * LPA-built ctxParams1 and the small requests are encoded with asn1c. */
 #include <stdlib.h>
@@ -20,6 +21,10 @@
 #include <CtxParamsForCommonAuthentication.h>
 #include <ErrorResult.h>
 #include <GetEuiccInfo2Request.h>
+#include <GetRatRequest.h>
+#include <GetRatResponse.h>
+#include <OperatorId.h>
+#include <ProfilePolicyAuthorisationRule.h>
 #include <OtherSignedNotification.h>
 #include <PendingNotification.h>
 #include <PrepareDownloadResponse.h>
@@ -248,11 +253,17 @@ int lpa_es10b_pir_decode(const uint8_t *p, size_t len, struct lpa_load_result *o
     out->bpp_command_id = out->error_reason = -1;
     out->seq = -1;
     out->iccid[0] = out->address[0] = '\0';
+    out->tid_len = 0;
     rc = rsp_asn1_decode(&asn_DEF_ProfileInstallationResult, p, len, 64 * 1024, (void **)&r);
     if (rc < 0)
         return rc == RSP_ERR_NOMEM ? rc : RSP_ERR_DECODE;
     const ProfileInstallationResultData_t *d = &r->profileInstallationResultData;
     out->pir_present = 1;
+    out->tid_len = 0;
+    if (d->transactionId.size > 0 && (size_t)d->transactionId.size <= sizeof(out->tid)) {
+        memcpy(out->tid, d->transactionId.buf, (size_t)d->transactionId.size);
+        out->tid_len = (size_t)d->transactionId.size;
+    }
     meta_copy(&d->notificationMetadata, &out->seq, out->iccid, out->address,
               sizeof(out->address));
     if (d->finalResult.present == ProfileInstallationResultData__finalResult_PR_successResult) {
@@ -467,4 +478,161 @@ out:
     rsp_buf_free(&q);
     rsp_buf_free(&resp);
     return rc;
+}
+
+/* ---- GetRAT (§5.7.22) and the PPR check (§2.9.2.2) ---- */
+
+void lpa_rat_free(struct lpa_rat *rat)
+{
+    if (!rat)
+        return;
+    for (size_t i = 0; i < rat->count; i++)
+        free(rat->rules[i].ops);
+    free(rat->rules);
+    memset(rat, 0, sizeof(*rat));
+}
+
+static int gid_copy(const OCTET_STRING_t *g, uint8_t out[LPA_GID_MAX], int *len)
+{
+    *len = -1;
+    if (!g)
+        return RSP_OK;
+    if (g->size < 0 || (size_t)g->size > LPA_GID_MAX)
+        return RSP_ERR_DECODE;
+    if (g->size)
+        memcpy(out, g->buf, (size_t)g->size);
+    *len = (int)g->size;
+    return RSP_OK;
+}
+
+static int operator_copy(const OperatorId_t *o, struct lpa_operator_id *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!o || o->mccMnc.size != 3)
+        return RSP_ERR_DECODE;
+    memcpy(out->mcc_mnc, o->mccMnc.buf, 3);
+    if (gid_copy(o->gid1, out->gid1, &out->gid1_len) < 0 ||
+        gid_copy(o->gid2, out->gid2, &out->gid2_len) < 0)
+        return RSP_ERR_DECODE;
+    return RSP_OK;
+}
+
+int lpa_es10b_get_rat(struct lpa_ctx *ctx, struct lpa_rat *out)
+{
+    GetRatRequest_t req;
+    GetRatResponse_t *r = NULL;
+    struct rsp_buf q, resp;
+    int rc;
+
+    if (!out)
+        return RSP_ERR_INVAL;
+    memset(out, 0, sizeof(*out));
+    memset(&req, 0, sizeof(req));
+    rsp_buf_init(&q, 64);
+    rsp_buf_init(&resp, 0);
+    rc = rsp_asn1_encode(&asn_DEF_GetRatRequest, &req, &q);
+    if (rc == RSP_OK)
+        rc = lpa_es10_transact(ctx, q.data, q.len, &resp);
+    if (rc < 0)
+        goto out;
+    if (!resp.data) {
+        rc = RSP_ERR_DECODE;
+        goto out;
+    }
+    rc = rsp_asn1_decode(&asn_DEF_GetRatResponse, resp.data, resp.len, ctx->max_response,
+                         (void **)&r);
+    if (rc < 0) {
+        rc = rc == RSP_ERR_NOMEM ? rc : RSP_ERR_DECODE;
+        goto out;
+    }
+    size_t n = (size_t)r->rat.list.count;
+    if (n) {
+        out->rules = calloc(n, sizeof(*out->rules));
+        if (!out->rules) {
+            rc = RSP_ERR_NOMEM;
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const ProfilePolicyAuthorisationRule_t *pr = r->rat.list.array[i];
+        struct lpa_ppar *o = &out->rules[i];
+
+        out->count = i + 1;
+        if (!pr) {
+            rc = RSP_ERR_DECODE;
+            goto out;
+        }
+        o->ppr_ids = rsp_asn1_named_bits_get(&pr->pprIds);
+        o->consent_required =
+            (rsp_asn1_named_bits_get(&pr->pprFlags) &
+             (1u << ProfilePolicyAuthorisationRule__pprFlags_consentRequired)) != 0;
+        size_t k = (size_t)pr->allowedOperators.list.count;
+        if (k) {
+            o->ops = calloc(k, sizeof(*o->ops));
+            if (!o->ops) {
+                rc = RSP_ERR_NOMEM;
+                goto out;
+            }
+        }
+        for (size_t j = 0; j < k; j++) {
+            if ((rc = operator_copy(pr->allowedOperators.list.array[j], &o->ops[j])) < 0)
+                goto out;
+            o->n_ops = j + 1;
+        }
+    }
+out:
+    if (rc < 0)
+        lpa_rat_free(out);
+    rsp_asn1_free(&asn_DEF_GetRatResponse, r);
+    rsp_buf_free(&q);
+    rsp_buf_free(&resp);
+    return rc;
+}
+
+static int gid_match(const uint8_t *rule, int rule_len, const uint8_t *own, int own_len)
+{
+    if (rule_len < 0)
+        return 1;
+    return own_len == rule_len && (rule_len == 0 || !memcmp(rule, own, (size_t)rule_len));
+}
+
+int lpa_operator_match(const struct lpa_operator_id *rule, const struct lpa_operator_id *owner)
+{
+    if (!rule || !owner)
+        return 0;
+    for (int i = 0; i < 3; i++) {
+        uint8_t rh = rule->mcc_mnc[i] >> 4, rl = rule->mcc_mnc[i] & 0x0F;
+        uint8_t oh = owner->mcc_mnc[i] >> 4, ol = owner->mcc_mnc[i] & 0x0F;
+        if ((rh != 0xE && rh != oh) || (rl != 0xE && rl != ol))
+            return 0;
+    }
+    return gid_match(rule->gid1, rule->gid1_len, owner->gid1, owner->gid1_len) &&
+           gid_match(rule->gid2, rule->gid2_len, owner->gid2, owner->gid2_len);
+}
+
+void lpa_rat_check(const struct lpa_rat *rat, unsigned ppr_mask,
+                   const struct lpa_operator_id *owner, unsigned *not_allowed, int *consent)
+{
+    static const unsigned checked[] = { LPA_PPR1, LPA_PPR2 };
+
+    *not_allowed = 0;
+    *consent = 0;
+    for (size_t b = 0; b < sizeof(checked) / sizeof(checked[0]); b++) {
+        const struct lpa_ppar *hit = NULL;
+
+        if (!(ppr_mask & checked[b]))
+            continue;
+        for (size_t i = 0; owner && rat && i < rat->count && !hit; i++) {
+            const struct lpa_ppar *r = &rat->rules[i];
+            if (!(r->ppr_ids & checked[b]))
+                continue;
+            for (size_t j = 0; j < r->n_ops && !hit; j++)
+                if (lpa_operator_match(&r->ops[j], owner))
+                    hit = r;
+        }
+        if (!hit)
+            *not_allowed |= checked[b];
+        else if (hit->consent_required)
+            *consent = 1;
+    }
 }

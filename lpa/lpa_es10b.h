@@ -12,6 +12,7 @@
  *   LoadBoundProfilePackage    §5.7.6   the BPP segments of §2.5.5
  *   CancelSession              §5.7.14  BF41
  *   RetrieveNotificationsList  §5.7.10  BF2B
+ *   GetRAT                     §5.7.22  BF43 (and the PPR check of §2.9.2.2)
  * GetEUICCChallenge / GetEUICCInfo1 / ListNotification /
  * RemoveNotificationFromList are in lpa.h.
  *
@@ -88,6 +89,8 @@ struct lpa_load_result {
     char address[256];          /* notificationMetadata.notificationAddress */
     size_t segments_sent;
     size_t segments_total;
+    uint8_t tid[16];            /* ProfileInstallationResultData.transactionId */
+    size_t tid_len;             /* 0 none */
 };
 
 /*
@@ -133,5 +136,60 @@ struct lpa_pending_list {
 int lpa_es10b_retrieve_notifications(struct lpa_ctx *ctx, long seq,
                                      struct lpa_pending_list *out);
 void lpa_pending_list_free(struct lpa_pending_list *l);
+
+/* ---- Rules Authorisation Table (SGP.22 §2.9.2.2, GetRAT §5.7.22) ---- */
+
+/* PprIds named bits (bit i = 1 << i, as rsp_asn1_named_bits_get). */
+#define LPA_PPR_UPDATE_CONTROL (1u << 0)
+#define LPA_PPR1               (1u << 1)
+#define LPA_PPR2               (1u << 2)
+
+/* OperatorId (mccMnc: 3 bytes, the 3GPP TS 24.008 PLMN coding; in a RAT a
+ * nibble 'E' matches any digit). gid*_len -1: absent. */
+#define LPA_GID_MAX 32
+struct lpa_operator_id {
+    uint8_t mcc_mnc[3];
+    uint8_t gid1[LPA_GID_MAX], gid2[LPA_GID_MAX];
+    int gid1_len, gid2_len;
+};
+
+/* One ProfilePolicyAuthorisationRule. */
+struct lpa_ppar {
+    unsigned ppr_ids;               /* PprIds bits */
+    int consent_required;           /* pprFlags consentRequired */
+    size_t n_ops;
+    struct lpa_operator_id *ops;    /* allowedOperators */
+};
+
+struct lpa_rat {
+    size_t count;
+    struct lpa_ppar *rules;         /* in the card's order */
+};
+
+/* GetRAT (BF43): the card's RAT, decoded with asn1c (GetRatResponse).
+ * RSP_ERR_DECODE for a response that is no GetRatResponse or an OperatorId
+ * whose mccMnc is not 3 bytes / a GID over LPA_GID_MAX bytes. *out is
+ * empty on failure; lpa_rat_free() in every case. */
+int lpa_es10b_get_rat(struct lpa_ctx *ctx, struct lpa_rat *out);
+void lpa_rat_free(struct lpa_rat *rat);
+
+/* Does the RAT rule op (allowedOperators entry) cover the profile owner?
+ * mccMnc nibble by nibble, 'E' in the rule matching any nibble; a GID the
+ * rule names must be present and equal in the owner, a GID the rule leaves
+ * out matches anything. */
+int lpa_operator_match(const struct lpa_operator_id *rule, const struct lpa_operator_id *owner);
+
+/*
+ * The LPA's PPR check (SGP.22 §2.9.2.2, §3.1.3 step "the LPAd SHALL check
+ * the PPRs against the RAT"): for each PPR in ppr_mask (ppr1, ppr2;
+ * pprUpdateControl is no rule of its own and is not checked) the FIRST rule
+ * of the RAT that lists the PPR and an operator matching owner decides: no
+ * such rule = not allowed; its consentRequired flag = the end user must
+ * confirm. owner NULL (metadata without profileOwner) matches no rule.
+ * [out] *not_allowed the PPR bits no rule allows (0: all allowed),
+ *       *consent 1 if a deciding rule requires end-user consent.
+ */
+void lpa_rat_check(const struct lpa_rat *rat, unsigned ppr_mask,
+                   const struct lpa_operator_id *owner, unsigned *not_allowed, int *consent);
 
 #endif

@@ -41,6 +41,10 @@ struct lpa_http_driver {
 #define LPA_ERR_EUICC    (-102)  /* the eUICC answered an ES10b error result
                                   * (euicc_error) or a failed PIR */
 #define LPA_ERR_REJECTED (-103)  /* the user refused or postponed (consent) */
+#define LPA_ERR_PPR      (-104)  /* a Profile Policy Rule of the profile is not
+                                  * allowed by the eUICC's Rules Authorisation
+                                  * Table (SGP.22 §2.9.2.2); cancelled with
+                                  * pprNotAllowed */
 /* Text for these and every lpa_strerror() value; never NULL. */
 const char *lpa_rsp_strerror(int err);
 
@@ -85,6 +89,11 @@ struct lpa_result {
     char detail[256];              /* one readable line */
     int cancel_reason;             /* CancelSessionReason sent to the eUICC
                                     * (SGP.22 §5.7.14), -1 if no cancel */
+    int recovered;                 /* 1: the answer to a BPP segment was lost
+                                    * (transport error / status word) and the
+                                    * outcome was read back from the eUICC's
+                                    * pending PIR for this transactionId */
+    unsigned ppr_not_allowed;      /* PprIds bits the RAT does not allow */
 };
 
 /* Profile metadata shown to the user before PrepareDownload. */
@@ -93,7 +102,14 @@ struct lpa_metadata {
     char spn[33];
     char name[65];
     int profile_class;             /* enum lpa_profile_class */
-    unsigned ppr_mask;             /* PprIds bits; non-zero needs consent */
+    unsigned ppr_mask;             /* PprIds bits (profilePolicyRules) */
+    /* profileOwner (OperatorId) as upper-case hex, "" when absent */
+    char owner_mcc_mnc[7];
+    char owner_gid1[65], owner_gid2[65];
+    int ppr_consent_required;      /* the eUICC's RAT asks the end user to
+                                    * confirm the PPRs (pprFlags
+                                    * consentRequired, SGP.22 §2.9.2.2): the
+                                    * consent hook must answer > 0 */
 };
 
 /* Return > 0 to accept, 0 to refuse (CancelSession endUserRejection),
@@ -109,9 +125,10 @@ struct lpa_download_opts {
     const char *matching_id;       /* with smdp_address; may be NULL */
     const char *confirmation_code; /* NULL if none; required if the AC says so */
     const char *imei;              /* 15 digits (TAC = first 8), NULL: default TAC */
-    lpa_consent_fn consent;        /* NULL: accept, except a profile with
-                                    * PPRs (needs explicit consent, SGP.22
-                                    * §2.9.2.2): cancelled pprNotAllowed */
+    lpa_consent_fn consent;        /* NULL: accept, except a profile whose
+                                    * PPRs the RAT allows only with end-user
+                                    * consent (SGP.22 §2.9.2.2): cancelled
+                                    * pprNotAllowed */
     void *consent_arg;
     lpa_step_fn on_step;
     void *step_arg;
@@ -122,6 +139,24 @@ struct lpa_download_opts {
 /* Download and install one profile (SGP.22 §3.1). On any failure after
  * AuthenticateServer the session is cancelled on the eUICC (CancelSession
  * with the §5.7.14 reason) and on the SM-DP+ (ES9+.CancelSession).
+ *
+ * PPRs (§2.9.2.2, §3.1.3): when the metadata carries ppr1/ppr2, the RAT is
+ * read (GetRAT) before the consent hook; a PPR no rule allows for the
+ * metadata's profileOwner -> LPA_ERR_PPR, cancel pprNotAllowed (the hook is
+ * not called); a deciding rule with consentRequired sets
+ * md->ppr_consent_required and needs the hook's explicit yes (no hook:
+ * LPA_ERR_REJECTED, pprNotAllowed).
+ *
+ * Lost answer during LoadBoundProfilePackage: when a segment fails with a
+ * transport error or status word, the card may have installed the profile
+ * and queued its PIR all the same. lpa_download then reads the pending
+ * notifications once (RetrieveNotificationsList) and, if a PIR of this
+ * transactionId is there, takes it as the outcome (res->recovered = 1):
+ * it is delivered and removed as usual and the result is that PIR's
+ * (0 on success). If the card cannot be read (no reconnect here: that is
+ * the caller's business), the load failure is returned, the session is
+ * cancelled where possible, and a PIR the card did produce stays queued for
+ * lpa_process_notifications().
  * Returns 0 or a negative error; *res always filled. */
 int lpa_download(struct lpa_ctx *ctx, const struct lpa_http_driver *http,
                  const struct lpa_download_opts *opt, struct lpa_result *res);

@@ -11,6 +11,8 @@
 #                    memory per session (default 1000)
 #   BENCH_SMDPD_THREADS  smdpd event-loop threads (default: one per CPU)
 #   BENCH_SMDPD      the smdpd binary (default $BIN/smdpd)
+#   BENCH_SYNCHRONOUS  smdpd --synchronous full|normal (default: smdpd's
+#                    default, full); printed as smdp_bench_synchronous
 set -eu
 BIN=${1:-build/bin}
 OUT=${BENCH_DIR:-build/bench}
@@ -44,6 +46,8 @@ fi
 
 THR=
 [ -n "${BENCH_SMDPD_THREADS:-}" ] && THR="--threads $BENCH_SMDPD_THREADS"
+[ -n "${BENCH_SYNCHRONOUS:-}" ] && THR="$THR --synchronous $BENCH_SYNCHRONOUS"
+echo "smdp_bench_synchronous: ${BENCH_SYNCHRONOUS:-full} store"
 # shellcheck disable=SC2086
 "${BENCH_SMDPD:-$BIN/smdpd}" --pki "$OUT/pki" --db "$OUT/smdp.db" --fqdn $FQDN --es9 127.0.0.1:0 \
     --state "$OUT/state" --port-file "$OUT/port" --log error $THR >"$OUT/smdpd.log" 2>&1 &

@@ -71,6 +71,13 @@ int smdp_conf_set(struct smdp_conf *c, const char *sec, const char *key, const c
     if (IS("trust", "ci")) return add_str(c->ci, SMDP_CONF_CI_MAX - 1, v);
     if (IS("trust", "operator_ca")) return add_str(c->operator_ca, SMDPD_CA_MAX - 1, v);
     if (IS("store", "db")) return set_str(&c->db, v);
+    if (IS("store", "synchronous")) {
+        if (!strcmp(v, "full") || !strcmp(v, "normal")) {
+            c->sync_normal = !strcmp(v, "normal");
+            return RSP_OK;
+        }
+        return RSP_ERR_INVAL;
+    }
     if (IS("session", "timeout")) return set_uint(&c->session_timeout, v, 86400);
     if (IS("session", "order_ttl")) return set_uint(&c->order_ttl, v, 366u * 86400u);
     if (IS("session", "cc_limit")) return set_uint(&c->cc_limit, v, 100);
@@ -227,6 +234,7 @@ void smdp_conf_server(const struct smdp_conf *c, struct smdpd_config *o)
     for (int i = 0; i < SMDPD_CA_MAX - 1 && c->operator_ca[i]; i++)
         o->operator_ca[i] = c->operator_ca[i];
     o->db = c->db;
+    o->sync_normal = c->sync_normal;
     o->threads = c->threads;
     o->timeout = c->timeout;
 }

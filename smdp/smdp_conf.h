@@ -30,6 +30,7 @@ struct smdp_conf {
     char *ci[SMDP_CONF_CI_MAX];
     char *operator_ca[SMDPD_CA_MAX];
     char *db;
+    int sync_normal;                   /* [store] synchronous = normal (default full) */
     unsigned session_timeout, order_ttl, cc_limit, download_limit;
     unsigned notify_attempts, notify_queue, notify_backoff_ms;
     char *notify_ca, *notify_cert, *notify_key;

@@ -35,6 +35,7 @@ struct smdp {
     char *fqdn;
     struct smdp_cred cred[SMDP_CRED_N];
     struct rsp_x509_store *ci;
+    struct rsp_x509_eum_cache *eums;   /* verified EUM certificates */
     pthread_mutex_t lock;              /* the session table */
     struct smdp_sess *bucket[SESS_BUCKETS];
     size_t n_sess;
@@ -186,6 +187,8 @@ int smdp_create(const struct smdp_config *cfg, struct smdp **out)
         rc = RSP_ERR_INVAL;
         goto fail;
     }
+    if ((rc = rsp_x509_eum_cache_new(SMDP_EUM_CACHE_MAX, &s->eums)))
+        goto fail;
     *out = s;
     return RSP_OK;
 fail:
@@ -208,6 +211,7 @@ void smdp_free(struct smdp *s)
     for (int i = 0; i < SMDP_CRED_N; i++)
         cred_free(&s->cred[i]);
     rsp_x509_store_free(s->ci);
+    rsp_x509_eum_cache_free(s->eums);
     pthread_mutex_destroy(&s->lock);
     free(s->fqdn);
     free(s);
@@ -239,6 +243,11 @@ const struct smdp_cred *smdp_cred_get(const struct smdp *s, int i)
 const struct rsp_x509_store *smdp_ci_store(const struct smdp *s)
 {
     return s ? s->ci : NULL;
+}
+
+struct rsp_x509_eum_cache *smdp_eum_cache(const struct smdp *s)
+{
+    return s ? s->eums : NULL;
 }
 
 /* ---- session table ------------------------------------------------------ */

@@ -43,7 +43,9 @@
  *   5.6.2/3 8.8.5 / 6.4  download attempts exhausted
  *   5.6.2   8.10.1/ 3.9  transactionId unknown / not the signed one
  *   5.6.2   8.1 / 6.1    euiccSignature2 invalid, PrepareDownload error [T]
- *   5.6.2   8.2.7 / 2.2  confirmation code missing                [T]
+ *   5.6.2   8.2.7 / 2.2  confirmation code missing: the RSP session
+ *                        ends, the order stays ACTIVE / Released, no
+ *                        attempt counted                          [T]
  *   5.6.2   8.2.7 / 3.8  confirmation code refused: the RSP session
  *                        ends, the order stays ACTIVE / Released for a
  *                        new session (the LPA's CancelSession that
@@ -165,9 +167,9 @@ static int octets_eq(const OCTET_STRING_t *os, const uint8_t *p, size_t n)
     return os->size >= 0 && (size_t)os->size == n && !CRYPTO_memcmp(os->buf, p, n);
 }
 
-static void progress(struct smdp_call *c, const struct smdp_order *o, const char *eid,
-                     int step, int success, const char *subject, const char *reason,
-                     int profile_state)
+static void progress_rd(struct smdp_call *c, const struct smdp_order *o, const char *eid,
+                        int step, int success, const char *subject, const char *reason,
+                        int profile_state, const uint8_t *rd, size_t rd_len)
 {
     struct smdp_progress ev;
     memset(&ev, 0, sizeof(ev));
@@ -184,7 +186,16 @@ static void progress(struct smdp_call *c, const struct smdp_order *o, const char
         snprintf(ev.reason_code, sizeof(ev.reason_code), "%s", reason);
     ev.profile_state = profile_state;
     ev.timestamp = c->now;
+    ev.result_data = rd;
+    ev.result_data_len = rd ? rd_len : 0;
     smdp_progress_emit(c->s, &ev);
+}
+
+static void progress(struct smdp_call *c, const struct smdp_order *o, const char *eid,
+                     int step, int success, const char *subject, const char *reason,
+                     int profile_state)
+{
+    progress_rd(c, o, eid, step, success, subject, reason, profile_state, NULL, 0);
 }
 
 /* Fail and report the eligibility step (AuthenticateClient). */
@@ -472,12 +483,16 @@ out:
  * profile, signature, validity), else the eUICC certificate (its profile,
  * validity, signature by the EUM, EID in the EUM's range). */
 static int verify_euicc_chain(struct smdp_call *c, const struct rsp_tlv *cert,
-                              const struct rsp_tlv *eum, struct rsp_x509_chain_info *info)
+                              const struct rsp_tlv *eum, struct rsp_x509_chain_info *info,
+                              X509 **leaf)
 {
     const struct rsp_x509_store *st = smdp_ci_store(c->s);
     time_t at = (time_t)c->now;
-    int rc = rsp_x509_verify_der(st, RSP_X509_ROLE_EUICC, cert->tlv, cert->tlv_len,
-                                 eum->tlv, eum->tlv_len, at, info);
+    /* The EUM verified under the CI is cached (few EUMs sign a fleet); the
+     * eUICC certificate is verified against it every time, and parsed once:
+     * *leaf gives PK.EUICC.SIG. */
+    int rc = rsp_x509_verify_euicc_der(st, smdp_eum_cache(c->s), cert->tlv, cert->tlv_len,
+                                       eum->tlv, eum->tlv_len, at, info, leaf);
     if (rc == 0)
         return 0;
     RSP_LOG(RSP_LOG_INFO, LOGD, "eUICC chain: %s", rsp_strerror(rc));
@@ -568,18 +583,24 @@ static int es9_authenticate_client(struct smdp_call *c, json_t *req, json_t **re
         smdp_call_fail(c, "8.10.1", "3.9", "signed transactionId is not this session's");
         goto out;
     }
-    if (verify_euicc_chain(c, &cert, &eum, &info))
+    if (verify_euicc_chain(c, &cert, &eum, &info, &ecert))
         goto out;
     if (info.ci_pkid_len != cred->ci_pkid_len ||
         memcmp(info.ci_pkid, cred->ci_pkid, cred->ci_pkid_len)) {
         smdp_call_fail(c, "8.11.1", "3.9", "eUICC chain is not under euiccCiPKIdToBeUsed");
         goto out;
     }
-    if (rsp_x509_from_der(cert.tlv, cert.tlv_len, &ecert) ||
+    /* SubjectPublicKeyInfo as the certificate carries it (re-encoding the
+     * EVP_PKEY would go through OpenSSL 3's encoder machinery) */
+    int spki_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(ecert), NULL);
+    unsigned char *sp = ss->euicc_spki;
+    if (spki_len <= 0 || spki_len > (int)sizeof(ss->euicc_spki) ||
+        i2d_X509_PUBKEY(X509_get_X509_PUBKEY(ecert), &sp) != spki_len ||
         rsp_x509_get_pubkey(ecert, &ss->euicc_key)) {
         internal(c, "eUICC key", RSP_ERR_CERT);
         goto out;
     }
+    ss->euicc_spki_len = (size_t)spki_len;
     if (rsp_ecdsa_verify(ss->euicc_key, es1.tlv, es1.tlv_len, sig.val, sig.val_len)) {
         smdp_call_fail(c, "8.1", "6.1", "eUICC signature is invalid");
         goto out;
@@ -714,6 +735,7 @@ out:
         if (rc != 0 && ss->state == SMDP_SESS_INITIATED) {
             EVP_PKEY_free(ss->euicc_key);
             ss->euicc_key = NULL;
+            ss->euicc_spki_len = 0;
             ss->eid[0] = '\0';
         }
         smdp_sess_put(c->s, ss, c->now);
@@ -743,10 +765,11 @@ static int es9_get_bound_profile_package(struct smdp_call *c, json_t *req, json_
     const struct smdp_cred *cred;
     struct notif_cfg nc;
     struct rsp_bpp_metadata md;
-    uint8_t eid[16], spki[SMDP_EUICC_PK_MAX], *sp = spki;
+    uint8_t eid[16];
+    EVP_PKEY *otpk = NULL;
     json_t *o = NULL;
     size_t pos = 0;
-    int rc = -1, e, keep = 0, spki_len;
+    int rc = -1, e, keep = 0;
 
     *resp = NULL;
     memset(&ord, 0, sizeof(ord));
@@ -796,8 +819,10 @@ static int es9_get_bound_profile_package(struct smdp_call *c, json_t *req, json_
         smdp_call_fail(c, "8.10.1", "3.9", "signed transactionId is not this session's");
         goto out;
     }
+    /* otPK.EUICC.ECKA checked (on the curve, not infinity) and imported
+     * once: the same key goes to rsp_bpp_build */
     if (s2->euiccOtpk.size != RSP_EC_POINT_LEN ||
-        rsp_ec_point_check(cred->curve, s2->euiccOtpk.buf, RSP_EC_POINT_LEN)) {
+        rsp_ec_pubkey_from_point(cred->curve, s2->euiccOtpk.buf, RSP_EC_POINT_LEN, &otpk)) {
         smdp_call_fail(c, "1.6", "2.1", "euiccOtpk");
         goto out;
     }
@@ -829,7 +854,11 @@ static int es9_get_bound_profile_package(struct smdp_call *c, json_t *req, json_
             goto out;
         }
         if (!s2->hashCc) {
+            /* Like a refused code (3.8 below) the RSP session ends, the
+             * order stays ACTIVE / Released for a new session; no attempt
+             * is counted (no code was tried). */
             smdp_call_fail(c, "8.2.7", "2.2", "Confirmation Code is missing");
+            keep = 0;
             goto out;
         }
         int ok = smdp_cc_check(ord.cc_hash, ss->tid, SMDP_TID_LEN, s2->hashCc->buf,
@@ -864,25 +893,6 @@ static int es9_get_bound_profile_package(struct smdp_call *c, json_t *req, json_
     }
     /* PK.EUICC.SIG and the EID go with the binding, so the PIR can be
      * verified without this session (§3.5, after a restart). */
-    spki_len = i2d_PUBKEY(ss->euicc_key, NULL);
-    if (spki_len <= 0 || spki_len > (int)sizeof(spki) || i2d_PUBKEY(ss->euicc_key, &sp) != spki_len) {
-        internal(c, "eUICC key", RSP_ERR_CRYPTO);
-        goto out;
-    }
-    struct smdp_binding bind = {
-        .otpk = s2->euiccOtpk.buf, .otpk_len = RSP_EC_POINT_LEN, .used_ppk = 0,
-        .euicc_pk = spki, .euicc_pk_len = (size_t)spki_len, .eid = ss->eid,
-    };
-    e = smdp_store_session_bind(c->st, ss->tid_hex, &bind);
-    if (e == RSP_ERR_STATE) {
-        smdp_call_fail(c, "8.8.5", "6.4",
-                       "The maximum number of retries for the Profile download order has been exceeded");
-        goto out;
-    }
-    if (e) {
-        internal(c, "session_bind", e);
-        goto out;
-    }
     if ((e = smdp_store_profile_get(c->st, ord.iccid, 1, &prof)) ||
         (e = rsp_eid_to_bytes(ss->eid, eid))) {
         internal(c, "profile", e);
@@ -895,7 +905,7 @@ static int es9_get_bound_profile_package(struct smdp_call *c, json_t *req, json_
     {
         static const uint8_t host_id[] = "smdp-h1";
         struct rsp_bpp_params bp = {
-            .dp_pb_key = cred->pb_key, .euicc_otpk = s2->euiccOtpk.buf,
+            .dp_pb_key = cred->pb_key, .euicc_otpk = s2->euiccOtpk.buf, .euicc_otpk_key = otpk,
             .transaction_id = ss->tid, .transaction_id_len = SMDP_TID_LEN, .eid = eid,
             .host_id = host_id, .host_id_len = sizeof(host_id) - 1, .upp = prof.package,
             .upp_len = prof.package_len, .md = &md,
@@ -906,11 +916,22 @@ static int es9_get_bound_profile_package(struct smdp_call *c, json_t *req, json_
             goto out;
         }
     }
-    if (prof.state == SMDP_PROFILE_RELEASED &&
-        (e = smdp_store_order_transition(c->st, ord.matching_id, SMDP_ORDER_ACTIVE,
-                                         SMDP_ORDER_ACTIVE, SMDP_PROFILE_RELEASED,
-                                         SMDP_PROFILE_DOWNLOADED))) {
-        internal(c, "order transition", e);
+    /* The binding, the download attempt and Released -> Downloaded in one
+     * transaction, once the BPP is built. */
+    struct smdp_binding bind = {
+        .otpk = s2->euiccOtpk.buf, .otpk_len = RSP_EC_POINT_LEN, .used_ppk = 0,
+        .euicc_pk = ss->euicc_spki, .euicc_pk_len = ss->euicc_spki_len, .eid = ss->eid,
+        .profile_from = prof.state == SMDP_PROFILE_RELEASED ? SMDP_PROFILE_RELEASED : 0,
+        .profile_to = prof.state == SMDP_PROFILE_RELEASED ? SMDP_PROFILE_DOWNLOADED : 0,
+    };
+    e = smdp_store_session_bind(c->st, ss->tid_hex, &bind);
+    if (e == RSP_ERR_STATE) {
+        smdp_call_fail(c, "8.8.5", "6.4",
+                       "The maximum number of retries for the Profile download order has been exceeded");
+        goto out;
+    }
+    if (e) {
+        internal(c, "session_bind", e);
         goto out;
     }
     o = json_object();
@@ -932,6 +953,7 @@ out:
             smdp_sess_free(ss);
     }
     json_decref(o);
+    EVP_PKEY_free(otpk);
     smdp_profile_clear(&prof);
     rsp_asn1_free(&asn_DEF_PrepareDownloadResponse, pdr);
     rsp_buf_free(&raw);
@@ -1004,8 +1026,9 @@ static void notify_pir(struct smdp_call *c, const ProfileInstallationResult_t *p
         RSP_LOG(RSP_LOG_WARN, LOGD, "PIR %s: order %s: %s", tid_hex, ord.matching_id,
                 smdp_strerror(e));
     } else {
-        progress(c, &ord, eid, SMDP_STEP_BPP_INSTALLATION, ok, NULL, NULL,
-                 ok ? SMDP_PROFILE_INSTALLED : SMDP_PROFILE_ERROR);
+        /* ES2+ resultData (§5.3.5): the PIR as the eUICC signed it */
+        progress_rd(c, &ord, eid, SMDP_STEP_BPP_INSTALLATION, ok, NULL, NULL,
+                    ok ? SMDP_PROFILE_INSTALLED : SMDP_PROFILE_ERROR, raw, len);
     }
 out:
     EVP_PKEY_free(key);
@@ -1026,9 +1049,10 @@ static void notify_other(struct smdp_call *c, const OtherSignedNotification_t *n
         rsp_tlv_next(t.val, t.val_len, &pos, &cert) != 1 ||
         rsp_tlv_next(t.val, t.val_len, &pos, &eum) != 1 || sig.tag != 0x5F37)
         return;
-    if (rsp_x509_verify_der(smdp_ci_store(c->s), RSP_X509_ROLE_EUICC, cert.tlv, cert.tlv_len,
-                            eum.tlv, eum.tlv_len, (time_t)c->now, &info) ||
-        rsp_x509_from_der(cert.tlv, cert.tlv_len, &x) || rsp_x509_get_pubkey(x, &k) ||
+    if (rsp_x509_verify_euicc_der(smdp_ci_store(c->s), smdp_eum_cache(c->s), cert.tlv,
+                                  cert.tlv_len, eum.tlv, eum.tlv_len, (time_t)c->now, &info,
+                                  &x) ||
+        rsp_x509_get_pubkey(x, &k) ||
         rsp_ecdsa_verify(k, tbs.tlv, tbs.tlv_len, sig.val, sig.val_len)) {
         RSP_LOG(RSP_LOG_WARN, LOGD, "other notification does not verify: dropped");
         goto out;

@@ -167,6 +167,35 @@ static int json_depth_over(const uint8_t *b, size_t len, int max)
 }
 
 /* Build the answer: {"header":{"functionExecutionStatus":{...}}, fields}. */
+/* The response body, grown by json_dump_callback: one pass over the JSON
+ * (json_dumpb twice - size, then copy - escaped a 27 KB BPP twice). */
+struct body_out {
+    char *p;
+    size_t len, cap;
+};
+
+#define BODY_OUT_MAX (8u * 1024u * 1024u)
+
+static int body_put(const char *buf, size_t n, void *arg)
+{
+    struct body_out *b = arg;
+    if (n > BODY_OUT_MAX - b->len)
+        return -1;
+    if (b->len + n > b->cap) {
+        size_t ncap = b->cap ? b->cap : 1024;
+        while (ncap < b->len + n)
+            ncap *= 2;
+        char *np = realloc(b->p, ncap);
+        if (!np)
+            return -1;
+        b->p = np;
+        b->cap = ncap;
+    }
+    memcpy(b->p + b->len, buf, n);
+    b->len += n;
+    return 0;
+}
+
 static void resp_json(struct smdp_resp *resp, int status, const struct smdp_call *c,
                       json_t *fields)
 {
@@ -203,10 +232,13 @@ static void resp_json(struct smdp_resp *resp, int status, const struct smdp_call
         fields = NULL;
     }
     {
-        size_t n = json_dumpb(root, NULL, 0, JSON_COMPACT);
-        if (n == 0 || !(resp->body = malloc(n)))
+        struct body_out b = {NULL, 0, 0};
+        if (json_dump_callback(root, body_put, &b, JSON_COMPACT) || !b.len) {
+            free(b.p);
             goto oom;
-        resp->body_len = json_dumpb(root, resp->body, n, JSON_COMPACT);
+        }
+        resp->body = b.p;
+        resp->body_len = b.len;
     }
     json_decref(root);
     return;

@@ -41,7 +41,14 @@ struct smdp_notify {
     unsigned n;
     unsigned long seq;
     struct smdp_notify_stats st;
+    /* the worker's last operator lookup, reused for OP_CACHE_MS: a download
+     * reports three steps of one operator (worker thread only) */
+    struct smdp_operator op;
+    int64_t op_ms;
+    int op_ok;
 };
+
+#define OP_CACHE_MS 1000
 
 static int64_t now_ms(void)
 {
@@ -175,8 +182,18 @@ static int deliver(struct smdp_notify *n, CURL *curl, struct smdp_store *st,
     long code = 0;
     CURLcode cc;
 
-    if (smdp_store_operator_get(st, ev->operator_id, &op) != RSP_OK)
-        return -1;
+    int64_t t = now_ms();
+    if (n->op_ok && !strcmp(n->op.id, ev->operator_id) && t - n->op_ms >= 0 &&
+        t - n->op_ms < OP_CACHE_MS) {
+        op = n->op;
+    } else {
+        n->op_ok = 0;
+        if (smdp_store_operator_get(st, ev->operator_id, &op) != RSP_OK)
+            return -1;
+        n->op = op;
+        n->op_ms = t;
+        n->op_ok = 1;
+    }
     if (!op.callback_url[0])
         return -1;                      /* nothing to call: not a failure */
     if (!url_allowed(op.callback_url)) {

@@ -78,6 +78,10 @@ struct smdp_sess {
     char operator_id[SMDP_ID_MAX + 1];
     char eid[33];
     EVP_PKEY *euicc_key;               /* PK.EUICC.SIG (own reference) */
+    uint8_t euicc_spki[SMDP_EUICC_PK_MAX]; /* the same key as in the eUICC
+                                        * certificate (SubjectPublicKeyInfo
+                                        * DER), stored with the BPP binding */
+    size_t euicc_spki_len;
     uint8_t smdp_sig2[RSP_ECDSA_SIG_LEN];
     int cc_required;
 };
@@ -88,6 +92,10 @@ struct smdp;
 const struct smdp_cred *smdp_cred_get(const struct smdp *s, int i);
 /* The trusted CI store. */
 const struct rsp_x509_store *smdp_ci_store(const struct smdp *s);
+/* Verified EUM certificates (rsp_x509_verify_euicc_der): few EUMs sign
+ * the eUICCs of a fleet; bounded, expiry still enforced per call. */
+#define SMDP_EUM_CACHE_MAX 64
+struct rsp_x509_eum_cache *smdp_eum_cache(const struct smdp *s);
 
 /* New session with a fresh random transactionId and serverChallenge, put in
  * the table; addr (may be NULL; truncated to SMDP_FQDN_MAX) is kept as

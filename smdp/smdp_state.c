@@ -239,7 +239,8 @@ int smdp_store_session_bind(struct smdp_store *s, const char *transaction_id,
 {
     if (!s || !transaction_id || !b || !b->otpk || !b->otpk_len ||
         b->otpk_len > SMDP_OTPK_MAX || !b->euicc_pk || !b->euicc_pk_len ||
-        b->euicc_pk_len > SMDP_EUICC_PK_MAX || !b->eid || strlen(b->eid) > 32)
+        b->euicc_pk_len > SMDP_EUICC_PK_MAX || !b->eid || strlen(b->eid) > 32 ||
+        (b->profile_to && !smdp_profile_transition_legal(b->profile_from, b->profile_to)))
         return RSP_ERR_INVAL;
     return s->ops->session_bind(s, transaction_id, b);
 }

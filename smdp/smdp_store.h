@@ -172,6 +172,11 @@ struct smdp_binding {
     const uint8_t *euicc_pk;        /* PK.EUICC.SIG, SubjectPublicKeyInfo DER */
     size_t euicc_pk_len;            /* 1..SMDP_EUICC_PK_MAX */
     const char *eid;                /* the eUICC's EID (32 digits) */
+    int profile_from, profile_to;   /* profile_to 0: the profile is left as it
+                                     * is; else it moves from profile_from
+                                     * (e.g. Released -> Downloaded, §3.1.3)
+                                     * in the same transaction, RSP_ERR_STATE
+                                     * (nothing changed) if it is not there */
 };
 
 /* Outcome of a confirmation code attempt: data, not an error. */
@@ -245,6 +250,14 @@ struct smdp_store {
  * Errors: RSP_ERR_INVAL, RSP_ERR_NOMEM, SMDP_ERR_DB (cannot open, or the
  * file has a newer schema than this code knows). */
 int smdp_store_open_sqlite(const char *path, struct smdp_store **out);
+
+/* SQLite durability of an open store: full (1, the default) makes every
+ * commit durable before it returns (PRAGMA synchronous=FULL: one fsync per
+ * commit); 0 sets synchronous=NORMAL: with WAL the database stays
+ * consistent, a process crash loses nothing, but a power loss may lose the
+ * last commits (e.g. a "Downloaded" - see smdp_store_sqlite.c).
+ * RSP_ERR_INVAL if s is not a SQLite store, SMDP_ERR_DB. */
+int smdp_store_sqlite_synchronous(struct smdp_store *s, int full);
 
 /* Schema version of an open SQLite store (for tests and `smdp-admin`). */
 int smdp_store_sqlite_schema_version(struct smdp_store *s);
@@ -334,7 +347,10 @@ int smdp_store_cc_attempt(struct smdp_store *s, const char *matching_id, int cor
 
 /* Start an RSP session on an ACTIVE order (ES9+.InitiateAuthentication /
  * AuthenticateClient): record its transactionId (hex) and expiry.
- * SMDP_ERR_EXISTS if the transactionId is in use. */
+ * SMDP_ERR_EXISTS if the transactionId is in use. RSP sessions live in
+ * memory and do not survive a restart, so this commit is not fsynced on its
+ * own (SQLite backend: synchronous=NORMAL for it; the next durable commit
+ * syncs it): losing it on power loss equals the session having expired. */
 int smdp_store_session_create(struct smdp_store *s, const char *matching_id,
                               const char *transaction_id, int64_t expires);
 

@@ -104,10 +104,23 @@ static const char *const migrations[] = {
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
+#define SQ_CACHE_MAX 48
+
 struct sq_store {
     struct smdp_store base;     /* first: the handle handlers see */
     sqlite3 *db;
+    int sync_full;              /* synchronous=FULL (the default), else NORMAL */
     pthread_mutex_t mu;
+    /* Prepared statements kept for reuse, keyed by their (constant) SQL
+     * text's address: parsing the SQL again was a tenth of an ES9+ call.
+     * A statement in use (a list callback calling the store again) is not
+     * handed out twice: the nested call prepares its own. */
+    struct sq_cached {
+        const char *sql;
+        sqlite3_stmt *st;
+        int busy;
+    } cache[SQ_CACHE_MAX];
+    size_t n_cache;
 };
 
 static struct sq_store *sq(struct smdp_store *s)
@@ -137,38 +150,129 @@ static int db_err(struct sq_store *q, int rc, const char *what)
     return SMDP_ERR_DB;
 }
 
+static int prep(struct sq_store *q, const char *sql, sqlite3_stmt **st);
+static void unprep(struct sq_store *q, sqlite3_stmt *st);
+
 static int exec(struct sq_store *q, const char *sql)
 {
     int rc = sqlite3_exec(q->db, sql, NULL, NULL, NULL);
     return rc == SQLITE_OK ? RSP_OK : db_err(q, rc, sql);
 }
 
+/* One statement without parameters (BEGIN, COMMIT, PRAGMA), prepared once. */
+static int exec1(struct sq_store *q, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prep(q, sql, &st), r = SQLITE_ROW;
+    if (rc)
+        return rc;
+    while (r == SQLITE_ROW)
+        r = sqlite3_step(st);
+    if (r != SQLITE_DONE)
+        rc = db_err(q, r, sql);
+    unprep(q, st);
+    return rc;
+}
+
+/*
+ * Writers of this process queue on one mutex before SQLite's write lock.
+ * SQLite's own wait for a busy write lock (busy_timeout) sleeps 1 ms and
+ * more between tries: with a store handle per event loop, two loops
+ * committing at once (each commit holding the lock through its fsync) cost
+ * the loser a millisecond or more, a fifth of the loops' time under load.
+ * The mutex hands the lock over at once; another process (smdp-admin) is
+ * still waited for by busy_timeout. Recursive, taken after the handle's
+ * own mutex, for every write: transactions (begin .. finish) and single
+ * writing statements (wlock .. wunlock).
+ */
+static pthread_mutex_t sq_wmu;
+static pthread_once_t sq_wmu_once = PTHREAD_ONCE_INIT;
+
+static void sq_wmu_init(void)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&sq_wmu, &a);
+    pthread_mutexattr_destroy(&a);
+}
+
+static void wlock(void)
+{
+    pthread_once(&sq_wmu_once, sq_wmu_init);
+    pthread_mutex_lock(&sq_wmu);
+}
+
+static void wunlock(void)
+{
+    pthread_mutex_unlock(&sq_wmu);
+}
+
+/* Every begin() is paired with a finish(), also when it fails. */
 static int begin(struct sq_store *q)
 {
-    return exec(q, "BEGIN IMMEDIATE");
+    wlock();
+    return exec1(q, "BEGIN IMMEDIATE");
 }
 
 /* Commit if rc is RSP_OK, else roll back; returns the final status. */
 static int finish(struct sq_store *q, int rc)
 {
     if (rc == RSP_OK) {
-        rc = exec(q, "COMMIT");
-        if (rc == RSP_OK)
+        rc = exec1(q, "COMMIT");
+        if (rc == RSP_OK) {
+            wunlock();
             return RSP_OK;
+        }
     }
     if (!sqlite3_get_autocommit(q->db))
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    wunlock();
     return rc;
 }
 
 static int prep(struct sq_store *q, const char *sql, sqlite3_stmt **st)
 {
-    int rc = sqlite3_prepare_v2(q->db, sql, -1, st, NULL);
+    size_t i;
+    for (i = 0; i < q->n_cache; i++) {
+        if (q->cache[i].sql == sql) {
+            if (q->cache[i].busy)
+                break;          /* nested use: a statement of its own */
+            q->cache[i].busy = 1;
+            *st = q->cache[i].st;
+            return RSP_OK;
+        }
+    }
+    int cacheable = i == q->n_cache && q->n_cache < SQ_CACHE_MAX;
+    int rc = sqlite3_prepare_v3(q->db, sql, -1, cacheable ? SQLITE_PREPARE_PERSISTENT : 0,
+                                st, NULL);
     if (rc != SQLITE_OK) {
         *st = NULL;
         return db_err(q, rc, "prepare");
     }
+    if (cacheable) {
+        q->cache[q->n_cache].sql = sql;
+        q->cache[q->n_cache].st = *st;
+        q->cache[q->n_cache].busy = 1;
+        q->n_cache++;
+    }
     return RSP_OK;
+}
+
+/* Done with a statement of prep(): reset and kept, or finalized. */
+static void unprep(struct sq_store *q, sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < q->n_cache; i++) {
+        if (q->cache[i].st == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            q->cache[i].busy = 0;
+            return;
+        }
+    }
+    unprep(q, st);
 }
 
 /* Run a statement with no result rows; [out] *changes if not NULL. */
@@ -274,7 +378,7 @@ static int schema_version(struct sq_store *q, int *version)
     } else {
         rc = db_err(q, sqlite3_errcode(q->db), "schema_version");
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     return rc;
 }
 
@@ -303,7 +407,7 @@ static int migrate(struct sq_store *q)
             sqlite3_bind_int64(st, 2, now_s());
             rc = step_done(q, st, NULL);
         }
-        sqlite3_finalize(st);
+        unprep(q, st);
     }
     return finish(q, rc);
 }
@@ -343,6 +447,7 @@ static int sq_operator_add(struct smdp_store *s, const struct smdp_operator *op)
         !text_ok(op->callback_url, SMDP_URL_MAX, 0))
         return RSP_ERR_INVAL;
     LOCK(q);
+    wlock();
     int rc = prep(q, "INSERT INTO operators (" OPERATOR_COLS ") VALUES (?1, ?2, ?3, ?4, ?5)", &st);
     if (!rc) {
         bind_text(st, 1, op->id);
@@ -352,7 +457,8 @@ static int sq_operator_add(struct smdp_store *s, const struct smdp_operator *op)
         sqlite3_bind_int64(st, 5, now_s());
         rc = step_done(q, st, NULL);
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
+    wunlock();
     UNLOCK(q);
     return rc;
 }
@@ -371,7 +477,7 @@ static int sq_operator_get(struct smdp_store *s, const char *id, struct smdp_ope
         else
             rc = r == SQLITE_DONE ? RSP_ERR_NOTFOUND : db_err(q, r, "operator_get");
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     UNLOCK(q);
     return rc;
 }
@@ -392,7 +498,7 @@ static int sq_operator_by_cert(struct smdp_store *s, const uint8_t sha256[32],
         else
             rc = r == SQLITE_DONE ? RSP_ERR_NOTFOUND : db_err(q, r, "operator_by_cert");
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     UNLOCK(q);
     return rc;
 }
@@ -415,7 +521,7 @@ static int sq_operator_list(struct smdp_store *s, smdp_operator_cb cb, void *arg
         row_operator(st, &op);
         rc = cb(&op, arg);
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     UNLOCK(q);
     return rc;
 }
@@ -464,6 +570,7 @@ static int sq_profile_import(struct smdp_store *s, const struct smdp_profile *p)
         return RSP_ERR_INVAL;
     int64_t now = now_s();
     LOCK(q);
+    wlock();
     int rc = prep(q, "INSERT INTO profiles (" PROFILE_COLS ", package) VALUES "
                      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)", &st);
     if (!rc) {
@@ -485,7 +592,8 @@ static int sq_profile_import(struct smdp_store *s, const struct smdp_profile *p)
         sqlite3_bind_blob(st, 13, p->package, (int)p->package_len, SQLITE_TRANSIENT);
         rc = step_done(q, st, NULL);
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
+    wunlock();
     UNLOCK(q);
     return rc;
 }
@@ -506,7 +614,7 @@ static int sq_profile_get(struct smdp_store *s, const char *iccid, int with_pack
         else
             rc = r == SQLITE_DONE ? RSP_ERR_NOTFOUND : db_err(q, r, "profile_get");
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     UNLOCK(q);
     return rc;
 }
@@ -535,7 +643,7 @@ static int sq_profile_list(struct smdp_store *s, const char *operator_id,
             rc = cb(&p, arg);
         smdp_profile_clear(&p);
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     UNLOCK(q);
     return rc;
 }
@@ -551,7 +659,7 @@ static int missing_or_state(struct sq_store *q, const char *sql, const char *key
         rc = r == SQLITE_ROW ? RSP_ERR_STATE
            : r == SQLITE_DONE ? RSP_ERR_NOTFOUND : db_err(q, r, "lookup");
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     return rc;
 }
 
@@ -561,6 +669,7 @@ static int sq_profile_transition(struct smdp_store *s, const char *iccid, int fr
     sqlite3_stmt *st = NULL;
     int changes = 0;
     LOCK(q);
+    wlock();
     int rc = prep(q, "UPDATE profiles SET state = ?1, updated = ?2"
                      " WHERE iccid = ?3 AND state = ?4", &st);
     if (!rc) {
@@ -570,9 +679,10 @@ static int sq_profile_transition(struct smdp_store *s, const char *iccid, int fr
         sqlite3_bind_int(st, 4, from);
         rc = step_done(q, st, &changes);
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     if (!rc && changes != 1)
         rc = missing_or_state(q, "SELECT 1 FROM profiles WHERE iccid = ?1", iccid);
+    wunlock();
     UNLOCK(q);
     return rc;
 }
@@ -667,7 +777,7 @@ static int sq_order_create(struct smdp_store *s, struct smdp_order *o)
                 rc = r == SQLITE_DONE ? RSP_ERR_NOTFOUND : db_err(q, r, "check profile");
         }
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     st = NULL;
     if (rc)
         goto out;
@@ -682,7 +792,7 @@ static int sq_order_create(struct smdp_store *s, struct smdp_order *o)
         if (!rc && changes != 1)
             rc = RSP_ERR_STATE;
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     st = NULL;
     if (rc)
         goto out;
@@ -703,7 +813,7 @@ static int sq_order_create(struct smdp_store *s, struct smdp_order *o)
         sqlite3_bind_int64(st, 11, o->expires);
         rc = step_done(q, st, NULL);
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     if (!rc) {
         o->state = SMDP_ORDER_ACTIVE;
         o->created = o->updated = now;
@@ -740,7 +850,7 @@ static int sq_order_get(struct smdp_store *s, int key, const char *value, struct
         else
             rc = r == SQLITE_DONE ? RSP_ERR_NOTFOUND : db_err(q, r, "order_get");
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     UNLOCK(q);
     return rc;
 }
@@ -763,7 +873,7 @@ static int sq_order_list(struct smdp_store *s, smdp_order_cb cb, void *arg)
         row_order(st, &o);
         rc = cb(&o, arg);
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     UNLOCK(q);
     return rc;
 }
@@ -785,7 +895,7 @@ static int order_lookup(struct sq_store *q, const char *sql, const char *key,
             rc = r == SQLITE_DONE ? RSP_ERR_NOTFOUND : db_err(q, r, "order lookup");
         }
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     return rc;
 }
 
@@ -802,7 +912,7 @@ static int set_order_state(struct sq_store *q, const char *matching_id, int to, 
         bind_text(st, 3, matching_id);
         rc = step_done(q, st, NULL);
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     return rc;
 }
 
@@ -816,7 +926,7 @@ static int set_profile_state(struct sq_store *q, const char *iccid, int to, int6
         bind_text(st, 3, iccid);
         rc = step_done(q, st, NULL);
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     return rc;
 }
 
@@ -872,7 +982,7 @@ static int sq_cc_attempt(struct smdp_store *s, const char *matching_id, int corr
             rc = r == SQLITE_DONE ? RSP_ERR_NOTFOUND : db_err(q, r, "cc lookup");
         }
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     st = NULL;
     if (!rc && (ostate != SMDP_ORDER_ACTIVE || !has_cc || attempts >= limit))
         rc = RSP_ERR_STATE;
@@ -893,7 +1003,7 @@ static int sq_cc_attempt(struct smdp_store *s, const char *matching_id, int corr
         bind_text(st, 3, matching_id);
         rc = step_done(q, st, NULL);
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     if (rc)
         goto out;
     if (attempts < limit) {
@@ -942,7 +1052,7 @@ static int sq_order_confirm(struct smdp_store *s, const char *matching_id,
             rc = r == SQLITE_DONE ? RSP_ERR_NOTFOUND : db_err(q, r, "confirm lookup");
         }
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     st = NULL;
     if (!rc && (ostate != SMDP_ORDER_ACTIVE || pstate != c->profile_from ||
                 (eid_new && eid[0] && strcmp(eid, eid_new))))
@@ -964,7 +1074,7 @@ static int sq_order_confirm(struct smdp_store *s, const char *matching_id,
         bind_text(st, 6, matching_id);
         rc = step_done(q, st, NULL);
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     if (!rc)
         rc = set_profile_state(q, iccid, c->profile_to, now);
 out:
@@ -982,7 +1092,11 @@ static int sq_session_create(struct smdp_store *s, const char *matching_id,
     if (!tid_ok(transaction_id) || expires <= 0)
         return RSP_ERR_INVAL;
     LOCK(q);
-    int rc = prep(q, "UPDATE orders SET transaction_id = ?1, session_expires = ?2, updated = ?3"
+    wlock();
+    /* Not fsynced on its own (see smdp_store.h): sessions are in memory. */
+    int rc = q->sync_full ? exec1(q, "PRAGMA synchronous = NORMAL") : RSP_OK;
+    if (!rc)
+        rc = prep(q, "UPDATE orders SET transaction_id = ?1, session_expires = ?2, updated = ?3"
                      " WHERE matching_id = ?4 AND state = ?5", &st);
     if (!rc) {
         bind_text(st, 1, transaction_id);
@@ -992,9 +1106,12 @@ static int sq_session_create(struct smdp_store *s, const char *matching_id,
         sqlite3_bind_int(st, 5, SMDP_ORDER_ACTIVE);
         rc = step_done(q, st, &changes);
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     if (!rc && changes != 1)
         rc = missing_or_state(q, "SELECT 1 FROM orders WHERE matching_id = ?1", matching_id);
+    if (q->sync_full && exec1(q, "PRAGMA synchronous = FULL") && !rc)
+        rc = SMDP_ERR_DB;
+    wunlock();
     UNLOCK(q);
     return rc;
 }
@@ -1008,7 +1125,10 @@ static int sq_session_bind(struct smdp_store *s, const char *transaction_id,
     if (!tid_ok(transaction_id))
         return RSP_ERR_INVAL;
     LOCK(q);
-    int rc = prep(q, "UPDATE orders SET otpk = ?1, used_ppk = ?2,"
+    /* With a profile transition: one transaction (one fsync per BPP). */
+    int rc = begin(q);
+    if (!rc)
+        rc = prep(q, "UPDATE orders SET otpk = ?1, used_ppk = ?2,"
                      " download_attempts = download_attempts + 1, updated = ?3,"
                      " bpp_transaction_id = ?4, euicc_pk = ?6, euicc_eid = ?7"
                      " WHERE transaction_id = ?4 AND state = ?5"
@@ -1023,10 +1143,24 @@ static int sq_session_bind(struct smdp_store *s, const char *transaction_id,
         bind_text_or_null(st, 7, b->eid);
         rc = step_done(q, st, &changes);
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     if (!rc && changes != 1)
         rc = missing_or_state(q, "SELECT 1 FROM orders WHERE transaction_id = ?1",
                               transaction_id);
+    if (b->profile_to) {
+        int ostate = 0, pstate = 0;
+        char iccid[21];
+        if (!rc)
+            rc = order_lookup(q, "SELECT o.state, o.iccid, p.state FROM orders o"
+                                 " JOIN profiles p ON p.iccid = o.iccid"
+                                 " WHERE o.transaction_id = ?1",
+                              transaction_id, &ostate, iccid, &pstate);
+        if (!rc && pstate != b->profile_from)
+            rc = RSP_ERR_STATE;
+        if (!rc)
+            rc = set_profile_state(q, iccid, b->profile_to, now_s());
+    }
+    rc = finish(q, rc);
     UNLOCK(q);
     return rc;
 }
@@ -1056,7 +1190,7 @@ static int sq_expire(struct smdp_store *s, int64_t now, unsigned *n_sessions,
         sqlite3_bind_int(st, 8, SMDP_ORDER_ACTIVE);
         rc = step_done(q, st, NULL);
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     st = NULL;
     if (!rc)
         rc = prep(q, "UPDATE orders SET state = ?1, transaction_id = NULL,"
@@ -1068,7 +1202,7 @@ static int sq_expire(struct smdp_store *s, int64_t now, unsigned *n_sessions,
         sqlite3_bind_int(st, 3, SMDP_ORDER_ACTIVE);
         rc = step_done(q, st, &ch_orders);
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     st = NULL;
     if (!rc)
         rc = prep(q, "UPDATE orders SET transaction_id = NULL, session_expires = NULL,"
@@ -1078,7 +1212,7 @@ static int sq_expire(struct smdp_store *s, int64_t now, unsigned *n_sessions,
         sqlite3_bind_int64(st, 1, now);
         rc = step_done(q, st, &ch_sessions);
     }
-    sqlite3_finalize(st);
+    unprep(q, st);
     rc = finish(q, rc);
     UNLOCK(q);
     if (n_orders)
@@ -1091,6 +1225,8 @@ static int sq_expire(struct smdp_store *s, int64_t now, unsigned *n_sessions,
 static void sq_close(struct smdp_store *s)
 {
     struct sq_store *q = sq(s);
+    for (size_t i = 0; i < q->n_cache; i++)
+        sqlite3_finalize(q->cache[i].st);
     sqlite3_close(q->db);
     pthread_mutex_destroy(&q->mu);
     free(q);
@@ -1117,6 +1253,19 @@ static const struct smdp_store_ops sqlite_ops = {
     .session_bind = sq_session_bind,
     .expire = sq_expire,
 };
+
+int smdp_store_sqlite_synchronous(struct smdp_store *s, int full)
+{
+    if (!s || s->ops != &sqlite_ops)
+        return RSP_ERR_INVAL;
+    struct sq_store *q = sq(s);
+    LOCK(q);
+    int rc = exec1(q, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+    if (!rc)
+        q->sync_full = !!full;
+    UNLOCK(q);
+    return rc;
+}
 
 int smdp_store_open_sqlite(const char *path, struct smdp_store **out)
 {
@@ -1150,8 +1299,14 @@ int smdp_store_open_sqlite(const char *path, struct smdp_store **out)
     rc = exec(q, "PRAGMA journal_mode = WAL");
     if (!rc)
         rc = exec(q, "PRAGMA synchronous = FULL");
+    q->sync_full = 1;
     if (!rc)
         rc = exec(q, "PRAGMA foreign_keys = ON");
+    /* Reads through a mapping instead of one pread per page: every commit
+     * of another handle (another event loop) empties this handle's page
+     * cache, so each transaction reads its pages again. */
+    if (!rc)
+        rc = exec(q, "PRAGMA mmap_size = 268435456");
     if (!rc)
         rc = migrate(q);
 out:

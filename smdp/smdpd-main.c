@@ -33,11 +33,15 @@ static int usage(int rc)
             "usage: smdpd [--config FILE] [--es9 HOST:PORT] [--es2 HOST:PORT] [--db FILE]\n"
             "             [--fqdn NAME] [--pki DIR] [--state DIR] [--threads N]\n"
             "             [--log error|warn|info|debug] [--port-file FILE]\n"
+            "             [--synchronous full|normal]\n"
             "  --config FILE     INI file (keys below); the flags override it\n"
             "  --es9 HOST:PORT   ES9+ listener, TLS ([server] es9_listen; 127.0.0.1:8443)\n"
             "  --es2 HOST:PORT   ES2+ listener, mutual TLS ([server] es2_listen;\n"
             "                    127.0.0.1:8444); the same address as --es9: one listener\n"
             "  --db FILE         SQLite store ([store] db; STATE/smdp.db)\n"
+            "  --synchronous full|normal  [store] synchronous: full (default) fsyncs\n"
+            "                    every state change; normal may lose the last ones on\n"
+            "                    power loss (not on a crash)\n"
             "  --fqdn NAME       SM-DP+ address served ([server] fqdn; default with --pki\n"
             "                    or the generated PKI: the TLS certificate's dNSName)\n"
             "  --pki DIR         every credential not set otherwise, from an rsp-pki or\n"
@@ -62,6 +66,7 @@ static const struct {
     { "--db", "store", "db" },           { "--fqdn", "server", "fqdn" },
     { "--threads", "server", "threads" }, { "--log", "server", "log_level" },
     { "--port-file", "server", "port_file" },
+    { "--synchronous", "store", "synchronous" },
 };
 
 static int default_pki(const char *state, const char *fqdn, char *dir, size_t dirlen)

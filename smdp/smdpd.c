@@ -12,7 +12,12 @@
  *
  * Threads: every worker has its own event_base, two evhttp and its own
  * store handle; the listening sockets are dup()ed into each evhttp (one
- * accept queue, whichever loop is free takes the connection).
+ * accept queue). Connections are dealt round robin: only one worker's
+ * listener (per socket) is enabled; the worker that accepts a connection
+ * disables its own and wakes the next worker to enable its one (each
+ * listener is only touched by its own thread). Otherwise whichever loop
+ * woke first took every connection, and a few keep-alive clients could
+ * all land on one loop, leaving the other cores idle.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,6 +39,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <event2/thread.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -55,6 +61,8 @@ struct smdpd_lctx {
     struct smdpd_worker *w;
     int iface;            /* SMDP_IFACE_* bits served */
     SSL_CTX *ctx;
+    struct evhttp_bound_socket *bs;   /* this worker's listener on the socket */
+    struct event *take;   /* activated by the previous worker: our turn */
 };
 
 struct smdpd_worker {
@@ -250,9 +258,34 @@ err:
     return NULL;
 }
 
+/* The round robin of accepts (see the top): our turn to accept. */
+static void take_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct smdpd_lctx *l = arg;
+    (void)fd;
+    (void)what;
+    evconnlistener_enable(evhttp_bound_socket_get_listener(l->bs));
+}
+
+/* A connection was accepted on l: hand the next one to the next worker. */
+static void accept_pass(struct smdpd_lctx *l)
+{
+    struct smdpd *d = l->w->d;
+    if (d->n < 2 || !l->bs)
+        return;
+    size_t i = (size_t)(l->w - d->w);
+    struct smdpd_worker *nx = &d->w[(i + 1) % d->n];
+    struct smdpd_lctx *nl = l == &l->w->l9 ? &nx->l9 : &nx->l2;
+    if (!nl->take)
+        return;
+    evconnlistener_disable(evhttp_bound_socket_get_listener(l->bs));
+    event_active(nl->take, EV_READ, 0);
+}
+
 static struct bufferevent *bevcb(struct event_base *base, void *arg)
 {
     struct smdpd_lctx *l = arg;
+    accept_pass(l);
     SSL *ssl = SSL_new(l->ctx);
     if (!ssl)
         return NULL;
@@ -466,12 +499,17 @@ static struct evhttp *http_new(struct smdpd_worker *w, struct smdpd_lctx *l, int
     evhttp_set_max_headers_size(h, 16384);
     evhttp_set_timeout(h, (int)timeout);
     dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (dfd < 0 || evhttp_accept_socket(h, dfd) != 0) {
-        if (dfd >= 0)
+    if (dfd < 0 || !(l->bs = evhttp_accept_socket_with_handle(h, dfd)) ||
+        !(l->take = event_new(w->base, -1, 0, take_cb, l))) {
+        if (dfd >= 0 && !l->bs)
             close(dfd);
+        l->bs = NULL;
         evhttp_free(h);
         return NULL;
     }
+    /* the round robin starts at worker 0 */
+    if (w != &w->d->w[0])
+        evconnlistener_disable(evhttp_bound_socket_get_listener(l->bs));
     return h;
 }
 
@@ -507,6 +545,10 @@ void smdpd_free(struct smdpd *d)
             evhttp_free(w->http9);
         if (w->http2)
             evhttp_free(w->http2);
+        if (w->l9.take)
+            event_free(w->l9.take);
+        if (w->l2.take)
+            event_free(w->l2.take);
         if (w->base)
             event_base_free(w->base);
         smdp_store_close(w->st);
@@ -587,19 +629,22 @@ int smdpd_start(struct smdp *s, const struct smdpd_config *cfg, struct smdpd **o
     for (unsigned i = 0; i < n; i++) {
         struct smdpd_worker *w = &d->w[i];
         w->d = d;
-        if ((rc = smdp_store_open_sqlite(cfg->db, &w->st)))
+        if ((rc = smdp_store_open_sqlite(cfg->db, &w->st)) ||
+            (cfg->sync_normal && (rc = smdp_store_sqlite_synchronous(w->st, 0))))
             goto err;
         rc = RSP_ERR_NOMEM;
         if (!(w->base = event_base_new()))
             goto err;
         if (d->fd9 >= 0) {
-            w->l9 = (struct smdpd_lctx){ w, d->combined ? (SMDP_IFACE_ES9 | SMDP_IFACE_ES2)
-                                                        : SMDP_IFACE_ES9, d->ctx9 };
+            w->l9 = (struct smdpd_lctx){
+                .w = w, .ctx = d->ctx9,
+                .iface = d->combined ? (SMDP_IFACE_ES9 | SMDP_IFACE_ES2) : SMDP_IFACE_ES9,
+            };
             if (!(w->http9 = http_new(w, &w->l9, d->fd9, timeout)))
                 goto err;
         }
         if (d->fd2 >= 0) {
-            w->l2 = (struct smdpd_lctx){ w, SMDP_IFACE_ES2, d->ctx2 };
+            w->l2 = (struct smdpd_lctx){ .w = w, .iface = SMDP_IFACE_ES2, .ctx = d->ctx2 };
             if (!(w->http2 = http_new(w, &w->l2, d->fd2, timeout)))
                 goto err;
         }

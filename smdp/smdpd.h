@@ -38,6 +38,8 @@ struct smdpd_config {
     const char *tls_chain;             /* PEM intermediates, or NULL */
     const char *operator_ca[SMDPD_CA_MAX];  /* trusted roots for ES2+ clients */
     const char *db;                    /* SQLite store path (opened per thread) */
+    int sync_normal;                   /* [store] synchronous = normal: commits not
+                                        * fsynced one by one (see smdp_store.h) */
     unsigned threads;                  /* 0: one per online CPU */
     unsigned timeout;                  /* per-connection idle timeout, s; 0: 30 */
     unsigned op_refresh_ms;            /* least time between two operator map

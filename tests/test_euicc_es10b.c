@@ -447,8 +447,12 @@ static void test_retry_corrupt_otk(void)
     CU_ASSERT_RC(euicc_dp_load(&d, euicc_fixture_pki_dir(), "NIST", 0), 0);
     CU_ASSERT_RC(session_prepare(&f, &d, NULL, 0), 0);
     memcpy(otpk1, d.otpk, sizeof(otpk1));
-    f.card->st.otk.sk[31] ^= 0x01;
-    CU_ASSERT_RC(euicc_commit(f.card), 0);
+    {
+        /* the retained pair lives in the .otk sidecar: store it damaged */
+        struct euicc_otk bad = f.card->st.otk;
+        bad.sk[31] ^= 0x01;
+        CU_ASSERT_RC(euicc_commit_otk(f.card, &bad), 0);
+    }
     CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
     assert_retained(f.card, otpk1);
     CU_ASSERT_RC(session_prepare(&f, &d, otpk1, sizeof(otpk1)), 0);
@@ -481,8 +485,111 @@ static void test_retry_prepare_savefail(void)
     euicc_fixture_close(&f);
 }
 
+/* The retained pair's sidecar (<state>.otk, two records, euicc_state.c):
+ * a torn write of the newest record leaves the one before, which is the
+ * state before that PrepareDownload; a record of the newest generation but
+ * dropped (installed) is no pair. */
+static void test_otk_sidecar_torn(void)
+{
+    struct euicc_fixture f;
+    struct euicc_dp d;
+    uint8_t otpk1[RSP_EC_POINT_LEN], otpk2[RSP_EC_POINT_LEN], *file;
+    char sp[700];
+    size_t len = 0;
+    FILE *fp;
+
+    CU_ASSERT_RC(euicc_fixture_open(&f, NULL), 0);
+    CU_ASSERT_RC(euicc_dp_load(&d, euicc_fixture_pki_dir(), "NIST", 0), 0);
+    snprintf(sp, sizeof(sp), "%s.otk", f.state_path);
+    CU_ASSERT_RC(session_prepare(&f, &d, NULL, 0), 0);
+    memcpy(otpk1, d.otpk, sizeof(otpk1));
+    CU_ASSERT_RC(session_prepare(&f, &d, NULL, 0), 0);
+    memcpy(otpk2, d.otpk, sizeof(otpk2));
+    CU_ASSERT(memcmp(otpk1, otpk2, sizeof(otpk1)) != 0);
+    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    assert_retained(f.card, otpk2);
+
+    /* tear the newest record (its slot is its generation's parity) */
+    file = test_read_file(sp, &len);
+    CU_ASSERT_FATAL(file != NULL && len == 512);
+    file[(f.card->st.otk.gen & 1) * 256 + 100] ^= 0x5A;
+    fp = fopen(sp, "wb");
+    CU_ASSERT_FATAL(fp != NULL);
+    CU_ASSERT(fwrite(file, 1, len, fp) == len);
+    fclose(fp);
+    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    assert_retained(f.card, otpk1);
+
+    /* both records damaged: no pair, a fresh one, and the sidecar works */
+    file[0] ^= 0xFF;
+    file[256] ^= 0xFF;
+    fp = fopen(sp, "wb");
+    CU_ASSERT_FATAL(fp != NULL);
+    CU_ASSERT(fwrite(file, 1, len, fp) == len);
+    fclose(fp);
+    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    assert_retained(f.card, NULL);
+    CU_ASSERT_RC(session_prepare(&f, &d, otpk1, sizeof(otpk1)), 0);
+    CU_ASSERT(memcmp(d.otpk, otpk1, sizeof(otpk1)) != 0);
+    memcpy(otpk2, d.otpk, sizeof(otpk2));
+    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    assert_retained(f.card, otpk2);
+
+    /* dropped in a JSON commit (as an install or eUICCMemoryReset does):
+     * the record stays in the sidecar but is no pair any more */
+    euicc_state_drop_otk(&f.card->st);
+    CU_ASSERT_RC(euicc_commit(f.card), 0);
+    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    assert_retained(f.card, NULL);
+    free(file);
+    euicc_dp_free(&d);
+    euicc_fixture_close(&f);
+}
+
+/* The eUICC's reading of a package (RSP_SAIP_FS_WALK) finds what the full
+ * decode finds, and still refuses a damaged non-file-system element. */
+static void test_saip_fs_walk(void)
+{
+    struct rsp_saip_info *a = NULL, *b = NULL;
+    char iccid[21];
+    size_t len = 0;
+    uint8_t *upp = euicc_dp_read_profile("TS48v2_SAIP2.3_NoBERTLV.der", &len, iccid);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(upp);
+    CU_ASSERT_RC(rsp_saip_parse(upp, len, &a), 0);
+    CU_ASSERT_RC(rsp_saip_parse_ex(upp, len, RSP_SAIP_FS_WALK, &b), 0);
+    CU_ASSERT_FATAL(a && b);
+    CU_ASSERT_EQUAL(a->n_pes, b->n_pes);
+    CU_ASSERT_STRING_EQUAL(a->iccid, b->iccid);
+    for (size_t i = 0; i < a->n_pes && i < b->n_pes; i++) {
+        CU_ASSERT_EQUAL(a->pes[i].kind, b->pes[i].kind);
+        CU_ASSERT_EQUAL(a->pes[i].offset, b->pes[i].offset);
+        CU_ASSERT_EQUAL(a->pes[i].len, b->pes[i].len);
+        CU_ASSERT_STRING_EQUAL(a->pes[i].name, b->pes[i].name);
+    }
+    /* the first pinCodes element: its first inner byte becomes a tag the
+     * type does not have, DER shape intact */
+    for (size_t i = 0; i < a->n_pes; i++) {
+        if (strcmp(a->pes[i].name, "pinCodes") != 0)
+            continue;
+        uint8_t *p = upp + a->pes[i].offset;
+        size_t h = (p[1] & 0x80) ? 2 + (p[1] & 0x7F) : 2;
+        rsp_saip_info_free(b);
+        b = NULL;
+        p[h] = 0x1E;   /* UNIVERSAL 30, primitive: not in PE-PINCodes */
+        CU_ASSERT_NOT_EQUAL(rsp_saip_parse_ex(upp, len, RSP_SAIP_FS_WALK, &b), 0);
+        CU_ASSERT_PTR_NULL(b);
+        break;
+    }
+    rsp_saip_info_free(a);
+    rsp_saip_info_free(b);
+    free(upp);
+}
+
 CU_TestInfo euicc_es10b_tests[] = {
     {"install_ts48_nist", test_install_ts48_nist},
+    {"otk_sidecar_torn", test_otk_sidecar_torn},
+    {"saip_fs_walk", test_saip_fs_walk},
     {"install_ts48_brp", test_install_ts48_brp},
     {"install_ts48_ppk", test_install_ts48_ppk},
     {"install_sgp26", test_install_sgp26},

@@ -331,11 +331,16 @@ static void test_tear_mid_save(void)
         }
         CU_ASSERT(snap_eq(&got, &old));
     }
-    /* a save over the leftover works and leaves no .tmp */
+    /* a save over the leftover works; the .tmp left, if any, is no
+     * longer junk but the state before (the spare the next commit
+     * overwrites: euicc_state.c exchanges the two) */
     cmd_for(cmd, sizeof(cmd), "BF32", ICCID_A, 1);
     CU_ASSERT_RC(do_op(&f, cmd), 0);
     snap_take(f.card, &neu);
-    CU_ASSERT(access(tmp_path, F_OK) != 0);
+    if (access(tmp_path, F_OK) == 0) {
+        CU_ASSERT_RC(snap_file(tmp_path, &got), 0);
+        CU_ASSERT(snap_eq(&got, &old));
+    }
     CU_ASSERT_RC(snap_file(f.state_path, &got), 0);
     if (!snap_eq(&got, &neu)) {
         snap_print("file", &got);

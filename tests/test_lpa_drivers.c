@@ -280,6 +280,9 @@ static int need_programs(void)
     return done;
 }
 
+/* stdout of the last run_lpa() */
+static char lpa_out[65536];
+
 /* Run build/bin/lpa with args (shell words, already quoted); [out] the
  * parsed JSON document of stdout (NULL if none). Returns the exit code. */
 static int run_lpa(const char *args, json_t **doc)
@@ -302,6 +305,7 @@ static int run_lpa(const char *args, json_t **doc)
         n += r;
     }
     out[n] = 0;
+    memcpy(lpa_out, out, n + 1);
     st = pclose(p);
     if (n && strstr(args, "--json")) {
         *doc = json_loads(out, JSON_REJECT_DUPLICATES, &err);
@@ -315,6 +319,41 @@ static const char *jstr(json_t *o, const char *k)
 {
     const char *s = json_string_value(json_object_get(o, k));
     return s ? s : "(absent)";
+}
+
+/* chip info --json: the EUICCInfo2 essentials under their SGP.22 names. */
+static void chip_info_fields(json_t *i2)
+{
+    static const char *const versions[] = {"profileVersion", "svn", "euiccFirmwareVer",
+                                           "ppVersion"};
+    static const char *const lists[] = {"euiccCiPKIdListForVerification",
+                                        "euiccCiPKIdListForSigning"};
+    json_t *v;
+    size_t k;
+
+    for (size_t i = 0; i < 4; i++) {
+        const char *s = jstr(i2, versions[i]);
+        unsigned a, b, c;
+        char end;
+        if (sscanf(s, "%u.%u.%u%c", &a, &b, &c, &end) != 3)
+            fprintf(stderr, "\n  euiccInfo2.%s = \"%s\"\n", versions[i], s);
+        CU_ASSERT_EQUAL(sscanf(s, "%u.%u.%u%c", &a, &b, &c, &end), 3);
+    }
+    CU_ASSERT(strlen(jstr(i2, "sasAccreditationNumber")) > 0);
+    CU_ASSERT(json_integer_value(json_object_get(json_object_get(i2, "extCardResource"),
+                                                 "freeNonVolatileMemory")) > 0);
+    CU_ASSERT(json_is_integer(json_object_get(json_object_get(i2, "extCardResource"),
+                                              "freeVolatileMemory")));
+    int usim = 0;
+    json_array_foreach(json_object_get(i2, "uiccCapability"), k, v)
+        usim |= !strcmp(json_string_value(v), "usimSupport");
+    CU_ASSERT_EQUAL(usim, 1);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *a = json_object_get(i2, lists[i]);
+        CU_ASSERT(json_array_size(a) >= 1);
+        json_array_foreach(a, k, v)
+            CU_ASSERT_EQUAL(strlen(json_string_value(v)), 40);
+    }
 }
 
 static void test_cli(void)
@@ -336,7 +375,22 @@ static void test_cli(void)
     if (euicc_fixture_eid())
         CU_ASSERT_STRING_EQUAL(jstr(d, "eid"), euicc_fixture_eid());
     CU_ASSERT_STRING_EQUAL(jstr(json_object_get(d, "euiccInfo2"), "svn"), "2.5.0");
+    chip_info_fields(json_object_get(d, "euiccInfo2"));
     json_decref(d);
+    /* the human form names the same essentials */
+    CU_ASSERT_RC(run_lpa(ARGS("--state %s chip info", f.state_path), &d), 0);
+    {
+        static const char *const labels[] = {
+            "EID:", "SGP.22 version (svn):   2.5.0", "profile version:", "firmware version:",
+            "PP version:", "SAS accreditation:", "free NVM:", "UICC capability:", "usimSupport",
+            "CI PKID (verification):", "CI PKID (signing):",
+        };
+        for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++) {
+            if (!strstr(lpa_out, labels[i]))
+                fprintf(stderr, "\n  chip info: \"%s\" missing in:\n%s\n", labels[i], lpa_out);
+            CU_ASSERT_PTR_NOT_NULL(strstr(lpa_out, labels[i]));
+        }
+    }
 
     CU_ASSERT_RC(run_lpa(ARGS("--json --state %s profile list", f.state_path), &d), 0);
     CU_ASSERT_EQUAL(json_array_size(json_object_get(d, "profiles")), 1);

@@ -32,6 +32,9 @@
 #include "rsp_util.h"
 #include "rsp_x509.h"
 
+#include <OperatorId.h>
+#include <StoreMetadataRequest.h>
+
 /* ---- APDU driver over the in-process card (ISD-R already selected) ---- */
 
 static int fx_connect(void *ctx) { (void)ctx; return 0; }
@@ -41,16 +44,51 @@ static int fx_open(void *ctx, const uint8_t *aid, size_t aid_len, int *channel)
     *channel = 0;
     return 0;
 }
+/* The scripted side of the card: by default every APDU goes to the
+ * simulated eUICC; rat (when set) answers GetRAT (BF43) instead of the card;
+ * drop_pir loses the R-APDU that carries the ProfileInstallationResult
+ * (BF37) after the card processed the command, as a broken link would;
+ * down makes every later transmit fail (the card unreachable). */
+struct scard {
+    struct euicc_fixture *f;
+    const uint8_t *rat;
+    size_t rat_len;
+    int drop_pir, dropped, down, rat_calls;
+};
+
 static int fx_transmit(void *ctx, const uint8_t *c, size_t len, uint8_t *r, size_t *rlen)
 {
-    struct euicc_fixture *f = ctx;
-    return euicc_transmit(f->card, c, len, r, rlen);
+    struct scard *s = ctx;
+    int rc;
+
+    if (s->down)
+        return RSP_ERR_IO;
+    if (len >= 7 && c[1] == 0xE2 && c[5] == 0xBF && c[6] == 0x43) {
+        s->rat_calls++;
+        if (s->rat) {
+            if (s->rat_len + 2 > *rlen)
+                return RSP_ERR_IO;
+            memcpy(r, s->rat, s->rat_len);
+            r[s->rat_len] = 0x90;
+            r[s->rat_len + 1] = 0x00;
+            *rlen = s->rat_len + 2;
+            return 0;
+        }
+    }
+    rc = euicc_transmit(s->f->card, c, len, r, rlen);
+    if (rc == 0 && s->drop_pir && !s->dropped && *rlen > 4 && r[0] == 0xBF && r[1] == 0x37) {
+        s->dropped = 1;
+        if (s->drop_pir > 1)
+            s->down = 1;
+        return RSP_ERR_IO;
+    }
+    return rc;
 }
 
-static void lpa_on_fixture(struct lpa_ctx *l, struct euicc_fixture *f)
+static void lpa_on_fixture(struct lpa_ctx *l, struct scard *s)
 {
     struct lpa_apdu_driver drv = {
-        .ctx = f, .connect = fx_connect, .open_channel = fx_open, .transmit = fx_transmit,
+        .ctx = s, .connect = fx_connect, .open_channel = fx_open, .transmit = fx_transmit,
     };
     CU_ASSERT_RC(lpa_ctx_init(l, &drv, NULL), 0);
     CU_ASSERT_RC(lpa_open(l), 0);
@@ -83,6 +121,8 @@ struct fdp {
     size_t upp_len;
     char iccid[21];
     uint32_t ppr;
+    const uint8_t *owner;    /* profileOwner mccMnc (3 bytes) or NULL */
+    const char *owner_gid1;  /* its gid1 bytes or NULL */
     int cc_required;
     const char *cc;
     /* fault */
@@ -259,6 +299,30 @@ static int check_tid(struct fdp *d, json_t *req)
     return 0;
 }
 
+/* profileOwner into the encoded metadata (decode, set, encode again). */
+static void add_owner(struct fdp *d, struct rsp_buf *md_der)
+{
+    StoreMetadataRequest_t *m = NULL;
+    if (rsp_asn1_decode(&asn_DEF_StoreMetadataRequest, md_der->data, md_der->len, 64 * 1024,
+                        (void **)&m)) {
+        fdp_bad(d, "own metadata does not decode");
+        return;
+    }
+    m->profileOwner = calloc(1, sizeof(*m->profileOwner));
+    if (m->profileOwner && !rsp_asn1_octets_set(&m->profileOwner->mccMnc, d->owner, 3)) {
+        if (d->owner_gid1) {
+            m->profileOwner->gid1 = calloc(1, sizeof(*m->profileOwner->gid1));
+            if (m->profileOwner->gid1)
+                rsp_asn1_octets_set(m->profileOwner->gid1, d->owner_gid1,
+                                    strlen(d->owner_gid1));
+        }
+        rsp_buf_reset(md_der);
+        if (rsp_asn1_encode(&asn_DEF_StoreMetadataRequest, m, md_der))
+            fdp_bad(d, "metadata with profileOwner does not encode");
+    }
+    rsp_asn1_free(&asn_DEF_StoreMetadataRequest, m);
+}
+
 static json_t *fn_client(struct fdp *d, json_t *req)
 {
     struct rsp_buf asr, v, ss2, msg, md_der, b;
@@ -308,8 +372,8 @@ static json_t *fn_client(struct fdp *d, json_t *req)
     };
     if (d->fault == FF_BAD_METADATA)
         put(&md_der, 0xBF25, "\x80\x01\x00", 3);
-    else
-        rsp_bpp_metadata_encode(&md, &md_der);
+    else if (rsp_bpp_metadata_encode(&md, &md_der) == 0 && d->owner)
+        add_owner(d, &md_der);
     o = json_object();
     set_ok_header(o);
     set_tid(o, d->tid);
@@ -545,6 +609,7 @@ static int fdp_post(void *ctx, const char *address, const char *path,
 
 struct run {
     struct euicc_fixture f;
+    struct scard sc;
     struct lpa_ctx l;
     struct fdp d;
     struct lpa_http_driver http;
@@ -562,7 +627,8 @@ static int setup(struct run *r, int fault, const char *fault_fn)
         return -1;
     r->d.fault = fault;
     r->d.fault_fn = fault_fn;
-    lpa_on_fixture(&r->l, &r->f);
+    r->sc.f = &r->f;
+    lpa_on_fixture(&r->l, &r->sc);
     r->http.ctx = &r->d;
     r->http.post = fdp_post;
     r->opt.smdp_address = RSP_PKI_DEFAULT_HOST;
@@ -823,12 +889,6 @@ static int refuse(void *arg, const struct lpa_metadata *md)
     return 0;
 }
 static int postpone(void *arg, const struct lpa_metadata *md) { (void)arg; (void)md; return -1; }
-static int accept_ppr(void *arg, const struct lpa_metadata *md)
-{
-    (void)arg;
-    CU_ASSERT_EQUAL(md->ppr_mask, 1u << 2);
-    return 1;
-}
 
 static void test_consent(void)
 {
@@ -846,22 +906,320 @@ static void test_consent(void)
     teardown(&r);
 }
 
-/* PPRs need explicit consent: without a consent hook -> pprNotAllowed. */
-static void test_ppr(void)
+/* ---- PPRs against the eUICC's RAT (SGP.22 §2.9.2.2) ---- */
+
+static const uint8_t OWNER[3] = {0x21, 0xF3, 0x54};     /* MCC 123, MNC 45 */
+
+/* One ProfilePolicyAuthorisationRule { pprIds, allowedOperators { one
+ * OperatorId }, pprFlags } appended to rules. */
+static void rat_rule(struct rsp_buf *rules, unsigned ppr, const uint8_t mcc_mnc[3],
+                     const char *gid1, int consent)
+{
+    struct rsp_buf r, op, ops;
+    /* DER BIT STRING: named bit i is bit 7-i of the byte; trailing zero
+     * bits removed (counted as unused) */
+    uint8_t bits[2] = {0, 0};
+    unsigned v = 0;
+    for (int i = 0; i < 8; i++)
+        if (ppr & (1u << i))
+            v |= 0x80u >> i;
+    bits[1] = (uint8_t)v;
+    while (bits[0] < 7 && v && !(v & (1u << bits[0])))
+        bits[0]++;
+    rsp_buf_init(&r, 256);
+    rsp_buf_init(&op, 128);
+    rsp_buf_init(&ops, 128);
+    put(&r, 0x80, bits, 2);
+    put(&op, 0x80, mcc_mnc, 3);
+    if (gid1)
+        put(&op, 0x81, gid1, strlen(gid1));
+    put(&ops, 0x30, op.data, op.len);
+    put(&r, 0xA1, ops.data, ops.len);
+    put(&r, 0x82, consent ? "\x07\x80" : "\x00", consent ? 2 : 1);
+    put(rules, 0x30, r.data, r.len);
+    rsp_buf_free(&r);
+    rsp_buf_free(&op);
+    rsp_buf_free(&ops);
+}
+
+/* BF43 { A0 { rules } } into out. */
+static void rat_wrap(const struct rsp_buf *rules, struct rsp_buf *out)
+{
+    struct rsp_buf a;
+    rsp_buf_init(&a, 4096);
+    rsp_buf_init(out, 4096);
+    put(&a, 0xA0, rules->data, rules->len);
+    put(out, 0xBF43, a.data, a.len);
+    rsp_buf_free(&a);
+}
+
+static int consent_calls;
+static int refuse_ppr(void *arg, const struct lpa_metadata *md)
+{
+    (void)arg; (void)md;
+    consent_calls++;
+    return 0;
+}
+static int accept_ppr(void *arg, const struct lpa_metadata *md)
+{
+    (void)arg;
+    consent_calls++;
+    CU_ASSERT_EQUAL(md->ppr_mask, 1u << 2);
+    CU_ASSERT_EQUAL(md->ppr_consent_required, 1);
+    CU_ASSERT_STRING_EQUAL(md->owner_mcc_mnc, "21F354");
+    return 1;
+}
+
+/* The card's own RAT (PPR1+PPR2 for any operator, no consent): a PPR2
+ * profile of owner 123/45 installs without a consent hook; without a
+ * profileOwner no rule can match -> pprNotAllowed, hook never asked. */
+static void test_ppr_card_rat(void)
 {
     struct run r;
     CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
     r.d.ppr = 1u << 2;
+    r.d.owner = OWNER;
     go(&r);
-    expect_fail(&r, LPA_ERR_REJECTED, LPA_STEP_USER_CONSENT, LPA_CANCEL_PPR_NOT_ALLOWED);
+    if (r.rc)
+        show(&r);
+    CU_ASSERT_RC(r.rc, 0);
+    CU_ASSERT_EQUAL(r.sc.rat_calls, 1);
+    CU_ASSERT_EQUAL(r.f.card->st.n_profiles, 1);
     teardown(&r);
+
     CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
     r.d.ppr = 1u << 2;
+    consent_calls = 0;
+    r.opt.consent = refuse_ppr;
+    go(&r);
+    expect_fail(&r, LPA_ERR_PPR, LPA_STEP_USER_CONSENT, LPA_CANCEL_PPR_NOT_ALLOWED);
+    CU_ASSERT_EQUAL(r.res.ppr_not_allowed, LPA_PPR2);
+    CU_ASSERT_EQUAL(consent_calls, 0);
+    CU_ASSERT(strstr(r.res.detail, "PPR2") != NULL);
+    teardown(&r);
+
+    /* pprUpdateControl alone is no rule: no GetRAT, no consent needed */
+    CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
+    r.d.ppr = 1u << 0;
+    go(&r);
+    CU_ASSERT_RC(r.rc, 0);
+    CU_ASSERT_EQUAL(r.sc.rat_calls, 0);
+    teardown(&r);
+}
+
+/* A scripted RAT that allows the PPRs for other operators only, or for
+ * this MCC/MNC only with a GID1 the owner lacks / has. */
+static void test_ppr_not_allowed(void)
+{
+    static const uint8_t other[3] = {0x99, 0xF9, 0x99};
+    struct rsp_buf rules, rat;
+    struct run r;
+
+    rsp_buf_init(&rules, 4096);
+    rat_rule(&rules, LPA_PPR1 | LPA_PPR2, other, NULL, 0);
+    rat_rule(&rules, LPA_PPR2, OWNER, "\xAB", 0);
+    rat_wrap(&rules, &rat);
+    CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
+    r.sc.rat = rat.data;
+    r.sc.rat_len = rat.len;
+    r.d.ppr = 1u << 1 | 1u << 2;
+    r.d.owner = OWNER;
+    go(&r);
+    expect_fail(&r, LPA_ERR_PPR, LPA_STEP_USER_CONSENT, LPA_CANCEL_PPR_NOT_ALLOWED);
+    CU_ASSERT_EQUAL(r.res.ppr_not_allowed, LPA_PPR1 | LPA_PPR2);
+    teardown(&r);
+
+    /* owner with gid1 AB: PPR2 allowed by rule 2, PPR1 still by none */
+    CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
+    r.sc.rat = rat.data;
+    r.sc.rat_len = rat.len;
+    r.d.ppr = 1u << 1 | 1u << 2;
+    r.d.owner = OWNER;
+    r.d.owner_gid1 = "\xAB";
+    go(&r);
+    expect_fail(&r, LPA_ERR_PPR, LPA_STEP_USER_CONSENT, LPA_CANCEL_PPR_NOT_ALLOWED);
+    CU_ASSERT_EQUAL(r.res.ppr_not_allowed, LPA_PPR1);
+    teardown(&r);
+
+    /* PPR2 alone with gid1 AB: allowed, installed */
+    CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
+    r.sc.rat = rat.data;
+    r.sc.rat_len = rat.len;
+    r.d.ppr = 1u << 2;
+    r.d.owner = OWNER;
+    r.d.owner_gid1 = "\xAB";
+    go(&r);
+    if (r.rc)
+        show(&r);
+    CU_ASSERT_RC(r.rc, 0);
+    CU_ASSERT_EQUAL(r.f.card->st.n_profiles, 1);
+    teardown(&r);
+    rsp_buf_free(&rules);
+    rsp_buf_free(&rat);
+}
+
+/* consentRequired in the FIRST matching rule (MCC 123, any MNC) wins over
+ * a later rule without it: no hook -> pprNotAllowed; the hook must say yes;
+ * a refusal is endUserRejection. */
+static void test_ppr_consent_required(void)
+{
+    static const uint8_t mcc123[3] = {0x21, 0xF3, 0xEE};
+    static const uint8_t any[3] = {0xEE, 0xEE, 0xEE};
+    struct rsp_buf rules, rat;
+    struct run r;
+
+    rsp_buf_init(&rules, 4096);
+    rat_rule(&rules, LPA_PPR2, mcc123, NULL, 1);
+    rat_rule(&rules, LPA_PPR1 | LPA_PPR2, any, NULL, 0);
+    rat_wrap(&rules, &rat);
+
+    CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
+    r.sc.rat = rat.data;
+    r.sc.rat_len = rat.len;
+    r.d.ppr = 1u << 2;
+    r.d.owner = OWNER;
+    go(&r);
+    expect_fail(&r, LPA_ERR_REJECTED, LPA_STEP_USER_CONSENT, LPA_CANCEL_PPR_NOT_ALLOWED);
+    CU_ASSERT_EQUAL(r.res.ppr_not_allowed, 0);
+    teardown(&r);
+
+    CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
+    r.sc.rat = rat.data;
+    r.sc.rat_len = rat.len;
+    r.d.ppr = 1u << 2;
+    r.d.owner = OWNER;
+    consent_calls = 0;
     r.opt.consent = accept_ppr;
     go(&r);
     if (r.rc)
         show(&r);
     CU_ASSERT_RC(r.rc, 0);
+    CU_ASSERT_EQUAL(consent_calls, 1);
+    CU_ASSERT_EQUAL(r.f.card->st.n_profiles, 1);
+    teardown(&r);
+
+    CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
+    r.sc.rat = rat.data;
+    r.sc.rat_len = rat.len;
+    r.d.ppr = 1u << 2;
+    r.d.owner = OWNER;
+    consent_calls = 0;
+    r.opt.consent = refuse_ppr;
+    go(&r);
+    expect_fail(&r, LPA_ERR_REJECTED, LPA_STEP_USER_CONSENT, LPA_CANCEL_END_USER_REJECTION);
+    CU_ASSERT_EQUAL(consent_calls, 1);
+    teardown(&r);
+
+    /* a RAT that does not decode: the card's answer is wrong -> 127 */
+    CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
+    r.sc.rat = (const uint8_t *)"\xBF\x43\x03\xA0\x01\x30";
+    r.sc.rat_len = 6;
+    r.d.ppr = 1u << 2;
+    r.d.owner = OWNER;
+    go(&r);
+    expect_fail(&r, RSP_ERR_DECODE, LPA_STEP_USER_CONSENT, LPA_CANCEL_UNDEFINED_REASON);
+    CU_ASSERT(strstr(r.res.detail, "GetRAT") != NULL);
+    teardown(&r);
+    rsp_buf_free(&rules);
+    rsp_buf_free(&rat);
+}
+
+/* lpa_operator_match: 'E' nibbles, GIDs. */
+static void test_operator_match(void)
+{
+    struct lpa_operator_id rule = {.mcc_mnc = {0x21, 0xF3, 0x54}, .gid1_len = -1, .gid2_len = -1};
+    struct lpa_operator_id own = rule;
+    CU_ASSERT_EQUAL(lpa_operator_match(&rule, &own), 1);
+    own.mcc_mnc[2] = 0x55;
+    CU_ASSERT_EQUAL(lpa_operator_match(&rule, &own), 0);
+    rule.mcc_mnc[2] = 0xE5;     /* MNC digit 2 wildcard */
+    CU_ASSERT_EQUAL(lpa_operator_match(&rule, &own), 1);
+    own.mcc_mnc[1] = 0x03;      /* 3-digit MNC 0x0: F filler differs */
+    CU_ASSERT_EQUAL(lpa_operator_match(&rule, &own), 0);
+    own.mcc_mnc[1] = 0xF3;
+    rule.gid2[0] = 0x01;
+    rule.gid2_len = 1;          /* the rule names gid2: the owner must have it */
+    CU_ASSERT_EQUAL(lpa_operator_match(&rule, &own), 0);
+    own.gid2[0] = 0x01;
+    own.gid2_len = 1;
+    CU_ASSERT_EQUAL(lpa_operator_match(&rule, &own), 1);
+    own.gid1_len = 0;           /* a GID the rule leaves out matches anything */
+    CU_ASSERT_EQUAL(lpa_operator_match(&rule, &own), 1);
+    CU_ASSERT_EQUAL(lpa_operator_match(&rule, NULL), 0);
+}
+
+/* ---- a lost answer to the last BPP segment ---- */
+
+/* The link drops the PIR's R-APDU but the card stays reachable: the PIR is
+ * read back (RetrieveNotificationsList), delivered, removed; success. */
+static void test_lost_pir_recovered(void)
+{
+    struct run r;
+    CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
+    r.sc.drop_pir = 1;
+    go(&r);
+    if (r.rc)
+        show(&r);
+    CU_ASSERT_RC(r.rc, 0);
+    CU_ASSERT_EQUAL(r.sc.dropped, 1);
+    CU_ASSERT_EQUAL(r.res.recovered, 1);
+    CU_ASSERT_EQUAL(r.res.step, LPA_STEP_NONE);
+    CU_ASSERT_STRING_EQUAL(r.res.iccid, r.d.iccid);
+    CU_ASSERT(r.res.notification_seq >= 0);
+    CU_ASSERT(strstr(r.res.detail, "recovered") != NULL);
+    CU_ASSERT_EQUAL(r.res.cancel_reason, -1);
+    CU_ASSERT_EQUAL(r.d.cancel_calls, 0);
+    CU_ASSERT_EQUAL(r.d.notif_calls, 1);
+    CU_ASSERT_EQUAL(r.d.notif_tag, 0xBF37);
+    CU_ASSERT_EQUAL(r.f.card->st.n_profiles, 1);
+    CU_ASSERT_EQUAL(r.f.card->st.n_notifs, 0);
+    teardown(&r);
+
+    /* the same with a failed installation: its error PIR is the outcome */
+    CU_ASSERT_FATAL(setup(&r, FF_TAMPER_BPP, NULL) == 0);
+    r.sc.drop_pir = 1;
+    go(&r);
+    CU_ASSERT_RC(r.rc, LPA_ERR_EUICC);
+    CU_ASSERT_EQUAL(r.sc.dropped, 1);
+    CU_ASSERT_EQUAL(r.res.recovered, 1);
+    CU_ASSERT_EQUAL(r.res.step, LPA_STEP_LOAD_BPP);
+    CU_ASSERT_EQUAL(r.res.bpp_command_id, 5);
+    CU_ASSERT_EQUAL(r.res.bpp_error_reason, 8);
+    CU_ASSERT_EQUAL(r.d.cancel_calls, 0);
+    CU_ASSERT_EQUAL(r.d.notif_calls, 1);
+    CU_ASSERT_EQUAL(r.f.card->st.n_profiles, 0);
+    CU_ASSERT_EQUAL(r.f.card->st.n_notifs, 0);
+    teardown(&r);
+}
+
+/* The card is gone after the last segment: the load failure stands (the
+ * card cannot sign a CancelSession, so the SM-DP+ gets none), the profile
+ * is installed and its PIR queued; once the card is back,
+ * lpa_process_notifications delivers it. */
+static void test_lost_pir_card_gone(void)
+{
+    struct run r;
+    unsigned sent = 0;
+    CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
+    r.sc.drop_pir = 2;
+    go(&r);
+    if (r.rc != RSP_ERR_IO)
+        show(&r);
+    CU_ASSERT_RC(r.rc, RSP_ERR_IO);
+    CU_ASSERT_EQUAL(r.res.step, LPA_STEP_LOAD_BPP);
+    CU_ASSERT_EQUAL(r.res.recovered, 0);
+    CU_ASSERT_EQUAL(r.res.cancel_reason, LPA_CANCEL_LOAD_BPP_EXECUTION_ERROR);
+    CU_ASSERT_EQUAL(r.d.cancel_calls, 0);
+    CU_ASSERT_EQUAL(r.d.notif_calls, 0);
+    CU_ASSERT(strstr(r.res.detail, "segment") != NULL);
+    CU_ASSERT_EQUAL(r.f.card->st.n_profiles, 1);
+    CU_ASSERT_EQUAL(r.f.card->st.n_notifs, 1);
+    r.sc.down = 0;   /* reconnected */
+    CU_ASSERT_RC(lpa_process_notifications(&r.l, &r.http, -1, &sent, &r.res), 0);
+    CU_ASSERT_EQUAL(sent, 1);
+    CU_ASSERT_EQUAL(r.d.notif_calls, 1);
+    CU_ASSERT_EQUAL(r.d.notif_tag, 0xBF37);
+    CU_ASSERT_EQUAL(r.f.card->st.n_notifs, 0);
     teardown(&r);
 }
 
@@ -1017,7 +1375,12 @@ CU_TestInfo lpa_rsp_tests[] = {
     {"oversize", test_oversize},
     {"unreachable", test_unreachable},
     {"consent", test_consent},
-    {"ppr", test_ppr},
+    {"ppr_card_rat", test_ppr_card_rat},
+    {"ppr_not_allowed", test_ppr_not_allowed},
+    {"ppr_consent_required", test_ppr_consent_required},
+    {"operator_match", test_operator_match},
+    {"lost_pir_recovered", test_lost_pir_recovered},
+    {"lost_pir_card_gone", test_lost_pir_card_gone},
     {"bad_metadata", test_bad_metadata},
     {"bpp_not_splittable", test_bpp_not_splittable},
     {"pir_error", test_pir_error},

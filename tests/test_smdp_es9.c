@@ -55,6 +55,8 @@ struct env {
     char last_subject[16], last_reason[16];
     int ev_step[16], ev_event[16];     /* the first 16 events */
     char last_eid[33];
+    uint8_t last_rd[2048];   /* result_data of the last event, if any */
+    size_t last_rd_len;
     /* the last AuthenticateClient answer */
     uint8_t sd2[256], sig2[80];
     size_t sd2_len, sig2_len;
@@ -75,6 +77,11 @@ static void on_progress(void *arg, const struct smdp_progress *ev)
     snprintf(e->last_subject, sizeof(e->last_subject), "%s", ev->subject_code);
     snprintf(e->last_reason, sizeof(e->last_reason), "%s", ev->reason_code);
     snprintf(e->last_eid, sizeof(e->last_eid), "%s", ev->eid);
+    e->last_rd_len = 0;
+    if (ev->result_data && ev->result_data_len <= sizeof(e->last_rd)) {
+        memcpy(e->last_rd, ev->result_data, ev->result_data_len);
+        e->last_rd_len = ev->result_data_len;
+    }
 }
 
 static int put(struct rsp_buf *b, uint32_t tag, const void *v, size_t n)
@@ -457,6 +464,8 @@ static void happy(const char *curve)
     CU_ASSERT_EQUAL(order_state(&e), SMDP_ORDER_DONE);
     CU_ASSERT_EQUAL(e.last_step, SMDP_STEP_BPP_INSTALLATION);
     CU_ASSERT_EQUAL(e.last_success, 1);
+    /* the ES2+ resultData: the PIR exactly as the LPA delivered it */
+    CU_ASSERT_BYTES("resultData", e.last_rd, e.last_rd_len, e.last, e.last_len);
     CU_ASSERT_EQUAL(e.f.card->st.n_profiles, 1);
     CU_ASSERT_EQUAL(smdp_sess_count(e.s), 0);
     env_close(&e);
@@ -998,6 +1007,41 @@ static void test_cc_missing_signed(void)
     CU_ASSERT_EQUAL(o.cc_attempts, 0);
     CU_ASSERT_EQUAL(o.state, SMDP_ORDER_ACTIVE);
     CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_RELEASED);
+    rsp_pki_cred_free(&eu);
+    env_close(&e);
+}
+
+/* 8.2.7/2.2 ends the RSP session on the SM-DP+ like 8.2.7/3.8 does: the
+ * LPA's CancelSession that follows finds no session (8.10.1/3.9), the order
+ * stays ACTIVE / Released with no attempt counted, and a new session with
+ * the right code installs. */
+static void test_cc_missing_then_retry(void)
+{
+    struct env e;
+    struct rsp_pki_cred eu = {0};
+    struct smdp_order o;
+    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 1), 0);
+    CU_ASSERT_RC(load_cred("eUICC", "EUICC_ECDSA_NIST", &eu), 0);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(step_auth_client(&e, F_NONE, "1234"), 0);
+    CU_ASSERT_RC(pdr_rebuild(&e, NULL, 0, eu.key), 0);
+    CU_ASSERT_RC(step_bpp(&e, 0), -1);
+    ASSERT_CODE(&e, "8.2.7", "2.2");
+    CU_ASSERT_EQUAL(smdp_sess_count(e.s), 0);
+    CU_ASSERT_RC(cancel_call(&e, 127), -1);
+    ASSERT_CODE(&e, "8.10.1", "3.9");
+    CU_ASSERT_RC(smdp_store_order_get(e.st, SMDP_ORDER_BY_MATCHING_ID, MID, &o), 0);
+    CU_ASSERT_EQUAL(o.state, SMDP_ORDER_ACTIVE);
+    CU_ASSERT_EQUAL(o.cc_attempts, 0);
+    CU_ASSERT_EQUAL(o.download_attempts, 0);
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_RELEASED);
+    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
+    CU_ASSERT_RC(step_auth_client(&e, F_NONE, "1234"), 0);
+    CU_ASSERT_RC(step_bpp(&e, 1), 0);
+    CU_ASSERT_RC(step_notify(&e), 0);
+    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_INSTALLED);
+    CU_ASSERT_EQUAL(order_state(&e), SMDP_ORDER_DONE);
+    CU_ASSERT_EQUAL(e.f.card->st.n_profiles, 1);
     rsp_pki_cred_free(&eu);
     env_close(&e);
 }
@@ -1670,6 +1714,7 @@ CU_TestInfo smdp_es9_tests[] = {
     {"auth_reject_keeps_session", test_auth_reject_keeps_session},
     {"eum_verify_alone", test_eum_verify_alone},
     {"cc_wrong_then_cancel", test_cc_wrong_then_cancel},
+    {"cc_missing_then_retry", test_cc_missing_then_retry},
     {"expired_order_auth", test_expired_order_auth},
     {"expired_order_bpp", test_expired_order_bpp},
     {"notif_addr_port", test_notif_addr_port},

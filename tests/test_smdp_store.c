@@ -306,7 +306,7 @@ static void test_migration_v1_upgrade(void)
     CU_ASSERT_RC(smdp_store_session_create(s, o.matching_id, "A1B2", (int64_t)time(NULL) + 60),
                  RSP_OK);
     uint8_t otpk[65] = { 0x04 }, pk[92] = { 0x30 };
-    struct smdp_binding b = { otpk, 65, 0, pk, sizeof(pk), EID_OK };
+    struct smdp_binding b = { otpk, 65, 0, pk, sizeof(pk), EID_OK, 0, 0 };
     CU_ASSERT_RC(smdp_store_session_bind(s, "A1B2", &b), RSP_OK);
     CU_ASSERT_RC(smdp_store_order_get(s, SMDP_ORDER_BY_BPP_TRANSACTION_ID, "A1B2", &got), RSP_OK);
     CU_ASSERT_BYTES("euicc_pk", got.euicc_pk, got.euicc_pk_len, pk, sizeof(pk));
@@ -338,7 +338,7 @@ static void test_orders(void)
     CU_ASSERT_STRING_EQUAL(got.matching_id, o.matching_id);
     CU_ASSERT_STRING_EQUAL(got.eid, EID_OK);
     uint8_t otpk[65] = { 0x04, 1, 2, 3 }, pk[91] = { 0x30, 0x59, 9 };
-    struct smdp_binding b = { otpk, 65, 0, pk, sizeof(pk), EID_OK };
+    struct smdp_binding b = { otpk, 65, 0, pk, sizeof(pk), EID_OK, 0, 0 };
     CU_ASSERT_RC(smdp_store_session_bind(s, "00112233445566778899AABBCCDDEEFF", &b), RSP_OK);
     b.used_ppk = 1;
     CU_ASSERT_RC(smdp_store_session_bind(s, "00112233445566778899AABBCCDDEEFF", &b), RSP_OK);
@@ -607,7 +607,7 @@ static void test_expiry(void)
     CU_ASSERT_RC(smdp_store_order_create(s, &o), RSP_OK);
     CU_ASSERT_RC(smdp_store_session_create(s, o.matching_id, "AABB", now + 10), RSP_OK);
     uint8_t otpk[65] = { 0x04 }, pk[91] = { 0x30 };
-    struct smdp_binding b = { otpk, 65, 0, pk, sizeof(pk), EID_OK };
+    struct smdp_binding b = { otpk, 65, 0, pk, sizeof(pk), EID_OK, 0, 0 };
     CU_ASSERT_RC(smdp_store_session_bind(s, "AABB", &b), RSP_OK);
     CU_ASSERT_RC(smdp_store_expire(s, now + 5, &ns, &no), RSP_OK);
     CU_ASSERT(ns == 0 && no == 0);
