@@ -4,6 +4,7 @@
  */
 #include "rsp_crypto.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -22,10 +23,19 @@ static int done(int rc)
     return rc;
 }
 
+/* The X9.63 KDF implementation, fetched once per process (a fetch costs
+ * about as much as the derivation); never freed, like rsp_crypto.c's. */
+static pthread_once_t x963_once = PTHREAD_ONCE_INIT;
+static EVP_KDF *x963;
+
+static void x963_fetch(void)
+{
+    x963 = EVP_KDF_fetch(NULL, "X963KDF", NULL);
+}
+
 int rsp_x963_kdf_sha256(const uint8_t *z, size_t zlen, const uint8_t *info,
                         size_t infolen, uint8_t *out, size_t outlen)
 {
-    EVP_KDF *kdf = NULL;
     EVP_KDF_CTX *kctx = NULL;
     OSSL_PARAM params[4], *p = params;
     int rc = RSP_ERR_CRYPTO;
@@ -43,8 +53,8 @@ int rsp_x963_kdf_sha256(const uint8_t *z, size_t zlen, const uint8_t *info,
         *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
                                                  (void *)info, infolen);
     *p = OSSL_PARAM_construct_end();
-    kdf = EVP_KDF_fetch(NULL, "X963KDF", NULL);
-    kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+    pthread_once(&x963_once, x963_fetch);
+    kctx = x963 ? EVP_KDF_CTX_new(x963) : NULL;
     if (!kctx || EVP_KDF_derive(kctx, out, outlen, params) != 1) {
         OPENSSL_cleanse(out, outlen);
         goto out;
@@ -52,7 +62,6 @@ int rsp_x963_kdf_sha256(const uint8_t *z, size_t zlen, const uint8_t *info,
     rc = RSP_OK;
 out:
     EVP_KDF_CTX_free(kctx);
-    EVP_KDF_free(kdf);
     return done(rc);
 }
 

@@ -1440,7 +1440,12 @@ int rsp_x509_verify_euicc_der(const struct rsp_x509_store *s,
             rc = verify_under_eum(&e, lc, at, info);
             X509_STORE_free(e.xs);
             X509_free(e.eum);
-            goto out;
+            if (rc == RSP_OK)
+                goto out;
+            /* a failure is rare: the full verification below gives the
+             * error exactly as without the cache */
+            if (info)
+                memset(info, 0, sizeof *info);
         }
     }
     rc = rsp_x509_from_der(eum, eum_len, &ic);

@@ -83,6 +83,12 @@ struct euicc_profile {
     uint8_t *package;
     size_t package_len;
     size_t n_pes;
+    /* Where the package is kept (euicc_state.c): 0 inline in the JSON (an
+     * empty package, or a file from before 2026-11 until its next commit),
+     * 1 in its own file "<state>.<AID hex>.pkg", durable, whose SHA-256 is
+     * pkg_sha256 (the JSON names the file, its length and this digest). */
+    int pkg_stored;
+    uint8_t pkg_sha256[32];
 };
 
 /* A pending notification (SGP.22 §3.5, §5.7.9 - §5.7.11). */
@@ -133,6 +139,10 @@ struct euicc_state {
     uint64_t otk_done;               /* sidecar generation last dropped: a
                                       * record up to it is no pair */
     uint64_t otk_gen;                /* highest generation seen or used */
+    /* ISD-P AIDs whose package file the next successful commit removes
+     * (euicc_state_drop_profile; never saved, zeroed by a reload) */
+    struct { uint8_t aid[16]; size_t len; } pkg_gone[EUICC_MAX_PROFILES];
+    size_t n_pkg_gone;
 };
 
 /* Load/save the whole state; save is atomic (tmp + fsync + rename + fsync
@@ -146,6 +156,19 @@ int euicc_state_save(const char *path, const struct euicc_state *st);
 #define EUICC_SAVE_FAIL     0x1u
 #define EUICC_SAVE_DIRSYNC  0x2u
 int euicc_state_save_ex(const char *path, const struct euicc_state *st, unsigned faults);
+/* Package files (one per installed ISD-P, next to the state file: the
+ * JSON commit's directory fsync covers their entries; see euicc_state.c for
+ * the ordering). euicc_pkg_store: write p's package to its file, fdatasync
+ * it, set p->pkg_stored and p->pkg_sha256; call before the JSON commit that
+ * references it (EUICC_SAVE_FAIL fails it before writing). euicc_pkg_unlink:
+ * remove the files of st->pkg_gone (after the commit that dropped them).
+ * euicc_pkg_sweep: remove every "<path>.<32 hex>.pkg" no profile of st
+ * names (a tear between a package write and its commit, or after a delete's
+ * commit). Errors: RSP_ERR_IO, RSP_ERR_INVAL, RSP_ERR_NOMEM. */
+int euicc_pkg_store(const char *path, struct euicc_profile *p, unsigned faults);
+void euicc_pkg_unlink(const char *path, struct euicc_state *st);
+void euicc_pkg_sweep(const char *path, const struct euicc_state *st);
+
 /* Free and wipe everything a state owns; leaves it zeroed. */
 void euicc_state_clear(struct euicc_state *st);
 /* Remove a profile (and free its members) from the array. */

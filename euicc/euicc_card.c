@@ -69,8 +69,21 @@ int euicc_commit(struct euicc *e)
     int rc;
 
     euicc_crash_point(e, "commit:before");
-    rc = euicc_state_save_ex(e->path, &e->st, e->fault_save);
+    /* A new (or migrated inline) package goes to its own file first, made
+     * durable before the JSON that names it (euicc_state.c). */
+    rc = 0;
+    for (size_t i = 0; rc == 0 && i < e->st.n_profiles; i++) {
+        struct euicc_profile *p = &e->st.profiles[i];
+        if (p->pkg_stored || p->package_len == 0)
+            continue;
+        rc = euicc_pkg_store(e->path, p, e->fault_save);
+        euicc_crash_point(e, "commit:package");
+    }
+    if (rc == 0)
+        rc = euicc_state_save_ex(e->path, &e->st, e->fault_save);
     e->fault_save = 0;
+    if (rc == 0)
+        euicc_pkg_unlink(e->path, &e->st);
     if (rc != 0) {
         LOG(RSP_LOG_ERROR, "saving %s: %s", e->path, rsp_strerror(rc));
         euicc_state_clear(&e->st);
@@ -359,6 +372,9 @@ int euicc_open(const char *path, struct euicc **out)
         free(e);
         return rc;
     }
+    /* package files no profile names: a tear between a package's write
+     * and its commit, or after the commit of a delete */
+    euicc_pkg_sweep(path, &e->st);
     if ((rc = euicc_cache_build(e))) {
         euicc_cache_free(e);
         euicc_state_clear(&e->st);

@@ -10,7 +10,8 @@
  *     "cis": [ { "cert": b64, "pkid": hex } ],
  *     "profiles": [ { "aid": hex, "iccid": "...", "state": 0|1,
  *                     "nickname": "...", "metadata": b64, "ppr": n,
- *                     "class": n, "package": b64, "n_pes": n } ],
+ *                     "class": n, "n_pes": n, "package_file": "<AID hex>.pkg",
+ *                     "package_len": n, "package_sha256": hex32 } ],
  *     "notifs": [ { "seq": n, "event": n, "address": "...",
  *                   "iccid": "...", "der": b64 } ],
  *     "otk": { "curve": c, "sk": hex32, "pk": hex65 }, "otk_done": n }
@@ -21,8 +22,34 @@
  * euicc.private.h) so PrepareDownload does not rewrite the whole state, and
  * "otk_done" (optional, 0 if absent) is the sidecar generation last dropped.
  * Loading validates every field and size; anything else is RSP_ERR_DECODE.
+ *
+ * Package files (since 2026-11): an installed profile's package (PE-Header
+ * .. PE-End, the bulk of a profile) is not in the JSON but in its own file
+ * "<state>.<ISD-P AID hex>.pkg" in the state's directory; the JSON names it
+ * and records its length and SHA-256. A profile with an empty package, or
+ * one loaded from an older file ("package": b64 inline), stays inline until
+ * the next commit writes its file (migration). Ordering (euicc_commit):
+ *   1. write the package file (O_TRUNC, one write) and fdatasync it: its
+ *      data and size are durable; crash point commit:package;
+ *   2. the JSON commit as before: tmp write + fdatasync, rename/exchange
+ *      over the state, fsync of the directory;
+ *   3. files of profiles the commit dropped are unlinked (no sync).
+ * A crash anywhere before the rename in 2 leaves the old JSON, which does
+ * not name the new file: an orphan, removed by the next euicc_open
+ * (euicc_pkg_sweep; ISD-P AIDs are never reused, so the file a tear leaves
+ * is never one a durable JSON names). A crash after 2 and before 3 leaves a
+ * dropped profile's file: an orphan too. The JSON that names a file is only
+ * written after the file's data and size are on disk; the file's directory
+ * entry and the state rename are in the same directory, and the commit's
+ * directory fsync makes both durable together. Between the rename and that
+ * fsync a power cut relies, as the rename itself does, on the filesystem
+ * keeping metadata operations in order (journalled ext4, xfs, btrfs): the
+ * create precedes the rename. A package file that is missing, of another
+ * length or digest at open means damage from outside: the card refuses to
+ * open (RSP_ERR_DECODE, the file named in the log), as for a damaged JSON.
  */
 #define _GNU_SOURCE   /* renameat2, RENAME_EXCHANGE */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -70,6 +97,11 @@ void euicc_state_drop_profile(struct euicc_state *st, size_t i)
 {
     if (i >= st->n_profiles)
         return;
+    if (st->profiles[i].pkg_stored && st->n_pkg_gone < EUICC_MAX_PROFILES &&
+        st->profiles[i].aid_len <= sizeof(st->pkg_gone[0].aid)) {
+        memcpy(st->pkg_gone[st->n_pkg_gone].aid, st->profiles[i].aid, st->profiles[i].aid_len);
+        st->pkg_gone[st->n_pkg_gone++].len = st->profiles[i].aid_len;
+    }
     euicc_profile_clear(&st->profiles[i]);
     memmove(&st->profiles[i], &st->profiles[i + 1],
             (st->n_profiles - i - 1) * sizeof(st->profiles[0]));
@@ -203,7 +235,16 @@ static json_t *state_to_json(const struct euicc_state *st)
         if (!rc) rc = set_b64(o, "metadata", p->metadata, p->metadata_len);
         if (!rc) rc = set_int(o, "ppr", p->ppr);
         if (!rc) rc = set_int(o, "class", p->profile_class);
-        if (!rc) rc = set_b64(o, "package", p->package, p->package_len);
+        if (!rc && p->pkg_stored) {
+            char name[2 * sizeof(p->aid) + 5];
+            rsp_hex_encode(p->aid, p->aid_len, name);
+            memcpy(name + 2 * p->aid_len, ".pkg", 5);
+            rc = set_str(o, "package_file", name);
+            if (!rc) rc = set_int(o, "package_len", (json_int_t)p->package_len);
+            if (!rc) rc = set_hex(o, "package_sha256", p->pkg_sha256, sizeof(p->pkg_sha256));
+        } else if (!rc) {
+            rc = set_b64(o, "package", p->package, p->package_len);
+        }
         if (!rc) rc = set_int(o, "n_pes", (json_int_t)p->n_pes);
     }
     if (!rc) rc = json_object_set_new(root, "notifs", a = json_array()) ? RSP_ERR_NOMEM : 0;
@@ -476,7 +517,71 @@ static int load_ci(json_t *o, struct euicc_ci *ci)
     return ci->cert && ci->pkid_len ? 0 : RSP_ERR_DECODE;
 }
 
-static int load_profile(json_t *o, struct euicc_profile *p)
+/* "<path>.<AID hex>.pkg" of p. */
+static int pkg_path(const char *path, const struct euicc_profile *p, char *out, size_t max)
+{
+    char hex[2 * sizeof(p->aid) + 1];
+
+    if (p->aid_len == 0 || p->aid_len > sizeof(p->aid))
+        return RSP_ERR_INVAL;
+    rsp_hex_encode(p->aid, p->aid_len, hex);
+    return (size_t)snprintf(out, max, "%s.%s.pkg", path, hex) >= max ? RSP_ERR_INVAL : 0;
+}
+
+/* The package file a profile of the JSON names: its name must be the one
+ * of its AID, its size the recorded length, its SHA-256 the recorded one;
+ * anything else (missing, torn, stale, another card's) is RSP_ERR_DECODE:
+ * the card does not open (see the header comment). */
+static int load_package_file(const char *path, json_t *o, struct euicc_profile *p)
+{
+    char fp[4200], want[2 * sizeof(p->aid) + 5];
+    uint8_t md[32];
+    struct stat sb;
+    json_int_t len;
+    size_t n = 0, got = 0;
+    int fd = -1, rc;
+
+    rsp_hex_encode(p->aid, p->aid_len, want);
+    memcpy(want + 2 * p->aid_len, ".pkg", 5);
+    if ((rc = get_str(o, "package_file", fp, sizeof(want) + 1)) || strcmp(fp, want) != 0 ||
+        (rc = get_uint(o, "package_len", PACKAGE_MAX, &len)) || len == 0 ||
+        (rc = get_hex(o, "package_sha256", p->pkg_sha256, sizeof(p->pkg_sha256), &n)) ||
+        n != sizeof(p->pkg_sha256))
+        return RSP_ERR_DECODE;
+    if (pkg_path(path, p, fp, sizeof(fp)))
+        return RSP_ERR_DECODE;
+    rc = RSP_ERR_DECODE;
+    fd = open(fp, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size != (off_t)len)
+        goto out;
+    p->package = malloc((size_t)len);
+    if (!p->package) {
+        rc = RSP_ERR_NOMEM;
+        goto out;
+    }
+    p->package_len = (size_t)len;
+    while (got < p->package_len) {
+        ssize_t r = read(fd, p->package + got, p->package_len - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            goto out;
+        got += (size_t)r;
+    }
+    if (EVP_Digest(p->package, p->package_len, md, NULL, EVP_sha256(), NULL) != 1 ||
+        CRYPTO_memcmp(md, p->pkg_sha256, sizeof(md)) != 0)
+        goto out;
+    p->pkg_stored = 1;
+    rc = 0;
+out:
+    if (rc)
+        RSP_LOG(RSP_LOG_ERROR, "euicc", "%s: package file missing or damaged", fp);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+static int load_profile(const char *path, json_t *o, struct euicc_profile *p)
 {
     json_int_t v;
     int rc;
@@ -494,13 +599,16 @@ static int load_profile(json_t *o, struct euicc_profile *p)
         (rc = get_uint(o, "class", 2, &v)))
         return rc;
     p->profile_class = (int)v;
-    if ((rc = get_b64(o, "package", PACKAGE_MAX, &p->package, &p->package_len)) ||
-        (rc = get_uint(o, "n_pes", 1000000, &v)))
+    if ((rc = get_uint(o, "n_pes", 1000000, &v)))
         return rc;
     p->n_pes = (size_t)v;
     if (p->aid_len < 5 || !valid_text(p->iccid, 1) || !valid_text(p->nickname, 0))
         return RSP_ERR_DECODE;
-    return 0;
+    /* inline: empty, or a file from before package files (moved out by
+     * the next commit) */
+    if (json_object_get(o, "package"))
+        return get_b64(o, "package", PACKAGE_MAX, &p->package, &p->package_len);
+    return load_package_file(path, o, p);
 }
 
 static int load_notif(json_t *o, struct euicc_notif *n)
@@ -542,7 +650,7 @@ static int load_otk(json_t *o, struct euicc_otk *k)
     return 0;
 }
 
-static int state_from_json(json_t *root, struct euicc_state *st)
+static int state_from_json(const char *path, json_t *root, struct euicc_state *st)
 {
     json_int_t version;
     json_t *a;
@@ -577,7 +685,7 @@ static int state_from_json(json_t *root, struct euicc_state *st)
     if ((rc = get_array(root, "profiles", EUICC_MAX_PROFILES, &a)))
         return rc;
     for (size_t i = 0; i < json_array_size(a); i++, st->n_profiles++)
-        if ((rc = load_profile(json_array_get(a, i), &st->profiles[i])))
+        if ((rc = load_profile(path, json_array_get(a, i), &st->profiles[i])))
             return rc;
     if ((rc = get_array(root, "notifs", EUICC_MAX_NOTIFS, &a)))
         return rc;
@@ -759,6 +867,121 @@ int euicc_otk_reset(const char *path)
     return otk_create(sp, empty, 0);
 }
 
+/* ---- package files (euicc.private.h) --------------------------------------- */
+
+int euicc_pkg_store(const char *path, struct euicc_profile *p, unsigned faults)
+{
+    char fp[4200];
+    uint8_t md[32];
+    int fd, rc;
+
+    if (!path || !p || !p->package || p->package_len == 0)
+        return RSP_ERR_INVAL;
+    if ((rc = pkg_path(path, p, fp, sizeof(fp))))
+        return rc;
+    if (EVP_Digest(p->package, p->package_len, md, NULL, EVP_sha256(), NULL) != 1)
+        return RSP_ERR_NOMEM;
+    if (faults & EUICC_SAVE_FAIL)
+        return RSP_ERR_IO;
+    /* AIDs are never reused, so no JSON that ever reached the disk names
+     * this file: whatever a tear leaves here is an orphan. O_TRUNC only
+     * meets such an orphan. fdatasync: the data and the size, which is what
+     * the JSON that follows relies on; the entry is the directory's. */
+    fd = open(fp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return RSP_ERR_IO;
+    rc = write_all(fd, (const char *)p->package, p->package_len) == 0 && fdatasync(fd) == 0
+             ? 0 : RSP_ERR_IO;
+    if (close(fd) != 0)
+        rc = RSP_ERR_IO;
+    if (rc) {
+        unlink(fp);
+        return rc;
+    }
+    memcpy(p->pkg_sha256, md, sizeof(md));
+    p->pkg_stored = 1;
+    return 0;
+}
+
+void euicc_pkg_unlink(const char *path, struct euicc_state *st)
+{
+    struct euicc_profile tmp;
+    char fp[4200];
+
+    memset(&tmp, 0, sizeof(tmp));
+    for (size_t i = 0; path && i < st->n_pkg_gone; i++) {
+        memcpy(tmp.aid, st->pkg_gone[i].aid, sizeof(tmp.aid));
+        tmp.aid_len = st->pkg_gone[i].len;
+        /* a file left behind (a tear) is an orphan for the next open */
+        if (pkg_path(path, &tmp, fp, sizeof(fp)) == 0 && unlink(fp) != 0 && errno != ENOENT)
+            RSP_LOG(RSP_LOG_WARN, "euicc", "removing %s failed", fp);
+    }
+    st->n_pkg_gone = 0;
+}
+
+/* 1 if name is "<base>.<hex>.pkg" and no profile of st has that AID. */
+static int pkg_orphan(const char *name, const char *base, size_t bl,
+                      const struct euicc_state *st)
+{
+    uint8_t aid[16];
+    size_t nl = strlen(name), hl;
+    int n;
+
+    if (nl < bl + 1 + 4 || strncmp(name, base, bl) != 0 || name[bl] != '.' ||
+        strcmp(name + nl - 4, ".pkg") != 0)
+        return 0;
+    hl = nl - bl - 1 - 4;
+    if (hl == 0 || hl > 2 * sizeof(aid))
+        return 0;
+    for (size_t i = 0; i < hl; i++) {
+        char c = name[bl + 1 + i];
+        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F')))
+            return 0;
+    }
+    n = rsp_hex_decode(name + bl + 1, hl, aid, sizeof(aid));
+    if (n <= 0)
+        return 0;
+    for (size_t i = 0; i < st->n_profiles; i++)
+        if (st->profiles[i].pkg_stored && st->profiles[i].aid_len == (size_t)n &&
+            memcmp(st->profiles[i].aid, aid, (size_t)n) == 0)
+            return 0;
+    return 1;
+}
+
+void euicc_pkg_sweep(const char *path, const struct euicc_state *st)
+{
+    char dir[4096];
+    const char *slash, *base;
+    DIR *d;
+    struct dirent *de;
+    size_t n;
+
+    if (!path || !st)
+        return;
+    slash = strrchr(path, '/');
+    base = slash ? slash + 1 : path;
+    n = slash ? (size_t)(slash - path) : 0;
+    if (n >= sizeof(dir) || !*base)
+        return;
+    if (slash && n == 0)
+        n = 1;
+    if (n)
+        memcpy(dir, path, n);
+    else
+        dir[n++] = '.';
+    dir[n] = 0;
+    d = opendir(dir);
+    if (!d)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        if (!pkg_orphan(de->d_name, base, strlen(base), st))
+            continue;
+        if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+            RSP_LOG(RSP_LOG_INFO, "euicc", "removed orphan package file %s", de->d_name);
+    }
+    closedir(d);
+}
+
 int euicc_state_load(const char *path, struct euicc_state *st)
 {
     struct stat sb;
@@ -798,7 +1021,7 @@ int euicc_state_load(const char *path, struct euicc_state *st)
         rc = RSP_ERR_DECODE;
         goto out;
     }
-    rc = state_from_json(root, st);
+    rc = state_from_json(path, root, st);
     if (rc == 0)
         otk_load(path, st);
 out:

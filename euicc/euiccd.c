@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,15 @@ static int read_full(int fd, uint8_t *p, size_t n, volatile sig_atomic_t *stop)
         ssize_t r = recv(fd, p, n, 0);
         if (r < 0 && errno == EINTR)
             continue;
+#ifdef TCP_QUICKACK
+        /* vsmartcard's vpcd sends frames that get no answer (power on/off,
+         * reset) and does not set TCP_NODELAY, so Nagle holds its next frame
+         * until the previous one is ACKed: ACK at once instead of after the
+         * delayed-ACK timer (~40 ms per exchange through pcscd otherwise;
+         * Linux clears TCP_QUICKACK again, so it is set per read). */
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+#endif
         if (r <= 0)
             return -1;
         p += r;
@@ -187,6 +197,16 @@ static void serve_client(struct euicc *e, int fd, volatile sig_atomic_t *stop)
     }
 }
 
+/* One APDU or R-APDU per frame, each answered before the next is sent:
+ * Nagle's algorithm would hold a frame back until the peer's delayed ACK
+ * (tens of ms per exchange), so it is switched off. */
+static void nodelay(int fd)
+{
+    int one = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
+        LOG(RSP_LOG_WARN, "TCP_NODELAY: %s", strerror(errno));
+}
+
 int euiccd_serve_tcp(struct euicc *e, int listen_fd, volatile sig_atomic_t *stop)
 {
     uint8_t atr[EUICC_ATR_MAX];
@@ -207,6 +227,7 @@ int euiccd_serve_tcp(struct euicc *e, int listen_fd, volatile sig_atomic_t *stop
             return RSP_ERR_IO;
         }
         LOG(RSP_LOG_INFO, "client connected");
+        nodelay(c);
         euicc_reset(e, atr, &atr_len);
         serve_client(e, c, stop);
         close(c);
@@ -241,6 +262,7 @@ int euiccd_serve_vpcd(struct euicc *e, const char *addr, int allow_remote,
         poll(NULL, 0, POLL_MS);
     }
     LOG(RSP_LOG_INFO, "connected to vpcd %s", addr);
+    nodelay(fd);
     euicc_reset(e, atr, &atr_len);
     rc = 0;
     while ((n = recv_frame(fd, msg, stop)) >= 0) {

@@ -149,9 +149,12 @@ static int set_b64(json_t *o, const char *name, const uint8_t *p, size_t n)
     struct rsp_buf b;
     int rc;
     rsp_buf_init(&b, 4 * (n / 3) + 8);
-    if ((rc = rsp_base64_encode(p, n, &b)) || (rc = rsp_buf_append_byte(&b, 0)))
+    if ((rc = rsp_base64_encode(p, n, &b)))
         return rc;
-    rc = json_object_set_new(o, name, json_string((const char *)b.data)) ? RSP_ERR_NOMEM : 0;
+    /* base64 is ASCII: no UTF-8 check over a 36 KB BPP */
+    rc = json_object_set_new(o, name, b.len ? json_stringn_nocheck((const char *)b.data, b.len)
+                                            : json_string(""))
+             ? RSP_ERR_NOMEM : 0;
     rsp_buf_free(&b);
     return rc;
 }

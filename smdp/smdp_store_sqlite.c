@@ -1302,11 +1302,6 @@ int smdp_store_open_sqlite(const char *path, struct smdp_store **out)
     q->sync_full = 1;
     if (!rc)
         rc = exec(q, "PRAGMA foreign_keys = ON");
-    /* Reads through a mapping instead of one pread per page: every commit
-     * of another handle (another event loop) empties this handle's page
-     * cache, so each transaction reads its pages again. */
-    if (!rc)
-        rc = exec(q, "PRAGMA mmap_size = 268435456");
     if (!rc)
         rc = migrate(q);
 out:

@@ -8,8 +8,14 @@
 # running pcscd or starts `pcscd -f` itself (and stops what it started, also
 # on failure), connects euiccd as the virtual card to vpcd's port (reader.conf
 # DEVICENAME /dev/null:0x8C7B = server mode on port 35963; only 127.0.0.1 is
-# used), then checks `lpa --driver pcsc chip info` and `profile list`.
-# Every wait is bounded; logs are printed on failure.
+# used), then checks `lpa --driver pcsc chip info` and `profile list`, and
+# puts a real download through PC/SC: smdpd (TLS on a free loopback port)
+# with a TS.48 profile and a released order (smdp-admin), `lpa --driver
+# pcsc profile download -a AC` (SGP.22 §3.1, the PIR delivered over ES9+),
+# `profile enable`, `profile list`, and the order Done in `smdp-admin order
+# list`. Every process it starts is stopped on every exit (trap); every wait
+# is bounded; logs are printed on failure. RSP_SHARED: the directory with
+# ts48/ (default: ../../shared from this script).
 # Exit: 0 pass, 1 fail, 77 skipped (not root and the packages are missing).
 set -u
 
@@ -20,6 +26,9 @@ PORT=35963
 LOCK=/tmp/open-rsp-pcsc.lock
 PCSCD_PID=""
 EUICCD_PID=""
+SMDPD_PID=""
+SHARED=${RSP_SHARED:-$(cd "$(dirname "$0")/../.." 2>/dev/null && pwd)/shared}
+FQDN=smdp.example.test
 T0=$(date +%s)
 
 log() { echo "pcsc.sh: $*" >&2; }
@@ -32,16 +41,20 @@ dump_logs() {
     done
 }
 
+# stop PID: SIGTERM, at most 5 s, then SIGKILL; reaped.
+stop() {
+    kill "$1" 2>/dev/null || return 0
+    j=0
+    while kill -0 "$1" 2>/dev/null && [ $j -lt 50 ]; do sleep 0.1; j=$((j + 1)); done
+    kill -9 "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
 cleanup() {
     rc=$?
-    [ -n "$EUICCD_PID" ] && kill "$EUICCD_PID" 2>/dev/null && wait "$EUICCD_PID" 2>/dev/null
-    if [ -n "$PCSCD_PID" ]; then
-        kill "$PCSCD_PID" 2>/dev/null
-        i=0
-        while kill -0 "$PCSCD_PID" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-        kill -9 "$PCSCD_PID" 2>/dev/null
-        wait "$PCSCD_PID" 2>/dev/null
-    fi
+    [ -n "$SMDPD_PID" ] && stop "$SMDPD_PID"
+    [ -n "$EUICCD_PID" ] && stop "$EUICCD_PID"
+    [ -n "$PCSCD_PID" ] && stop "$PCSCD_PID"
     [ $rc -ne 0 ] && [ $rc -ne 77 ] && dump_logs
     rm -rf "$WORK"
     log "done in $(( $(date +%s) - T0 ))s (exit $rc)"
@@ -50,7 +63,7 @@ cleanup() {
 
 fail() { log "FAIL: $*"; exit 1; }
 
-for p in lpa euiccd euicc-tool rsp-pki; do
+for p in lpa euiccd euicc-tool rsp-pki smdpd smdp-admin; do
     [ -x "$BIN/$p" ] || fail "$BIN/$p missing (build first)"
 done
 
@@ -144,5 +157,68 @@ grep -q "smdp.pcsc.test" "$WORK/chip.out" || fail "default SM-DP+ address missin
 grep -q '"ok": true' "$WORK/list.out" || fail "profile list: $(cat "$WORK/list.out")"
 grep -q '"profiles": \[\]' "$WORK/list.out" || fail "profile list not empty: $(cat "$WORK/list.out")"
 
-log "PASS: EID $EID read through pcscd + vpcd ($(grep -m1 '^lpa: reader' "$WORK/lpa.log" | sed 's/^lpa: //'))"
+log "EID $EID read through pcscd + vpcd ($(grep -m1 '^lpa: reader' "$WORK/lpa.log" | sed 's/^lpa: //'))"
+
+# ---- a download through PC/SC from a real smdpd ----
+PROFILE=$SHARED/ts48/TS48v2_SAIP2.3_NoBERTLV.der
+[ -f "$PROFILE" ] || fail "$PROFILE missing (set RSP_SHARED to the directory holding ts48/)"
+DB=$WORK/smdp.db
+CA=$WORK/pki/CertificateIssuer/CERT_CI_ECDSA_NIST.pem
+"$BIN/smdp-admin" --db "$DB" operator add --id op1 --name "PC/SC operator" \
+    >>"$WORK/admin.log" 2>&1 || fail "smdp-admin operator add"
+"$BIN/smdp-admin" --db "$DB" profile import --operator op1 "$PROFILE" --spn "PCSC SP" \
+    --name "TS.48 over PC/SC" >"$WORK/import.out" 2>>"$WORK/admin.log" || fail "smdp-admin profile import"
+ICCID=$(sed -n 's/^\([0-9]\{19,20\}\) imported.*/\1/p' "$WORK/import.out" | head -n 1)
+[ -n "$ICCID" ] || fail "no ICCID in: $(cat "$WORK/import.out")"
+
+printf '[server]\nes9_listen = 127.0.0.1:0\nes2_listen = 127.0.0.1:0\nport_file = %s\nthreads = 1\nlog_level = info\n\n[store]\ndb = %s\n' \
+    "$WORK/smdpd.ports" "$DB" >"$WORK/smdpd.conf"
+"$BIN/smdpd" --config "$WORK/smdpd.conf" --pki "$WORK/pki" >"$WORK/smdpd.log" 2>&1 &
+SMDPD_PID=$!
+i=0
+until grep -q '^es2=' "$WORK/smdpd.ports" 2>/dev/null; do
+    kill -0 "$SMDPD_PID" 2>/dev/null || fail "smdpd exited"
+    [ $i -ge 100 ] && fail "smdpd: no port file after 10 s"
+    sleep 0.1; i=$((i + 1))
+done
+ES9=$(sed -n 's/^es9=//p' "$WORK/smdpd.ports")
+[ -n "$ES9" ] || fail "no es9 port in $(cat "$WORK/smdpd.ports")"
+
+"$BIN/smdp-admin" --db "$DB" order create --operator op1 --iccid "$ICCID" --release \
+    --fqdn "$FQDN:$ES9" >"$WORK/order.out" 2>>"$WORK/admin.log" || fail "smdp-admin order create"
+AC=$(grep -o 'LPA:1\$[^[:space:]]*' "$WORK/order.out" | head -n 1)
+[ -n "$AC" ] || fail "no activation code in: $(cat "$WORK/order.out")"
+
+# The default STORE DATA block size (120 bytes), as an LPA would send it.
+lpa_pcsc() {
+    timeout 30 "$BIN/lpa" --driver pcsc --reader "Virtual PCD" --ca "$CA" \
+        --resolve "$FQDN:$ES9:127.0.0.1" --yes --json "$@" 2>>"$WORK/lpa.log"
+}
+lpa_pcsc profile download -a "$AC" >"$WORK/download.out" ||
+    fail "lpa profile download: exit $? $(cat "$WORK/download.out")"
+grep -q '"ok": true' "$WORK/download.out" || fail "download: $(cat "$WORK/download.out")"
+grep -q "\"iccid\": \"$ICCID\"" "$WORK/download.out" ||
+    fail "download installed another ICCID: $(cat "$WORK/download.out")"
+grep -q '"detail"' "$WORK/download.out" &&
+    fail "download left a note (PIR not delivered?): $(cat "$WORK/download.out")"
+US=$(sed -n 's/.*"elapsedUs": *\([0-9]*\).*/\1/p' "$WORK/download.out")
+
+lpa_pcsc profile enable "$ICCID" >"$WORK/enable.out" ||
+    fail "lpa profile enable: exit $? $(cat "$WORK/enable.out")"
+lpa_pcsc profile list >"$WORK/list2.out" || fail "lpa profile list: exit $?"
+tr -d ' \n' <"$WORK/list2.out" |
+    grep -q "\"iccid\":\"$ICCID\",\"isdpAid\":\"[0-9A-F]*\",\"state\":\"enabled\"" ||
+    fail "profile $ICCID not enabled: $(cat "$WORK/list2.out")"
+lpa_pcsc notification list >"$WORK/notif.out" || fail "lpa notification list: exit $?"
+grep -q '"event": "install"' "$WORK/notif.out" &&
+    fail "the install notification is still on the card: $(cat "$WORK/notif.out")"
+
+# the SM-DP+ got the PIR (handleNotification is answered after the store
+# is written, before lpa exits): the order is Done
+"$BIN/smdp-admin" --db "$DB" order list >"$WORK/orders.out" 2>>"$WORK/admin.log" ||
+    fail "smdp-admin order list"
+grep "$ICCID" "$WORK/orders.out" | grep -qiw "done" ||
+    fail "order of $ICCID not done: $(cat "$WORK/orders.out")"
+
+log "PASS: EID $EID; profile $ICCID downloaded (${US:-?} us), enabled, order Done, through pcscd + vpcd"
 exit 0

@@ -17,6 +17,7 @@
  * restarted card and a retry naming the otPK the first PrepareDownload
  * answered: the card answers the same otPK and the BPP bound to it installs.
  */
+#define _GNU_SOURCE   /* memmem */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -648,6 +649,125 @@ static void test_commit_faults(void)
     euicc_fixture_close(&f);
 }
 
+/* "<state>.<AID hex>.pkg" of profile i. */
+static void pkg_name(const struct euicc_fixture *f, size_t i, char *out, size_t max)
+{
+    char hex[33];
+
+    rsp_hex_encode(f->card->st.profiles[i].aid, f->card->st.profiles[i].aid_len, hex);
+    snprintf(out, max, "%s.%s.pkg", f->state_path, hex);
+}
+
+/* Package files (euicc_state.c): an installed package lives in its own file
+ * named by the JSON with length and SHA-256; a damaged, short or missing
+ * one keeps the card from opening (RSP_ERR_DECODE); orphans go at open; a
+ * dropped profile's file goes after its commit; an inline package of an
+ * older file loads and moves out at the next commit. */
+static void test_package_files(void)
+{
+    struct euicc_fixture f;
+    struct euicc_dp d;
+    struct euicc_dp_pir pir;
+    struct euicc *e = NULL;
+    struct euicc_state st;
+    char iccid[21], pkg[700], orphan[700], other[700];
+    uint8_t *upp, *file, *json;
+    size_t upp_len, len, jlen;
+    struct stat sb;
+
+    upp = euicc_dp_read_profile("TS48v2_SAIP2.3_NoBERTLV.der", &upp_len, iccid);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(upp);
+    CU_ASSERT_FATAL(euicc_fixture_open(&f, NULL) == 0);
+    CU_ASSERT_FATAL(euicc_dp_load(&d, euicc_fixture_pki_dir(), "NIST", 0) == 0);
+    CU_ASSERT_RC(euicc_dp_run(&f, &d, upp, upp_len, iccid, DP_F_NONE, 0, &pir), 0);
+    CU_ASSERT_FATAL(pir.ok && f.card->st.n_profiles == 1);
+    CU_ASSERT(f.card->st.profiles[0].pkg_stored);
+    pkg_name(&f, 0, pkg, sizeof(pkg));
+    file = test_read_file(pkg, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(file);
+    CU_ASSERT_BYTES("package file", file, len, f.card->st.profiles[0].package,
+                    f.card->st.profiles[0].package_len);
+    json = test_read_file(f.state_path, &jlen);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(json);
+    CU_ASSERT(memmem(json, jlen, "\"package_sha256\"", 16) != NULL);
+    CU_ASSERT(memmem(json, jlen, "\"package\"", 9) == NULL);
+    CU_ASSERT(jlen < 8000);   /* the 12 KB package is not in it */
+    free(json);
+
+    /* an orphan (a tear between the package write and its commit) goes at
+     * open; a file that is not "<state>.<hex>.pkg" stays */
+    snprintf(orphan, sizeof(orphan), "%s.A0000005591010FFFFFFFF8900009900.pkg", f.state_path);
+    snprintf(other, sizeof(other), "%s.notes.pkg", f.state_path);
+    CU_ASSERT_FATAL(write_file(orphan, (const uint8_t *)"x", 1) == 0);
+    CU_ASSERT_FATAL(write_file(other, (const uint8_t *)"y", 1) == 0);
+    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    CU_ASSERT(stat(orphan, &sb) != 0);
+    CU_ASSERT(stat(other, &sb) == 0);
+    CU_ASSERT(stat(pkg, &sb) == 0);
+    CU_ASSERT_EQUAL(f.card->st.n_profiles, 1);
+    unlink(other);
+
+    /* damaged: one byte flipped, cut short, longer, missing */
+    euicc_free(f.card);
+    f.card = NULL;
+    file[len / 2] ^= 0x01;
+    CU_ASSERT_FATAL(write_file(pkg, file, len) == 0);
+    CU_ASSERT_RC(euicc_open(f.state_path, &e), RSP_ERR_DECODE);
+    file[len / 2] ^= 0x01;
+    CU_ASSERT_FATAL(write_file(pkg, file, len - 1) == 0);
+    CU_ASSERT_RC(euicc_open(f.state_path, &e), RSP_ERR_DECODE);
+    CU_ASSERT_FATAL(write_file(pkg, file, len) == 0);
+    CU_ASSERT_FATAL(truncate(pkg, (off_t)len + 1) == 0);
+    CU_ASSERT_RC(euicc_open(f.state_path, &e), RSP_ERR_DECODE);
+    CU_ASSERT_FATAL(unlink(pkg) == 0);
+    CU_ASSERT_RC(euicc_open(f.state_path, &e), RSP_ERR_DECODE);
+    CU_ASSERT_PTR_NULL(e);
+    CU_ASSERT_FATAL(write_file(pkg, file, len) == 0);
+    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    CU_ASSERT_FATAL(f.card->st.n_profiles == 1);
+    CU_ASSERT_BYTES("reloaded", f.card->st.profiles[0].package,
+                    f.card->st.profiles[0].package_len, file, len);
+
+    /* an older file: the package inline; it loads, and the next commit
+     * moves it out */
+    CU_ASSERT_RC(euicc_state_load(f.state_path, &st), 0);
+    st.profiles[0].pkg_stored = 0;
+    CU_ASSERT_RC(euicc_state_save(f.state_path, &st), 0);
+    euicc_state_clear(&st);
+    CU_ASSERT_FATAL(unlink(pkg) == 0);
+    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    CU_ASSERT_FATAL(f.card->st.n_profiles == 1);
+    CU_ASSERT_EQUAL(f.card->st.profiles[0].pkg_stored, 0);
+    CU_ASSERT_BYTES("inline", f.card->st.profiles[0].package,
+                    f.card->st.profiles[0].package_len, file, len);
+    CU_ASSERT_RC(euicc_commit(f.card), 0);
+    CU_ASSERT(f.card->st.profiles[0].pkg_stored);
+    free(file);
+    file = test_read_file(pkg, &len);
+    CU_ASSERT_BYTES("migrated", file, file ? len : 0, f.card->st.profiles[0].package,
+                    f.card->st.profiles[0].package_len);
+    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    CU_ASSERT(f.card->st.n_profiles == 1 && f.card->st.profiles[0].pkg_stored);
+
+    /* dropped: a failed commit keeps the file (the profile is back), a
+     * successful one removes it */
+    euicc_state_drop_profile(&f.card->st, 0);
+    CU_ASSERT_RC(euicc_fault_set(f.card, "savefail"), 0);
+    CU_ASSERT_RC(euicc_commit(f.card), RSP_ERR_IO);
+    CU_ASSERT_EQUAL(f.card->st.n_profiles, 1);
+    CU_ASSERT(stat(pkg, &sb) == 0);
+    euicc_state_drop_profile(&f.card->st, 0);
+    CU_ASSERT_RC(euicc_commit(f.card), 0);
+    CU_ASSERT(stat(pkg, &sb) != 0);
+    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    CU_ASSERT_EQUAL(f.card->st.n_profiles, 0);
+
+    euicc_dp_free(&d);
+    free(file);
+    free(upp);
+    euicc_fixture_close(&f);
+}
+
 CU_TestInfo euicc_tear_tests[] = {
     { "enable", test_tear_enable },
     { "disable", test_tear_disable },
@@ -656,5 +776,6 @@ CU_TestInfo euicc_tear_tests[] = {
     { "install", test_tear_install },
     { "retry", test_tear_retry },
     { "commit_faults", test_commit_faults },
+    { "package_files", test_package_files },
     CU_TEST_INFO_NULL,
 };

@@ -704,7 +704,9 @@ static void test_p256_card(void)
 }
 
 /* PC/SC: pcscd + vsmartcard-vpcd + euiccd --vpcd + lpa --driver pcsc
- * (tests/pcsc.sh, helper H4's script; 77 = skipped, not root). */
+ * (tests/pcsc.sh; 77 = skipped, not root): chip info, profile list, and a
+ * whole download from smdpd (released order, TLS on loopback), enable, the
+ * PIR delivered and the order Done. */
 static void test_pcsc(void)
 {
     if (access("tests/pcsc.sh", R_OK)) {

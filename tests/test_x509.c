@@ -445,6 +445,78 @@ static void test_helpers(void)
     X509_free(dp);
 }
 
+/* The verified-EUM cache: a hit gives what the full verification gives
+ * (info, the parsed leaf); failures are those of rsp_x509_verify_der; the
+ * EUM's validity is still enforced; LRU bound. */
+static void test_eum_cache(void)
+{
+    struct rsp_x509_store *s = both_cis();
+    struct rsp_x509_eum_cache *c = NULL;
+    struct rsp_x509_chain_info info, ref;
+    size_t ln, in, bln, bin, n;
+    unsigned long hits, misses;
+    X509 *leaf_x = NULL;
+    uint8_t *leaf = load_der("eUICC/CERT_EUICC_ECDSA_NIST.der", &ln);
+    uint8_t *eum = load_der("EUM/CERT_EUM_ECDSA_NIST.der", &in);
+    uint8_t *bleaf = load_der("eUICC/CERT_EUICC_ECDSA_BRP.der", &bln);
+    uint8_t *beum = load_der("EUM/CERT_EUM_ECDSA_BRP.der", &bin);
+
+    CU_ASSERT_RC(rsp_x509_eum_cache_new(0, &c), RSP_ERR_INVAL);
+    CU_ASSERT_RC(rsp_x509_eum_cache_new(1, &c), RSP_OK);
+    CU_ASSERT_RC(rsp_x509_verify_der(s, RSP_X509_ROLE_EUICC, leaf, ln, eum, in, T_2026_12,
+                                     &ref), RSP_OK);
+    for (int i = 0; i < 2; i++) {   /* miss, then hit */
+        CU_ASSERT_RC(rsp_x509_verify_euicc_der(s, c, leaf, ln, eum, in, T_2026_12, &info,
+                                               &leaf_x), RSP_OK);
+        CU_ASSERT_PTR_NOT_NULL(leaf_x);
+        CU_ASSERT_EQUAL(info.role, ref.role);
+        CU_ASSERT_EQUAL(info.curve, ref.curve);
+        CU_ASSERT_BYTES("ci_pkid", info.ci_pkid, info.ci_pkid_len, ref.ci_pkid, ref.ci_pkid_len);
+        CU_ASSERT_STRING_EQUAL(info.eid, ref.eid);
+        X509_free(leaf_x);
+        leaf_x = NULL;
+    }
+    rsp_x509_eum_cache_stats(c, &n, &hits, &misses);
+    CU_ASSERT_EQUAL(n, 1);
+    CU_ASSERT_EQUAL(hits, 1);
+    CU_ASSERT_EQUAL(misses, 1);
+    /* the eUICC certificate is still verified under the cached EUM */
+    leaf[ln - 1] ^= 0x01;
+    CU_ASSERT_RC(rsp_x509_verify_euicc_der(s, c, leaf, ln, eum, in, T_2026_12, &info,
+                                           &leaf_x), RSP_ERR_VERIFY);
+    CU_ASSERT_PTR_NULL(leaf_x);
+    leaf[ln - 1] ^= 0x01;
+    /* a leaf of another EUM: the same code as without the cache */
+    int want = rsp_x509_verify_der(s, RSP_X509_ROLE_EUICC, bleaf, bln, eum, in, T_2026_12,
+                                   NULL);
+    CU_ASSERT(want < 0);
+    CU_ASSERT_RC(rsp_x509_verify_euicc_der(s, c, bleaf, bln, eum, in, T_2026_12, &info, NULL),
+                 want);
+    /* expiry still enforced with the EUM cached */
+    CU_ASSERT_RC(rsp_x509_verify_euicc_der(s, c, leaf, ln, eum, in, T_2056_01, &info, NULL),
+                 RSP_ERR_EXPIRED);
+    /* bounded: the BRP EUM evicts the NIST one */
+    CU_ASSERT_RC(rsp_x509_verify_euicc_der(s, c, bleaf, bln, beum, bin, T_2026_12, &info,
+                                           NULL), RSP_OK);
+    rsp_x509_eum_cache_stats(c, &n, &hits, &misses);
+    CU_ASSERT_EQUAL(n, 1);
+    CU_ASSERT_RC(rsp_x509_verify_euicc_der(s, c, leaf, ln, eum, in, T_2026_12, &info, NULL),
+                 RSP_OK);
+    unsigned long m2;
+    rsp_x509_eum_cache_stats(c, &n, NULL, &m2);
+    CU_ASSERT_EQUAL(m2, misses + 1);
+    /* no cache: same results */
+    CU_ASSERT_RC(rsp_x509_verify_euicc_der(s, NULL, leaf, ln, eum, in, T_2026_12, &info, NULL),
+                 RSP_OK);
+    CU_ASSERT_STRING_EQUAL(info.eid, SGP26_EID);
+    rsp_x509_eum_cache_free(c);
+    free(leaf);
+    free(eum);
+    free(bleaf);
+    free(beum);
+    rsp_x509_store_free(s);
+}
+
 static void test_bad_args(void)
 {
     X509 *c = NULL;
@@ -478,5 +550,6 @@ CU_TestInfo x509_tests[] = {
     { "store", test_store },
     { "helpers", test_helpers },
     { "bad_args", test_bad_args },
+    { "eum_cache", test_eum_cache },
     CU_TEST_INFO_NULL,
 };
