@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
 #include <ConfigureISDPRequest.h>
@@ -32,6 +34,84 @@ static int utf8_set(UTF8String_t *s, const char *v, size_t max)
     if (n > max)
         return RSP_ERR_INVAL;
     return rsp_asn1_octets_set(s, v ? v : "", n);
+}
+
+int rsp_bpp_otpk_import(int curve, const uint8_t *pt, size_t len, EVP_PKEY **out)
+{
+    const char *name = rsp_curve_name(curve);
+    EVP_PKEY_CTX *ctx = NULL, *vctx = NULL;
+    EVP_PKEY *k = NULL;
+    OSSL_PARAM params[3];
+    int rc;
+
+    if (!out)
+        return RSP_ERR_INVAL;
+    *out = NULL;
+    if (!pt)
+        return RSP_ERR_INVAL;
+    if (!name)
+        return RSP_ERR_UNSUPPORTED;
+    if (len != RSP_EC_POINT_LEN || pt[0] != 0x04)
+        return RSP_ERR_DECODE;
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)name, 0);
+    params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pt, len);
+    params[2] = OSSL_PARAM_construct_end();
+    ERR_set_mark();
+    rc = RSP_ERR_CRYPTO;
+    ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1)
+        goto out;
+    rc = RSP_ERR_DECODE;
+    if (EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_PUBLIC_KEY, params) != 1)
+        goto out;
+    rc = RSP_ERR_CRYPTO;
+    if (!(vctx = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL)))
+        goto out;
+    rc = RSP_ERR_DECODE;
+    if (EVP_PKEY_public_check_quick(vctx) != 1)
+        goto out;
+    *out = k;
+    k = NULL;
+    rc = RSP_OK;
+out:
+    ERR_pop_to_mark();
+    EVP_PKEY_CTX_free(vctx);
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(k);
+    return rc;
+}
+
+/* The uncompressed point of a key of ours (otPK.DP.ECKA): the encoded
+ * public key as OpenSSL keeps it, else through the affine coordinates. */
+static int own_point(EVP_PKEY *k, uint8_t pt[RSP_EC_POINT_LEN])
+{
+    size_t n = 0;
+
+    ERR_set_mark();
+    int ok = EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, pt, RSP_EC_POINT_LEN,
+                                             &n) == 1 && n == RSP_EC_POINT_LEN && pt[0] == 0x04;
+    ERR_pop_to_mark();
+    return ok ? RSP_OK : rsp_ec_pubkey_to_point(k, pt);
+}
+
+/* ECKA (BSI TR-03111 ECDH, x-coordinate) with a peer key checked at its
+ * import (rsp_bpp_otpk_import / rsp_ec_pubkey_from_point): not checked a
+ * second time here, unlike rsp_ecka_derive. */
+static int ecka_checked_peer(EVP_PKEY *own, EVP_PKEY *peer, uint8_t shs[RSP_ECKA_SHS_LEN])
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, own, NULL);
+    size_t n = RSP_ECKA_SHS_LEN;
+    int rc = RSP_ERR_CRYPTO;
+
+    ERR_set_mark();
+    if (ctx && EVP_PKEY_derive_init(ctx) == 1 && EVP_PKEY_derive_set_peer_ex(ctx, peer, 0) == 1 &&
+        EVP_PKEY_derive(ctx, shs, &n) == 1 && n == RSP_ECKA_SHS_LEN)
+        rc = RSP_OK;
+    else
+        OPENSSL_cleanse(shs, RSP_ECKA_SHS_LEN);
+    ERR_pop_to_mark();
+    EVP_PKEY_CTX_free(ctx);
+    return rc;
 }
 
 int rsp_bpp_metadata_encode(const struct rsp_bpp_metadata *md, struct rsp_buf *out)
@@ -265,12 +345,12 @@ int rsp_bpp_build(const struct rsp_bpp_params *p, struct rsp_buf *out)
             goto out;
         }
         peer = p->euicc_otpk_key;
-    } else if ((rc = rsp_ec_pubkey_from_point(curve, p->euicc_otpk, RSP_EC_POINT_LEN, &peer))) {
+    } else if ((rc = rsp_bpp_otpk_import(curve, p->euicc_otpk, RSP_EC_POINT_LEN, &peer))) {
         goto out;
     }
     if ((rc = rsp_ec_key_generate(curve, &ot)) ||
-        (rc = rsp_ec_pubkey_to_point(ot, otpk)) ||
-        (rc = rsp_ecka_derive(ot, peer, shs)) ||
+        (rc = own_point(ot, otpk)) ||
+        (rc = ecka_checked_peer(ot, peer, shs)) ||
         (rc = rsp_bsp_kdf(shs, RSP_BSP_KEY_TYPE_AES, RSP_AES_KEY_LEN, p->host_id,
                           p->host_id_len, p->eid, &keys)))
         goto out;

@@ -77,15 +77,26 @@ int rsp_bpp_isc_signed_data(const uint8_t *isc_val, size_t isc_len,
                             const uint8_t euicc_otpk[RSP_EC_POINT_LEN],
                             struct rsp_buf *out);
 
+/* otPK.EUICC.ECKA (an uncompressed point, RSP_EC_POINT_LEN bytes) as a key
+ * on curve, checked: coordinates below p, on the curve, not the point at
+ * infinity (OpenSSL's quick public key check). Both SGP.22 curves (P-256,
+ * brainpoolP256r1) have cofactor 1, so such a point has order n: the
+ * complete check, without the n*Q scalar multiplication that
+ * rsp_ec_pubkey_from_point adds. RSP_ERR_DECODE (not a valid point),
+ * RSP_ERR_UNSUPPORTED (curve), RSP_ERR_INVAL, RSP_ERR_CRYPTO. */
+int rsp_bpp_otpk_import(int curve, const uint8_t *pt, size_t len, EVP_PKEY **out);
+
 struct rsp_bpp_params {
     EVP_PKEY *dp_pb_key;            /* SK.DPpb.ECDSA (signs smdpSign) */
     const uint8_t *euicc_otpk;      /* otPK.EUICC.ECKA, 65 bytes, from
                                      * PrepareDownload's euiccSigned2 */
     EVP_PKEY *euicc_otpk_key;       /* optional: the same point already
                                      * imported and checked by the caller
-                                     * (rsp_ec_pubkey_from_point on the curve
-                                     * of dp_pb_key), so it is not imported
-                                     * twice; NULL: imported from euicc_otpk */
+                                     * (rsp_bpp_otpk_import or
+                                     * rsp_ec_pubkey_from_point on the curve
+                                     * of dp_pb_key), so it is neither
+                                     * imported nor checked again; NULL:
+                                     * imported from euicc_otpk */
     const uint8_t *transaction_id;  /* 1..16 bytes */
     size_t transaction_id_len;
     const uint8_t *eid;             /* 16 bytes (BCD) */

@@ -4,9 +4,14 @@
  *
  * One struct euicc is one card: no global state, so a process can host many
  * (fleet tests). Its persistent state (EID, ECASD, ISD-Ps, notifications,
- * counters) is one file, rewritten atomically on every change (write to a
- * temporary file, fsync, rename, fsync the directory): a kill -9 at any
- * instant leaves the old state or the new one.
+ * counters, installed packages) is one file with an identity region and two
+ * state slots (A/B): a change writes the whole new image over the older slot
+ * and fdatasyncs it; open takes the intact slot with the higher generation.
+ * A kill -9 at any instant leaves the old state or the new one. A new card,
+ * an image outgrowing its slot or an old-format file takes the slow path: a
+ * new file written, synced, renamed into place, directory synced. The
+ * download retry key (SGP.22 §3.1.3) lives in a small two-record sidecar,
+ * <state>.otk. See euicc_state.c and spec-notes/euicc.md.
  */
 #ifndef EUICC_H
 #define EUICC_H
@@ -55,11 +60,10 @@ int euicc_reset(struct euicc *e, uint8_t *atr, size_t *atr_len);
  * cannot answer at all (RSP_ERR_INVAL for NULL arguments, RSP_ERR_IO when
  * its state could not be saved - the card then behaves as torn: the change
  * is not on disk and the card has reloaded the state that is).
- * Durability contract: a change counts as made once the new state file has
- * been renamed over the old one; if only the fsync of the directory after
- * that fails, the command succeeds and a warning is logged (in memory and
- * on disk the card holds the new state; only its survival of a power cut
- * is uncertain, as for any file system without that fsync). */
+ * Durability contract: a change counts as made once the slot's fdatasync
+ * returned (on the slow path: once the new file is renamed into place; if
+ * only the directory fsync after that fails, the command succeeds and a
+ * warning is logged - only its survival of a power cut is uncertain). */
 int euicc_transmit(struct euicc *e, const uint8_t *capdu, size_t clen,
                    uint8_t *rapdu, size_t *rlen);
 
@@ -71,10 +75,12 @@ int euicc_transmit(struct euicc *e, const uint8_t *capdu, size_t clen,
  *                 STORE DATA sequence) instead of processing it; once
  *   sw=XXXX@TAG   the same for the next ES10 command with that tag (hex,
  *                 e.g. sw=6F00@BF21 fails the next PrepareDownload)
- *   savefail      the next state save fails before its rename: the change
- *                 is dropped, euicc_transmit returns RSP_ERR_IO
- *   dirsync       the directory fsync after the next rename fails: the
- *                 change stands (see euicc_transmit), a warning is logged
+ *   savefail      the next state save's sync fails: the written slot is
+ *                 invalidated, the change is dropped, euicc_transmit
+ *                 returns RSP_ERR_IO
+ *   dirsync       the directory fsync of the next slow-path save (new file
+ *                 renamed into place) fails: the change stands (see
+ *                 euicc_transmit), a warning is logged
  * euicc_open applies env EUICC_FAULT with this syntax.
  * Errors: RSP_ERR_INVAL (unknown item; nothing is changed). */
 int euicc_fault_set(struct euicc *e, const char *spec);

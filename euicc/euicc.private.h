@@ -13,7 +13,8 @@
  *   euicc_es10c.c   ES10c (BF2D, BF31, BF32, BF33, BF34, BF3E, BF29) and
  *                   the profile policy.
  *   euicc_notif.c   notification queue: build, sign, list, remove.
- *   euicc_state.c   the state file (jansson JSON), atomic save, load.
+ *   euicc_state.c   the state file: identity + two slots written in turn
+ *                   (JSON via jansson + raw packages), load, migration.
  *   euicc_card.c    euicc_create/open/free/reset/transmit glue.
  */
 #ifndef EUICC_PRIVATE_H
@@ -83,10 +84,10 @@ struct euicc_profile {
     uint8_t *package;
     size_t package_len;
     size_t n_pes;
-    /* Where the package is kept (euicc_state.c): 0 inline in the JSON (an
-     * empty package, or a file from before 2026-11 until its next commit),
-     * 1 in its own file "<state>.<AID hex>.pkg", durable, whose SHA-256 is
-     * pkg_sha256 (the JSON names the file, its length and this digest). */
+    /* 1 when the package was loaded from a file "<state>.<AID hex>.pkg" of
+     * a version-1 state (2026-11, before the two-slot file), whose SHA-256
+     * is pkg_sha256; the next commit moves it into the state file and the
+     * file is removed (euicc_state.c, migration). 0 otherwise. */
     int pkg_stored;
     uint8_t pkg_sha256[32];
 };
@@ -139,34 +140,43 @@ struct euicc_state {
     uint64_t otk_done;               /* sidecar generation last dropped: a
                                       * record up to it is no pair */
     uint64_t otk_gen;                /* highest generation seen or used */
-    /* ISD-P AIDs whose package file the next successful commit removes
-     * (euicc_state_drop_profile; never saved, zeroed by a reload) */
-    struct { uint8_t aid[16]; size_t len; } pkg_gone[EUICC_MAX_PROFILES];
-    size_t n_pkg_gone;
+    /* Where this state is on disk (euicc_state.c; never saved as such):
+     * slot_size 0 = a version-1 JSON file (or none yet): the next save
+     * writes a new two-slot file; otherwise the state came from (or was
+     * last written to) slot `slot` of a file of two slot_size slots, with
+     * generation slot_gen, and the next save writes the other slot. */
+    size_t slot_size;
+    unsigned slot;
+    uint64_t slot_gen;
+    /* the file's identity region (eid, creds, cis: written when the file
+     * is made, never in place) and the digest of what it holds; a state
+     * whose identity differs gets a new file */
+    size_t ident_size;
+    uint8_t ident_md[32];
 };
 
-/* Load/save the whole state; save is atomic (tmp + fsync + rename + fsync
- * of the directory). Errors: RSP_ERR_IO, RSP_ERR_DECODE, RSP_ERR_NOMEM. */
+/* Load/save the whole state (euicc_state.c: one file of two slots, each a
+ * whole image; a save writes the slot the state did not come from, in
+ * place, and fdatasyncs it; a load takes the intact slot of the higher
+ * generation). Save records the slot it wrote in st (slot, slot_gen,
+ * slot_size). Errors: RSP_ERR_IO, RSP_ERR_DECODE, RSP_ERR_NOMEM. */
 int euicc_state_load(const char *path, struct euicc_state *st);
-int euicc_state_save(const char *path, const struct euicc_state *st);
-/* The same with injected faults (euicc_fault_set): EUICC_SAVE_FAIL fails
- * before the rename (RSP_ERR_IO, nothing changed), EUICC_SAVE_DIRSYNC makes
- * the directory fsync fail. Once rename() succeeded the save returns 0:
- * a failed directory fsync is logged, not reported (see euicc.h). */
+int euicc_state_save(const char *path, struct euicc_state *st);
+/* The same with injected faults (euicc_fault_set): EUICC_SAVE_FAIL makes the
+ * data sync fail (in place: after the slot was written, which is then
+ * invalidated again; a new file: before its rename): RSP_ERR_IO, the file
+ * still holds the state before. EUICC_SAVE_DIRSYNC makes the directory fsync
+ * of a new file fail, which is logged, not reported (see euicc.h). */
 #define EUICC_SAVE_FAIL     0x1u
 #define EUICC_SAVE_DIRSYNC  0x2u
-int euicc_state_save_ex(const char *path, const struct euicc_state *st, unsigned faults);
-/* Package files (one per installed ISD-P, next to the state file: the
- * JSON commit's directory fsync covers their entries; see euicc_state.c for
- * the ordering). euicc_pkg_store: write p's package to its file, fdatasync
- * it, set p->pkg_stored and p->pkg_sha256; call before the JSON commit that
- * references it (EUICC_SAVE_FAIL fails it before writing). euicc_pkg_unlink:
- * remove the files of st->pkg_gone (after the commit that dropped them).
- * euicc_pkg_sweep: remove every "<path>.<32 hex>.pkg" no profile of st
- * names (a tear between a package write and its commit, or after a delete's
- * commit). Errors: RSP_ERR_IO, RSP_ERR_INVAL, RSP_ERR_NOMEM. */
-int euicc_pkg_store(const char *path, struct euicc_profile *p, unsigned faults);
-void euicc_pkg_unlink(const char *path, struct euicc_state *st);
+int euicc_state_save_ex(const char *path, struct euicc_state *st, unsigned faults);
+/* Write st as a version-1 plain JSON file (the format before the two-slot
+ * file), packages inline, or with pkg_files in "<path>.<AID hex>.pkg"
+ * files. Not crash-safe: for migration tests only. */
+int euicc_state_save_json(const char *path, const struct euicc_state *st, int pkg_files);
+/* Package files of version-1 states: remove every "<path>.<hex>.pkg" no
+ * profile of st names (pkg_stored): at open, and after the commit that
+ * moved them into the two-slot file. */
 void euicc_pkg_sweep(const char *path, const struct euicc_state *st);
 
 /* Free and wipe everything a state owns; leaves it zeroed. */

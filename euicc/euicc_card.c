@@ -69,21 +69,21 @@ int euicc_commit(struct euicc *e)
     int rc;
 
     euicc_crash_point(e, "commit:before");
-    /* A new (or migrated inline) package goes to its own file first, made
-     * durable before the JSON that names it (euicc_state.c). */
-    rc = 0;
-    for (size_t i = 0; rc == 0 && i < e->st.n_profiles; i++) {
-        struct euicc_profile *p = &e->st.profiles[i];
-        if (p->pkg_stored || p->package_len == 0)
-            continue;
-        rc = euicc_pkg_store(e->path, p, e->fault_save);
-        euicc_crash_point(e, "commit:package");
-    }
-    if (rc == 0)
-        rc = euicc_state_save_ex(e->path, &e->st, e->fault_save);
+    /* The whole state, packages included, into the slot it did not come
+     * from, then one fdatasync (euicc_state.c). */
+    rc = euicc_state_save_ex(e->path, &e->st, e->fault_save);
     e->fault_save = 0;
-    if (rc == 0)
-        euicc_pkg_unlink(e->path, &e->st);
+    if (rc == 0) {
+        /* A version-1 state's package files are now in the state file
+         * (a tear before this leaves orphans: euicc_open sweeps them). */
+        int migrated = 0;
+        for (size_t i = 0; i < e->st.n_profiles; i++) {
+            migrated |= e->st.profiles[i].pkg_stored;
+            e->st.profiles[i].pkg_stored = 0;
+        }
+        if (migrated)
+            euicc_pkg_sweep(e->path, &e->st);
+    }
     if (rc != 0) {
         LOG(RSP_LOG_ERROR, "saving %s: %s", e->path, rsp_strerror(rc));
         euicc_state_clear(&e->st);
@@ -334,13 +334,10 @@ int euicc_create(const char *path, const struct euicc_identity *id)
     st.next_seq = 1;
     st.next_isdp = 1;
     /* the one-time key sidecar, empty (one left by an earlier card on
-     * this path is not ours) */
+     * this path is not ours); then the two-slot state file, its slots
+     * allocated now, so that every later commit overwrites in place (a
+     * card's NVM exists before its first use) */
     if ((rc = euicc_otk_reset(path)) == 0)
-        rc = euicc_state_save(path, &st);
-    /* Saved twice: the second save exchanges the first into the spare
-     * "<path>.tmp" (euicc_state.c), so that no commit of this card ever
-     * allocates an inode (a card's NVM exists before its first use). */
-    if (rc == 0)
         rc = euicc_state_save(path, &st);
 out:
     euicc_state_clear(&st);
@@ -372,8 +369,8 @@ int euicc_open(const char *path, struct euicc **out)
         free(e);
         return rc;
     }
-    /* package files no profile names: a tear between a package's write
-     * and its commit, or after the commit of a delete */
+    /* package files of a version-1 state no profile names: a delete's,
+     * or all of them once a commit moved them into the two-slot file */
     euicc_pkg_sweep(path, &e->st);
     if ((rc = euicc_cache_build(e))) {
         euicc_cache_free(e);
@@ -577,5 +574,10 @@ int euicc_state_print(const struct euicc *e, FILE *out)
         fprintf(out, "  seq %u event %u ICCID %s -> %s\n", st->notifs[i].seq,
                 st->notifs[i].event, st->notifs[i].iccid[0] ? st->notifs[i].iccid : "-",
                 st->notifs[i].address);
+    if (st->slot_size)
+        fprintf(out, "state file: two slots of %zu bytes, generation %llu in slot %u\n",
+                st->slot_size, (unsigned long long)st->slot_gen, st->slot);
+    else
+        fprintf(out, "state file: version 1 (JSON), converted by the next commit\n");
     return 0;
 }

@@ -1,57 +1,88 @@
 /*
- * euicc_state.c - the card's persistent state as one JSON file (jansson).
+ * euicc_state.c - the card's persistent state (its non-volatile memory):
+ * one file holding two slots, each slot a whole image of the state.
+ * (SGP.22 v2.5 §2.4 eUICC architecture, §3.1.3/§5.7.14 for the retained
+ * one-time pair, §2.5.6 / §3.1.3.3: an installation is all or nothing.)
  *
- * Format (version 1): byte strings in base64 (RFC 4648 §4), keys and short
- * identifiers in hex, numbers as JSON integers:
- *   { "version": 1, "eid": "...", "default_dp": "", "root_ds": "",
- *     "next_seq": n, "next_isdp": n,
+ * File (version 2, since 2026-11): an identity region of I bytes, then two
+ * slots of S bytes each; the file is exactly I + 2*S bytes (I and S
+ * multiples of 4096, S at least 256 KiB and at least twice the image when
+ * the file was made). Each region starts with a record header, 160 bytes
+ * of ASCII:
+ *   "rsp-euicc-state 2 gen <16 hex> slot <8 hex> json <8 hex> len <8 hex>"
+ *   " sha256 <64 hex>", spaces, "\n"
+ * (slot: the region's size; gen 0 marks the identity) followed by the
+ * payload, len bytes: the JSON text (json bytes), then, in a slot, the
+ * installed packages concatenated in profile order (raw bytes, no base64);
+ * then anything (the rest of an older image, zeros). The SHA-256 covers the
+ * header up to " sha256 " and the payload. The JSON (jansson) is version 2.
+ * Identity (written with the file, never in place: the card's own data,
+ * which no ES10 command changes; eUICCMemoryReset keeps it):
+ *   { "version": 2, "eid": "...",
  *     "creds": [ { "curve": c, "euicc_cert": b64, "eum_cert": b64,
  *                  "sk": hex32, "ci_pkid": hex } ],
- *     "cis": [ { "cert": b64, "pkid": hex } ],
+ *     "cis": [ { "cert": b64, "pkid": hex } ] }
+ * Slot (everything a commit can change):
+ *   { "version": 2, "eid": "...", "default_dp": "", "root_ds": "",
+ *     "next_seq": n, "next_isdp": n,
  *     "profiles": [ { "aid": hex, "iccid": "...", "state": 0|1,
  *                     "nickname": "...", "metadata": b64, "ppr": n,
- *                     "class": n, "n_pes": n, "package_file": "<AID hex>.pkg",
- *                     "package_len": n, "package_sha256": hex32 } ],
+ *                     "class": n, "n_pes": n, "package_off": n,
+ *                     "package_len": n } ],
  *     "notifs": [ { "seq": n, "event": n, "address": "...",
  *                   "iccid": "...", "der": b64 } ],
  *     "otk": { "curve": c, "sk": hex32, "pk": hex65 }, "otk_done": n }
- * "otk" (optional, absent when none) is the otSK/otPK.EUICC.ECKA pair kept
- * for a download retry (SGP.22 v2.5 §3.1.3, §5.7.14 bppEuiccOtpk) as files
- * before 2026-11 kept it; files without it load as before. Since then a
- * retained pair lives in the sidecar "<path>.otk" (binary, two records, see
- * euicc.private.h) so PrepareDownload does not rewrite the whole state, and
+ * The slot's eid must be the identity's. package_off is the package's
+ * offset after the JSON; the packages follow each other in profile order
+ * without gaps and end with the payload.
+ * "otk" (optional) is a retained one-time pair as files before the sidecar
+ * kept it (SGP.22 v2.5 §3.1.3, §5.7.14 bppEuiccOtpk); since then a pair
+ * lives in "<path>.otk" (binary, two records, see euicc.private.h) and
  * "otk_done" (optional, 0 if absent) is the sidecar generation last dropped.
+ * The pair stays in its sidecar: it must be durable before the
+ * PrepareDownloadResponse leaves the card, a moment of its own, so moving it
+ * into this file would not save a sync; the download costs two (the
+ * sidecar record, then the install's slot).
  * Loading validates every field and size; anything else is RSP_ERR_DECODE.
  *
- * Package files (since 2026-11): an installed profile's package (PE-Header
- * .. PE-End, the bulk of a profile) is not in the JSON but in its own file
- * "<state>.<ISD-P AID hex>.pkg" in the state's directory; the JSON names it
- * and records its length and SHA-256. A profile with an empty package, or
- * one loaded from an older file ("package": b64 inline), stays inline until
- * the next commit writes its file (migration). Ordering (euicc_commit):
- *   1. write the package file (O_TRUNC, one write) and fdatasync it: its
- *      data and size are durable; crash point commit:package;
- *   2. the JSON commit as before: tmp write + fdatasync, rename/exchange
- *      over the state, fsync of the directory;
- *   3. files of profiles the commit dropped are unlinked (no sync).
- * A crash anywhere before the rename in 2 leaves the old JSON, which does
- * not name the new file: an orphan, removed by the next euicc_open
- * (euicc_pkg_sweep; ISD-P AIDs are never reused, so the file a tear leaves
- * is never one a durable JSON names). A crash after 2 and before 3 leaves a
- * dropped profile's file: an orphan too. The JSON that names a file is only
- * written after the file's data and size are on disk; the file's directory
- * entry and the state rename are in the same directory, and the commit's
- * directory fsync makes both durable together. Between the rename and that
- * fsync a power cut relies, as the rename itself does, on the filesystem
- * keeping metadata operations in order (journalled ext4, xfs, btrfs): the
- * create precedes the rename. A package file that is missing, of another
- * length or digest at open means damage from outside: the card refuses to
- * open (RSP_ERR_DECODE, the file named in the log), as for a damaged JSON.
+ * Commit (euicc_state_save_ex): the new slot image, with generation + 1,
+ * is written over the slot the current state did NOT come from, in place
+ * (one pwrite from the slot's start, padded to 4 KiB pages), then one
+ * fdatasync. The file's size and blocks do not change, so no metadata needs
+ * to reach the disk: no new file, no rename, no directory fsync. A tear
+ * (kill -9, power cut) leaves that slot anything between its older image
+ * and the new one; the other slot, holding the current state, and the
+ * identity are never written. Open checks the identity, reads both slot
+ * headers and takes the intact slot (header parses, sizes fit, digest
+ * matches) of the higher generation: the new state if the write completed,
+ * else the state before. Both slots damaged, a damaged identity, or a file
+ * whose size is not I + 2*S (an in-place write never changes it): the card
+ * does not open (RSP_ERR_DECODE, logged).
+ * A failed write or fdatasync: the slot's header is overwritten with zeros
+ * (so this boot reads the state before) and the commit fails (RSP_ERR_IO).
+ * Generations are 64-bit and grow by one per commit: at a million commits a
+ * second they would last 500,000 years; a state at UINT64_MAX refuses to
+ * commit rather than wrap.
+ * Slow path (a new card, an image larger than its slot, a version-1 file,
+ * a file of the wrong size, or a state whose identity differs from the
+ * file's - checked with a SHA-256 over the raw identity at each commit): a
+ * whole new file "<path>.tmp" (identity, slot 0 the image, slot 1 zeros;
+ * zeros written, not fallocate()d, so later writes overwrite allocated
+ * blocks), fdatasync, rename() over the state, fsync of the directory;
+ * atomic as before. A grown file doubles the slot, so growth is rare.
+ *
+ * Version 1 (before 2026-11) was one plain JSON file (first byte '{') with
+ * "version": 1, packages either inline ("package": b64) or in
+ * "<state>.<ISD-P AID hex>.pkg" files named with their length and SHA-256
+ * ("package_file", "package_len", "package_sha256"; a missing or damaged one
+ * keeps the card from opening). It loads; the first commit writes the
+ * two-slot file (slow path), then the package files are removed; euicc_open
+ * removes package files no loaded profile names (a tear in between).
  */
-#define _GNU_SOURCE   /* renameat2, RENAME_EXCHANGE */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,8 +98,14 @@
 #include "rsp_log.h"
 #include "rsp_util.h"
 
-#define STATE_VERSION      1
-#define STATE_FILE_MAX     (64u << 20)   /* whole file */
+#define STATE_VERSION_JSON 1             /* plain JSON file */
+#define STATE_VERSION      2             /* JSON inside a slot */
+#define STATE_FILE_MAX     (64u << 20)   /* a version-1 file */
+#define SLOT_HDR           160u          /* header bytes of a slot */
+#define SLOT_PREFIX        87u           /* header bytes the digest covers */
+#define SLOT_MIN           (256u << 10)
+#define SLOT_MAX           (64u << 20)
+#define SLOT_PAGE          4096u
 #define CERT_MAX           4096u         /* one DER certificate */
 #define METADATA_MAX       (64u << 10)   /* StoreMetadataRequest */
 #define PACKAGE_MAX        (2u << 20)    /* installed profile elements */
@@ -97,11 +134,6 @@ void euicc_state_drop_profile(struct euicc_state *st, size_t i)
 {
     if (i >= st->n_profiles)
         return;
-    if (st->profiles[i].pkg_stored && st->n_pkg_gone < EUICC_MAX_PROFILES &&
-        st->profiles[i].aid_len <= sizeof(st->pkg_gone[0].aid)) {
-        memcpy(st->pkg_gone[st->n_pkg_gone].aid, st->profiles[i].aid, st->profiles[i].aid_len);
-        st->pkg_gone[st->n_pkg_gone++].len = st->profiles[i].aid_len;
-    }
     euicc_profile_clear(&st->profiles[i]);
     memmove(&st->profiles[i], &st->profiles[i + 1],
             (st->n_profiles - i - 1) * sizeof(st->profiles[0]));
@@ -196,18 +228,30 @@ static int append_new(json_t *arr, json_t **o)
     return 0;
 }
 
-static json_t *state_to_json(const struct euicc_state *st)
+/* What the JSON holds: JS_IDENT (version 2, the identity region: eid,
+ * creds, cis), JS_SLOT (version 2, a slot: everything else, packages as
+ * offset and length after the JSON), JS_INLINE (version 1, everything,
+ * packages in base64), JS_FILES (version 1, packages in named files with
+ * length and SHA-256). */
+enum { JS_IDENT, JS_SLOT, JS_INLINE, JS_FILES };
+
+static json_t *state_to_json(const struct euicc_state *st, int mode)
 {
     json_t *root = json_object(), *a, *o;
+    size_t off = 0;
     int rc = root ? 0 : RSP_ERR_NOMEM;
 
-    if (!rc) rc = set_int(root, "version", STATE_VERSION);
+    if (!rc) rc = set_int(root, "version", mode == JS_SLOT || mode == JS_IDENT
+                                               ? STATE_VERSION : STATE_VERSION_JSON);
     if (!rc) rc = set_str(root, "eid", st->eid);
-    if (!rc) rc = set_str(root, "default_dp", st->default_dp);
-    if (!rc) rc = set_str(root, "root_ds", st->root_ds);
-    if (!rc) rc = set_int(root, "next_seq", st->next_seq);
-    if (!rc) rc = set_int(root, "next_isdp", st->next_isdp);
-
+    if (mode != JS_IDENT) {
+        if (!rc) rc = set_str(root, "default_dp", st->default_dp);
+        if (!rc) rc = set_str(root, "root_ds", st->root_ds);
+        if (!rc) rc = set_int(root, "next_seq", st->next_seq);
+        if (!rc) rc = set_int(root, "next_isdp", st->next_isdp);
+    }
+    if (mode == JS_SLOT)
+        goto mutable;
     if (!rc) rc = json_object_set_new(root, "creds", a = json_array()) ? RSP_ERR_NOMEM : 0;
     for (size_t i = 0; !rc && i < st->n_creds; i++) {
         const struct euicc_cred *c = &st->creds[i];
@@ -224,6 +268,9 @@ static json_t *state_to_json(const struct euicc_state *st)
         if (!rc) rc = set_b64(o, "cert", st->cis[i].cert, st->cis[i].cert_len);
         if (!rc) rc = set_hex(o, "pkid", st->cis[i].pkid, st->cis[i].pkid_len);
     }
+    if (mode == JS_IDENT)
+        goto done;
+mutable:
     if (!rc) rc = json_object_set_new(root, "profiles", a = json_array()) ? RSP_ERR_NOMEM : 0;
     for (size_t i = 0; !rc && i < st->n_profiles; i++) {
         const struct euicc_profile *p = &st->profiles[i];
@@ -235,13 +282,20 @@ static json_t *state_to_json(const struct euicc_state *st)
         if (!rc) rc = set_b64(o, "metadata", p->metadata, p->metadata_len);
         if (!rc) rc = set_int(o, "ppr", p->ppr);
         if (!rc) rc = set_int(o, "class", p->profile_class);
-        if (!rc && p->pkg_stored) {
+        if (!rc && mode == JS_SLOT) {
+            rc = set_int(o, "package_off", (json_int_t)off);
+            if (!rc) rc = set_int(o, "package_len", (json_int_t)p->package_len);
+            off += p->package_len;
+        } else if (!rc && mode == JS_FILES && p->package_len) {
             char name[2 * sizeof(p->aid) + 5];
+            uint8_t md[32];
             rsp_hex_encode(p->aid, p->aid_len, name);
             memcpy(name + 2 * p->aid_len, ".pkg", 5);
             rc = set_str(o, "package_file", name);
             if (!rc) rc = set_int(o, "package_len", (json_int_t)p->package_len);
-            if (!rc) rc = set_hex(o, "package_sha256", p->pkg_sha256, sizeof(p->pkg_sha256));
+            if (!rc && EVP_Digest(p->package, p->package_len, md, NULL, EVP_sha256(), NULL) != 1)
+                rc = RSP_ERR_NOMEM;
+            if (!rc) rc = set_hex(o, "package_sha256", md, sizeof(md));
         } else if (!rc) {
             rc = set_b64(o, "package", p->package, p->package_len);
         }
@@ -267,6 +321,7 @@ static json_t *state_to_json(const struct euicc_state *st)
         if (!rc) rc = set_hex(o, "sk", st->otk.sk, sizeof(st->otk.sk));
         if (!rc) rc = set_hex(o, "pk", st->otk.pk, sizeof(st->otk.pk));
     }
+done:
     if (rc) {
         json_decref(root);
         return NULL;
@@ -312,87 +367,300 @@ static int fsync_dir_of(const char *path)
     return rc;
 }
 
-int euicc_state_save(const char *path, const struct euicc_state *st)
-{
-    return euicc_state_save_ex(path, st, 0);
-}
+static int pkg_path(const char *path, const struct euicc_profile *p, char *out, size_t max);
 
 static int dump_cb(const char *p, size_t n, void *data)
 {
     return rsp_buf_append(data, p, n) == 0 ? 0 : -1;
 }
 
-/* tmp takes path's place. Exchanged when the filesystem can (Linux
- * renameat2 RENAME_EXCHANGE): the old state's inode becomes the next
- * commit's tmp, so a commit neither creates nor frees an inode (on ext4
- * those were a third of a commit's CPU); plain rename() otherwise and for
- * the first save. Either is atomic. */
-static int replace(const char *tmp, const char *path)
+static uint8_t zeros[64 << 10];
+
+static int pwrite_all(int fd, const uint8_t *p, size_t n, off_t off)
 {
-#ifdef RENAME_EXCHANGE
-    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE) == 0)
-        return 0;
-    if (errno != ENOENT && errno != EINVAL && errno != ENOSYS && errno != ENOTSUP &&
-        errno != EOPNOTSUPP)
-        return -1;
-#endif
-    return rename(tmp, path);
+    while (n) {
+        ssize_t w = pwrite(fd, p, n, off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return RSP_ERR_IO;
+        p += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    return 0;
 }
 
-int euicc_state_save_ex(const char *path, const struct euicc_state *st, unsigned faults)
+/* An image of st: SLOT_HDR placeholder bytes, the JSON (mode JS_SLOT or
+ * JS_IDENT), for a slot the packages, zeros to a whole page. *json_len:
+ * the JSON's, *len: the payload's (before the padding). */
+static int image_build(const struct euicc_state *st, int mode, struct rsp_buf *img,
+                       size_t *json_len, size_t *len)
+{
+    json_t *root;
+    size_t guess = SLOT_HDR + sizeof(zeros) / 4;
+    int rc = 0;
+
+    /* one allocation of about the right size (rsp_buf grows by doubling,
+     * wiping each block it leaves) */
+    for (size_t i = 0; mode == JS_SLOT && i < st->n_profiles; i++)
+        guess += st->profiles[i].package_len + st->profiles[i].metadata_len * 2;
+    for (size_t i = 0; mode == JS_SLOT && i < st->n_notifs; i++)
+        guess += st->notifs[i].der_len * 2;
+    guess += SLOT_PAGE - guess % SLOT_PAGE;
+    if (guess > SLOT_MAX)
+        guess = SLOT_MAX;
+    for (size_t n = 0, k; n < guess; n += k) {
+        k = guess - n < sizeof(zeros) ? guess - n : sizeof(zeros);
+        if (rsp_buf_append(img, zeros, k) != 0)
+            return RSP_ERR_NOMEM;
+    }
+    rsp_buf_reset(img);
+    root = state_to_json(st, mode);
+    if (!root)
+        return RSP_ERR_NOMEM;
+    if (rsp_buf_append(img, zeros, SLOT_HDR) != 0 ||
+        json_dump_callback(root, dump_cb, img, JSON_INDENT(1)) != 0 ||
+        rsp_buf_append_byte(img, '\n') != 0)
+        rc = RSP_ERR_NOMEM;
+    json_decref(root);
+    *json_len = img->len - SLOT_HDR;
+    for (size_t i = 0; rc == 0 && mode == JS_SLOT && i < st->n_profiles; i++)
+        if (st->profiles[i].package_len &&
+            rsp_buf_append(img, st->profiles[i].package, st->profiles[i].package_len) != 0)
+            rc = RSP_ERR_NOMEM;
+    *len = img->len - SLOT_HDR;
+    /* whole pages: no read-modify-write of a page not in the cache */
+    if (rc == 0 && img->len % SLOT_PAGE &&
+        rsp_buf_append(img, zeros, SLOT_PAGE - img->len % SLOT_PAGE) != 0)
+        rc = RSP_ERR_NOMEM;
+    return rc;
+}
+
+/* Fill the header of img (payload = img after SLOT_HDR, len bytes). */
+static int header_fill(uint8_t *img, size_t len, size_t json_len, uint64_t gen,
+                       size_t slot_size)
+{
+    char h[SLOT_HDR + 1];
+    uint8_t md[32];
+    EVP_MD_CTX *ctx;
+    int n, ok;
+
+    n = snprintf(h, sizeof(h), "rsp-euicc-state 2 gen %016" PRIx64 " slot %08zx json %08zx"
+                 " len %08zx sha256 ", gen, slot_size, json_len, len);
+    if (n != (int)SLOT_PREFIX)
+        return RSP_ERR_INVAL;
+    ctx = EVP_MD_CTX_new();
+    ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+         EVP_DigestUpdate(ctx, h, SLOT_PREFIX) == 1 &&
+         EVP_DigestUpdate(ctx, img + SLOT_HDR, len) == 1 &&
+         EVP_DigestFinal_ex(ctx, md, NULL) == 1;
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
+        return RSP_ERR_NOMEM;
+    rsp_hex_encode(md, sizeof(md), h + SLOT_PREFIX);
+    memset(h + SLOT_PREFIX + 64, ' ', SLOT_HDR - SLOT_PREFIX - 64 - 1);
+    h[SLOT_HDR - 1] = '\n';
+    memcpy(img, h, SLOT_HDR);
+    return 0;
+}
+
+/* SHA-256 over what the identity region holds (eid, creds, cis), so a save
+ * can tell cheaply whether the region on disk still holds it. */
+static int ident_digest(const struct euicc_state *st, uint8_t md[32])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    uint8_t n[8];
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(ctx, st->eid, sizeof(st->eid)) == 1;
+
+#define H_LEN(x) (n[0] = (uint8_t)((x) >> 24), n[1] = (uint8_t)((x) >> 16), \
+                  n[2] = (uint8_t)((x) >> 8), n[3] = (uint8_t)(x), EVP_DigestUpdate(ctx, n, 4) == 1)
+    ok = ok && H_LEN(st->n_creds) && H_LEN(st->n_cis);
+    for (size_t i = 0; ok && i < st->n_creds; i++) {
+        const struct euicc_cred *c = &st->creds[i];
+        ok = H_LEN((unsigned)c->curve) && H_LEN(c->euicc_cert_len) &&
+             EVP_DigestUpdate(ctx, c->euicc_cert, c->euicc_cert_len) == 1 &&
+             H_LEN(c->eum_cert_len) && EVP_DigestUpdate(ctx, c->eum_cert, c->eum_cert_len) == 1 &&
+             EVP_DigestUpdate(ctx, c->sk, sizeof(c->sk)) == 1 && H_LEN(c->ci_pkid_len) &&
+             EVP_DigestUpdate(ctx, c->ci_pkid, c->ci_pkid_len) == 1;
+    }
+    for (size_t i = 0; ok && i < st->n_cis; i++)
+        ok = H_LEN(st->cis[i].cert_len) &&
+             EVP_DigestUpdate(ctx, st->cis[i].cert, st->cis[i].cert_len) == 1 &&
+             H_LEN(st->cis[i].pkid_len) &&
+             EVP_DigestUpdate(ctx, st->cis[i].pkid, st->cis[i].pkid_len) == 1;
+#undef H_LEN
+    ok = ok && EVP_DigestFinal_ex(ctx, md, NULL) == 1;
+    EVP_MD_CTX_free(ctx);
+    return ok ? 0 : RSP_ERR_NOMEM;
+}
+
+/* 1 when the file at path has the size `size` and can be written in
+ * place, else 0; the open descriptor in *fd. */
+static int slot_file_open(const char *path, uint64_t size, int *fd)
+{
+    struct stat sb;
+
+    *fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (*fd < 0)
+        return 0;
+    if (fstat(*fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != size) {
+        close(*fd);
+        *fd = -1;
+        return 0;
+    }
+    return 1;
+}
+
+/* The in-place commit: img (whole pages) at `at`, fdatasync. On a failure
+ * after the write the slot's header is zeroed again (best effort), so that
+ * what this boot reads is the other slot, the state before. */
+static int slot_write(int fd, const struct rsp_buf *img, off_t at, unsigned faults)
+{
+    int rc = pwrite_all(fd, img->data, img->len, at);
+
+    if (rc == 0 && ((faults & EUICC_SAVE_FAIL) || fdatasync(fd) != 0))
+        rc = RSP_ERR_IO;
+    if (rc) {
+        if (pwrite_all(fd, zeros, SLOT_HDR, at) != 0 || fdatasync(fd) != 0)
+            RSP_LOG(RSP_LOG_ERROR, "euicc", "invalidating a failed slot write failed");
+    }
+    return rc;
+}
+
+/* The slow path: a whole new file (the identity region, img in slot 0,
+ * zeros up to the end of slot 1), fdatasync, rename() over path, fsync of
+ * the directory. */
+static int file_replace(const char *path, const struct rsp_buf *id, const struct rsp_buf *img,
+                        size_t slot_size, unsigned faults)
 {
     char tmp[4096];
-    json_t *root;
-    struct rsp_buf text;
-    int fd = -1, rc = RSP_ERR_IO;
+    size_t left = 2 * slot_size - img->len;
+    int fd, rc;
+
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+        return RSP_ERR_INVAL;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return RSP_ERR_IO;
+    rc = write_all(fd, (const char *)id->data, id->len);
+    if (rc == 0)
+        rc = write_all(fd, (const char *)img->data, img->len);
+    while (rc == 0 && left) {
+        size_t n = left < sizeof(zeros) ? left : sizeof(zeros);
+        rc = write_all(fd, (const char *)zeros, n);
+        left -= n;
+    }
+    /* fdatasync: the data and the size, which the rename publishes */
+    if (rc == 0 && ((faults & EUICC_SAVE_FAIL) || fdatasync(fd) != 0))
+        rc = RSP_ERR_IO;
+    if (close(fd) != 0)
+        rc = RSP_ERR_IO;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = RSP_ERR_IO;
+    if (rc) {
+        unlink(tmp);
+        return rc;
+    }
+    /* Committed. A failed directory fsync only leaves its survival of a
+     * power cut open; reporting an error would make the caller deny a
+     * change that stands (euicc.h, durability contract). */
+    if ((faults & EUICC_SAVE_DIRSYNC) || fsync_dir_of(path) != 0)
+        RSP_LOG(RSP_LOG_WARN, "euicc", "%s saved, but fsync of its directory failed", path);
+    return 0;
+}
+
+int euicc_state_save(const char *path, struct euicc_state *st)
+{
+    return euicc_state_save_ex(path, st, 0);
+}
+
+int euicc_state_save_ex(const char *path, struct euicc_state *st, unsigned faults)
+{
+    struct rsp_buf img, id;
+    size_t json_len = 0, len = 0, slot_size;
+    uint8_t md[32];
+    uint64_t gen;
+    int fd = -1, rc;
 
     if (!path || !st)
         return RSP_ERR_INVAL;
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+    if (st->slot_gen == UINT64_MAX) {
+        RSP_LOG(RSP_LOG_ERROR, "euicc", "%s: generations exhausted", path);
+        return RSP_ERR_IO;
+    }
+    gen = st->slot_gen + 1;
+    rsp_buf_init(&img, SLOT_MAX);
+    rsp_buf_init(&id, SLOT_MAX);
+    if ((rc = image_build(st, JS_SLOT, &img, &json_len, &len)) || (rc = ident_digest(st, md)))
+        goto out;
+    if (st->slot_size && img.len <= st->slot_size && st->ident_size &&
+        CRYPTO_memcmp(md, st->ident_md, sizeof(md)) == 0 &&
+        slot_file_open(path, st->ident_size + 2 * (uint64_t)st->slot_size, &fd)) {
+        unsigned slot = st->slot ^ 1u;
+        if ((rc = header_fill(img.data, len, json_len, gen, st->slot_size)) == 0)
+            rc = slot_write(fd, &img, (off_t)(st->ident_size + (size_t)slot * st->slot_size),
+                            faults);
+        if (close(fd) != 0 && rc == 0)
+            rc = RSP_ERR_IO;
+        if (rc == 0) {
+            st->slot = slot;
+            st->slot_gen = gen;
+        }
+        goto out;
+    }
+    /* slow path: a new file, slots with room for twice this image */
+    for (slot_size = SLOT_MIN; slot_size < 2 * img.len && slot_size < SLOT_MAX; slot_size *= 2)
+        ;
+    if (img.len > slot_size) {
+        rc = RSP_ERR_NOMEM;
+        goto out;
+    }
+    if ((rc = header_fill(img.data, len, json_len, gen, slot_size)) ||
+        (rc = image_build(st, JS_IDENT, &id, &json_len, &len)) ||
+        (rc = header_fill(id.data, len, json_len, 0, id.len)) ||
+        (rc = file_replace(path, &id, &img, slot_size, faults)))
+        goto out;
+    st->ident_size = id.len;
+    memcpy(st->ident_md, md, sizeof(md));
+    st->slot_size = slot_size;
+    st->slot = 0;
+    st->slot_gen = gen;
+out:
+    rsp_buf_free(&img);   /* wipes: packages hold profile keys */
+    rsp_buf_free(&id);
+    return rc;
+}
+
+int euicc_state_save_json(const char *path, const struct euicc_state *st, int pkg_files)
+{
+    json_t *root;
+    FILE *f;
+    int rc = 0;
+
+    if (!path || !st)
         return RSP_ERR_INVAL;
-    root = state_to_json(st);
+    for (size_t i = 0; pkg_files && rc == 0 && i < st->n_profiles; i++) {
+        const struct euicc_profile *p = &st->profiles[i];
+        char fp[4200];
+        if (!p->package_len)
+            continue;
+        if ((rc = pkg_path(path, p, fp, sizeof(fp))))
+            break;
+        f = fopen(fp, "wb");
+        if (!f || fwrite(p->package, 1, p->package_len, f) != p->package_len)
+            rc = RSP_ERR_IO;
+        if (f && fclose(f) != 0)
+            rc = RSP_ERR_IO;
+    }
+    if (rc)
+        return rc;
+    root = state_to_json(st, pkg_files ? JS_FILES : JS_INLINE);
     if (!root)
         return RSP_ERR_NOMEM;
-    rsp_buf_init(&text, STATE_FILE_MAX);
-    if (json_dump_callback(root, dump_cb, &text, JSON_INDENT(1) | JSON_SORT_KEYS) != 0 ||
-        rsp_buf_append_byte(&text, '\n') != 0) {
-        json_decref(root);
-        rsp_buf_free(&text);
-        return RSP_ERR_NOMEM;
-    }
+    rc = json_dump_file(root, path, JSON_INDENT(1) | JSON_SORT_KEYS) == 0 ? 0 : RSP_ERR_IO;
     json_decref(root);
-    /* The tmp file may be the previous state (exchanged in): overwritten
-     * from the start and cut to length, never truncated first, so its
-     * blocks are reused. */
-    fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        goto out;
-    /* fdatasync: the data and the size (what the rename publishes); the
-     * inode's times need no durability */
-    if (write_all(fd, (const char *)text.data, text.len) ||
-        ftruncate(fd, (off_t)text.len) != 0 || fdatasync(fd) != 0)
-        goto out;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto out;
-    }
-    fd = -1;
-    if ((faults & EUICC_SAVE_FAIL) || replace(tmp, path) != 0)
-        goto out;
-    /* Committed: the new state is what any later open reads. A failed
-     * directory fsync only leaves its survival of a power cut open;
-     * reporting an error here would make the caller deny a change that
-     * stands (euicc.h, durability contract). */
-    rc = 0;
-    if ((faults & EUICC_SAVE_DIRSYNC) || fsync_dir_of(path) != 0)
-        RSP_LOG(RSP_LOG_WARN, "euicc", "%s saved, but fsync of its directory failed", path);
-out:
-    if (fd >= 0)
-        close(fd);
-    if (rc)
-        unlink(tmp);
-    OPENSSL_cleanse(text.data, text.len);
-    rsp_buf_free(&text);
     return rc;
 }
 
@@ -581,7 +849,14 @@ out:
     return rc;
 }
 
-static int load_profile(const char *path, json_t *o, struct euicc_profile *p)
+/* The slot payload after the JSON: the packages (version 2). */
+struct blobs {
+    const uint8_t *p;
+    size_t len;
+    size_t next;                 /* where the next package must start */
+};
+
+static int load_profile(const char *path, json_t *o, struct euicc_profile *p, struct blobs *bl)
 {
     json_int_t v;
     int rc;
@@ -604,8 +879,27 @@ static int load_profile(const char *path, json_t *o, struct euicc_profile *p)
     p->n_pes = (size_t)v;
     if (p->aid_len < 5 || !valid_text(p->iccid, 1) || !valid_text(p->nickname, 0))
         return RSP_ERR_DECODE;
-    /* inline: empty, or a file from before package files (moved out by
-     * the next commit) */
+    if (bl) {
+        /* version 2: contiguous, in profile order, inside the payload */
+        json_int_t off, len;
+        if ((rc = get_uint(o, "package_off", SLOT_MAX, &off)) ||
+            (rc = get_uint(o, "package_len", PACKAGE_MAX, &len)))
+            return rc;
+        if ((size_t)off != bl->next || (size_t)len > bl->len - bl->next ||
+            json_object_get(o, "package") || json_object_get(o, "package_file"))
+            return RSP_ERR_DECODE;
+        bl->next += (size_t)len;
+        if (len == 0)
+            return 0;
+        p->package = malloc((size_t)len);
+        if (!p->package)
+            return RSP_ERR_NOMEM;
+        memcpy(p->package, bl->p + off, (size_t)len);
+        p->package_len = (size_t)len;
+        return 0;
+    }
+    /* version 1: inline (empty, or a file from before package files), or
+     * a package file */
     if (json_object_get(o, "package"))
         return get_b64(o, "package", PACKAGE_MAX, &p->package, &p->package_len);
     return load_package_file(path, o, p);
@@ -650,43 +944,58 @@ static int load_otk(json_t *o, struct euicc_otk *k)
     return 0;
 }
 
-static int state_from_json(const char *path, json_t *root, struct euicc_state *st)
+/* part: JS_INLINE a whole version-1 file, JS_IDENT the identity region,
+ * JS_SLOT a slot (bl: its packages; st->eid already set by the identity,
+ * which the slot must name). */
+static int state_from_json(const char *path, json_t *root, struct euicc_state *st,
+                           int part, struct blobs *bl)
 {
     json_int_t version;
     json_t *a;
+    char eid[sizeof(st->eid)];
     int rc;
 
     if (!json_is_object(root))
         return RSP_ERR_DECODE;
-    if ((rc = get_uint(root, "version", 1000, &version)) || version != STATE_VERSION)
+    if ((rc = get_uint(root, "version", 1000, &version)) ||
+        version != (part == JS_INLINE ? STATE_VERSION_JSON : STATE_VERSION))
         return RSP_ERR_DECODE;
-    if ((rc = get_str(root, "eid", st->eid, sizeof(st->eid))) ||
-        (rc = get_str(root, "default_dp", st->default_dp, sizeof(st->default_dp))) ||
+    if ((rc = get_str(root, "eid", eid, sizeof(eid))) || rsp_eid_check(eid) != 0)
+        return RSP_ERR_DECODE;
+    if (part == JS_SLOT) {
+        if (strcmp(eid, st->eid) != 0)
+            return RSP_ERR_DECODE;
+    } else {
+        memcpy(st->eid, eid, sizeof(eid));
+        if ((rc = get_array(root, "creds", EUICC_MAX_CREDS, &a)))
+            return rc;
+        for (size_t i = 0; i < json_array_size(a); i++, st->n_creds++)
+            if ((rc = load_cred(json_array_get(a, i), &st->creds[i])))
+                return rc;
+        if (st->n_creds == 0)
+            return RSP_ERR_DECODE;
+        if ((rc = get_array(root, "cis", EUICC_MAX_CI, &a)))
+            return rc;
+        for (size_t i = 0; i < json_array_size(a); i++, st->n_cis++)
+            if ((rc = load_ci(json_array_get(a, i), &st->cis[i])))
+                return rc;
+        if (part == JS_IDENT)
+            return 0;
+    }
+    if ((rc = get_str(root, "default_dp", st->default_dp, sizeof(st->default_dp))) ||
         (rc = get_str(root, "root_ds", st->root_ds, sizeof(st->root_ds))) ||
         (rc = get_u32(root, "next_seq", &st->next_seq)) ||
         (rc = get_u32(root, "next_isdp", &st->next_isdp)))
         return rc;
-    if (rsp_eid_check(st->eid) != 0 || !valid_text(st->default_dp, 0) ||
-        !valid_text(st->root_ds, 0))
+    if (!valid_text(st->default_dp, 0) || !valid_text(st->root_ds, 0))
         return RSP_ERR_DECODE;
-
-    if ((rc = get_array(root, "creds", EUICC_MAX_CREDS, &a)))
-        return rc;
-    for (size_t i = 0; i < json_array_size(a); i++, st->n_creds++)
-        if ((rc = load_cred(json_array_get(a, i), &st->creds[i])))
-            return rc;
-    if (st->n_creds == 0)
-        return RSP_ERR_DECODE;
-    if ((rc = get_array(root, "cis", EUICC_MAX_CI, &a)))
-        return rc;
-    for (size_t i = 0; i < json_array_size(a); i++, st->n_cis++)
-        if ((rc = load_ci(json_array_get(a, i), &st->cis[i])))
-            return rc;
     if ((rc = get_array(root, "profiles", EUICC_MAX_PROFILES, &a)))
         return rc;
     for (size_t i = 0; i < json_array_size(a); i++, st->n_profiles++)
-        if ((rc = load_profile(path, json_array_get(a, i), &st->profiles[i])))
+        if ((rc = load_profile(path, json_array_get(a, i), &st->profiles[i], bl)))
             return rc;
+    if (bl && bl->next != bl->len)
+        return RSP_ERR_DECODE;
     if ((rc = get_array(root, "notifs", EUICC_MAX_NOTIFS, &a)))
         return rc;
     for (size_t i = 0; i < json_array_size(a); i++, st->n_notifs++)
@@ -869,56 +1178,6 @@ int euicc_otk_reset(const char *path)
 
 /* ---- package files (euicc.private.h) --------------------------------------- */
 
-int euicc_pkg_store(const char *path, struct euicc_profile *p, unsigned faults)
-{
-    char fp[4200];
-    uint8_t md[32];
-    int fd, rc;
-
-    if (!path || !p || !p->package || p->package_len == 0)
-        return RSP_ERR_INVAL;
-    if ((rc = pkg_path(path, p, fp, sizeof(fp))))
-        return rc;
-    if (EVP_Digest(p->package, p->package_len, md, NULL, EVP_sha256(), NULL) != 1)
-        return RSP_ERR_NOMEM;
-    if (faults & EUICC_SAVE_FAIL)
-        return RSP_ERR_IO;
-    /* AIDs are never reused, so no JSON that ever reached the disk names
-     * this file: whatever a tear leaves here is an orphan. O_TRUNC only
-     * meets such an orphan. fdatasync: the data and the size, which is what
-     * the JSON that follows relies on; the entry is the directory's. */
-    fd = open(fp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return RSP_ERR_IO;
-    rc = write_all(fd, (const char *)p->package, p->package_len) == 0 && fdatasync(fd) == 0
-             ? 0 : RSP_ERR_IO;
-    if (close(fd) != 0)
-        rc = RSP_ERR_IO;
-    if (rc) {
-        unlink(fp);
-        return rc;
-    }
-    memcpy(p->pkg_sha256, md, sizeof(md));
-    p->pkg_stored = 1;
-    return 0;
-}
-
-void euicc_pkg_unlink(const char *path, struct euicc_state *st)
-{
-    struct euicc_profile tmp;
-    char fp[4200];
-
-    memset(&tmp, 0, sizeof(tmp));
-    for (size_t i = 0; path && i < st->n_pkg_gone; i++) {
-        memcpy(tmp.aid, st->pkg_gone[i].aid, sizeof(tmp.aid));
-        tmp.aid_len = st->pkg_gone[i].len;
-        /* a file left behind (a tear) is an orphan for the next open */
-        if (pkg_path(path, &tmp, fp, sizeof(fp)) == 0 && unlink(fp) != 0 && errno != ENOENT)
-            RSP_LOG(RSP_LOG_WARN, "euicc", "removing %s failed", fp);
-    }
-    st->n_pkg_gone = 0;
-}
-
 /* 1 if name is "<base>.<hex>.pkg" and no profile of st has that AID. */
 static int pkg_orphan(const char *name, const char *base, size_t bl,
                       const struct euicc_state *st)
@@ -982,13 +1241,202 @@ void euicc_pkg_sweep(const char *path, const struct euicc_state *st)
     closedir(d);
 }
 
+/* A version-1 file: one JSON text. */
+static int load_json_file(const char *path, int fd, size_t size, struct euicc_state *st)
+{
+    json_error_t jerr;
+    json_t *root = NULL;
+    char *text;
+    size_t got = 0;
+    int rc = RSP_ERR_IO;
+
+    if (size > STATE_FILE_MAX)
+        return RSP_ERR_DECODE;
+    text = malloc(size + 1);
+    if (!text)
+        return RSP_ERR_NOMEM;
+    while (got < size) {
+        ssize_t r = pread(fd, text + got, size - got, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            goto out;
+        got += (size_t)r;
+    }
+    root = json_loadb(text, got, JSON_REJECT_DUPLICATES, &jerr);
+    rc = root ? state_from_json(path, root, st, JS_INLINE, NULL) : RSP_ERR_DECODE;
+out:
+    json_decref(root);
+    OPENSSL_cleanse(text, got);
+    free(text);
+    return rc;
+}
+
+static int pread_all(int fd, uint8_t *p, size_t n, off_t off)
+{
+    while (n) {
+        ssize_t r = pread(fd, p, n, off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return RSP_ERR_IO;
+        p += r;
+        n -= (size_t)r;
+        off += r;
+    }
+    return 0;
+}
+
+struct slot_hdr {
+    uint64_t gen;
+    size_t size, json_len, len;
+    uint8_t md[32];
+};
+
+/* Parse a record header (a slot's, or the identity region's with
+ * generation 0); 0 when it is well-formed and its payload fits its size. */
+static int header_parse(const uint8_t raw[SLOT_HDR], struct slot_hdr *h)
+{
+    char t[SLOT_HDR + 1], again[SLOT_PREFIX + 1];
+
+    memcpy(t, raw, SLOT_HDR);
+    t[SLOT_HDR] = 0;
+    memset(h, 0, sizeof(*h));
+    if (memcmp(t, "rsp-euicc-state 2 gen ", 22) != 0 ||
+        sscanf(t, "rsp-euicc-state 2 gen %16" SCNx64 " slot %8zx json %8zx len %8zx",
+               &h->gen, &h->size, &h->json_len, &h->len) != 4)
+        return RSP_ERR_DECODE;
+    /* canonical: exactly what the writer makes */
+    if (snprintf(again, sizeof(again), "rsp-euicc-state 2 gen %016" PRIx64 " slot %08zx json %08zx"
+                 " len %08zx sha256 ", h->gen, h->size, h->json_len, h->len) != (int)SLOT_PREFIX ||
+        memcmp(again, t, SLOT_PREFIX) != 0 ||
+        rsp_hex_decode(t + SLOT_PREFIX, 64, h->md, sizeof(h->md)) != 32 ||
+        t[SLOT_HDR - 1] != '\n')
+        return RSP_ERR_DECODE;
+    if (h->size % SLOT_PAGE || h->size > SLOT_MAX || h->size < SLOT_HDR ||
+        h->json_len == 0 || h->json_len > h->len || h->len > h->size - SLOT_HDR)
+        return RSP_ERR_DECODE;
+    return 0;
+}
+
+/* Read and check the payload of the record at `at`: 0 and *payload
+ * (malloc'd, h->len bytes); RSP_ERR_DECODE when the digest differs. */
+static int record_read(int fd, off_t at, const uint8_t raw[SLOT_HDR],
+                       const struct slot_hdr *h, uint8_t **payload)
+{
+    uint8_t md[32];
+    EVP_MD_CTX *ctx;
+    uint8_t *p = malloc(h->len);
+    int rc, ok;
+
+    *payload = NULL;
+    if (!p)
+        return RSP_ERR_NOMEM;
+    if ((rc = pread_all(fd, p, h->len, at + SLOT_HDR))) {
+        free(p);
+        return rc;
+    }
+    ctx = EVP_MD_CTX_new();
+    ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+         EVP_DigestUpdate(ctx, raw, SLOT_PREFIX) == 1 &&
+         EVP_DigestUpdate(ctx, p, h->len) == 1 && EVP_DigestFinal_ex(ctx, md, NULL) == 1;
+    EVP_MD_CTX_free(ctx);
+    if (!ok) {
+        rc = RSP_ERR_NOMEM;
+    } else if (CRYPTO_memcmp(md, h->md, sizeof(md)) != 0) {
+        rc = RSP_ERR_DECODE;
+    } else {
+        *payload = p;
+        return 0;
+    }
+    OPENSSL_cleanse(p, h->len);
+    free(p);
+    return rc;
+}
+
+/* The JSON of a record's payload into st (part JS_IDENT or JS_SLOT). */
+static int record_parse(const char *path, uint8_t *payload, const struct slot_hdr *h, int part,
+                        struct euicc_state *st)
+{
+    struct blobs bl = { payload + h->json_len, h->len - h->json_len, 0 };
+    json_error_t jerr;
+    json_t *root = json_loadb((const char *)payload, h->json_len, JSON_REJECT_DUPLICATES, &jerr);
+    int rc = root ? state_from_json(path, root, st, part, &bl) : RSP_ERR_DECODE;
+
+    json_decref(root);
+    if (rc == 0 && part == JS_IDENT && bl.len != 0)
+        rc = RSP_ERR_DECODE;
+    OPENSSL_cleanse(payload, h->len);
+    free(payload);
+    return rc;
+}
+
+/* A two-slot file: the identity region, then the intact slot of the
+ * higher generation. */
+static int load_slots(const char *path, int fd, uint64_t size, struct euicc_state *st)
+{
+    uint8_t raw[2][SLOT_HDR], *payload = NULL;
+    struct slot_hdr h[2], ih;
+    int ok[2], rc = RSP_ERR_DECODE;
+    size_t slot_size;
+    unsigned order[2];
+
+    /* identity: written once with the file, never in place, so no tear
+     * reaches it; damage is from outside and the card does not open */
+    if (size < SLOT_HDR || (rc = pread_all(fd, raw[0], SLOT_HDR, 0)) != 0 ||
+        header_parse(raw[0], &ih) != 0 || ih.gen != 0 || ih.json_len != ih.len ||
+        size <= ih.size || (rc = record_read(fd, 0, raw[0], &ih, &payload)) != 0 ||
+        (rc = record_parse(path, payload, &ih, JS_IDENT, st)) != 0 ||
+        (rc = ident_digest(st, st->ident_md)) != 0) {
+        if (rc != RSP_ERR_NOMEM)
+            RSP_LOG(RSP_LOG_ERROR, "euicc", "%s: not a state file, or its identity is damaged",
+                    path);
+        return rc == RSP_ERR_NOMEM ? rc : RSP_ERR_DECODE;
+    }
+    st->ident_size = ih.size;
+    slot_size = (size_t)((size - ih.size) / 2);
+    if ((size - ih.size) % (2 * SLOT_PAGE) != 0 || slot_size < SLOT_MIN || slot_size > SLOT_MAX) {
+        RSP_LOG(RSP_LOG_ERROR, "euicc", "%s: size %" PRIu64 " is not a state file's", path, size);
+        return RSP_ERR_DECODE;
+    }
+    for (unsigned i = 0; i < 2; i++) {
+        if ((rc = pread_all(fd, raw[i], SLOT_HDR, (off_t)(ih.size + i * slot_size))))
+            return rc;
+        ok[i] = header_parse(raw[i], &h[i]) == 0 && h[i].gen != 0 && h[i].size == slot_size;
+    }
+    order[0] = ok[1] && (!ok[0] || h[1].gen > h[0].gen) ? 1 : 0;
+    order[1] = order[0] ^ 1u;
+    for (unsigned k = 0; k < 2; k++) {
+        unsigned i = order[k];
+        if (!ok[i])
+            continue;
+        rc = record_read(fd, (off_t)(ih.size + i * slot_size), raw[i], &h[i], &payload);
+        if (rc == RSP_ERR_DECODE) {
+            RSP_LOG(RSP_LOG_WARN, "euicc", "%s: slot %u (generation %" PRIu64 ") is torn or "
+                    "damaged, trying the other", path, i, h[i].gen);
+            continue;
+        }
+        if (rc)
+            return rc;
+        /* an intact image decides: its content is not retried */
+        rc = record_parse(path, payload, &h[i], JS_SLOT, st);
+        if (rc == 0) {
+            st->slot_size = slot_size;
+            st->slot = i;
+            st->slot_gen = h[i].gen;
+        } else if (rc == RSP_ERR_DECODE) {
+            RSP_LOG(RSP_LOG_ERROR, "euicc", "%s: slot %u is intact but not a valid state", path, i);
+        }
+        return rc;
+    }
+    RSP_LOG(RSP_LOG_ERROR, "euicc", "%s: no intact slot (both torn or damaged)", path);
+    return RSP_ERR_DECODE;
+}
+
 int euicc_state_load(const char *path, struct euicc_state *st)
 {
     struct stat sb;
-    json_error_t jerr;
-    json_t *root = NULL;
-    char *text = NULL;
-    size_t got = 0;
+    uint8_t first = 0;
     int fd, rc = RSP_ERR_IO;
 
     if (!path || !st)
@@ -999,39 +1447,19 @@ int euicc_state_load(const char *path, struct euicc_state *st)
         return RSP_ERR_IO;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
         goto out;
-    if ((uint64_t)sb.st_size > STATE_FILE_MAX) {
-        rc = RSP_ERR_DECODE;
+    if (sb.st_size > 0 && pread_all(fd, &first, 1, 0) != 0)
         goto out;
-    }
-    text = malloc((size_t)sb.st_size + 1);
-    if (!text) {
-        rc = RSP_ERR_NOMEM;
-        goto out;
-    }
-    while (got < (size_t)sb.st_size) {
-        ssize_t r = read(fd, text + got, (size_t)sb.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            goto out;
-        got += (size_t)r;
-    }
-    root = json_loadb(text, got, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        rc = RSP_ERR_DECODE;
-        goto out;
-    }
-    rc = state_from_json(path, root, st);
+    /* a version-1 file is jansson's dump of an object */
+    if (first == '{')
+        rc = load_json_file(path, fd, (size_t)sb.st_size > STATE_FILE_MAX ? STATE_FILE_MAX + 1
+                                                                          : (size_t)sb.st_size, st);
+    else
+        rc = load_slots(path, fd, (uint64_t)sb.st_size, st);
     if (rc == 0)
         otk_load(path, st);
 out:
     if (rc)
         euicc_state_clear(st);
-    json_decref(root);
-    if (text) {
-        OPENSSL_cleanse(text, got);
-        free(text);
-    }
     close(fd);
     return rc;
 }

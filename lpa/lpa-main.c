@@ -1,7 +1,8 @@
 /*
  * lpa - command-line Local Profile Assistant (SGP.22 v2.5 §3.1 download,
  * §3.2 local profile management over ES10c §5.7.15-21, §3.5 notifications
- * over ES10b §5.7.9-11, ES10a §5.7.13-14). Reference: spec-notes/lpa-cli.md.
+ * over ES10b §5.7.9-11, ES10a §5.7.3-4, LoadCRL §5.7.12). Reference:
+ * spec-notes/lpa-cli.md.
  *
  *   lpa [global options] <command> [args]
  *
@@ -35,6 +36,9 @@
 enum { EX_OK = 0, EX_USAGE = 1, EX_CARD = 2, EX_NET = 3, EX_REFUSED = 4, EX_REJECTED = 5 };
 
 #define RESOLVE_MAX 16
+/* the largest CRL file read: what 256 STORE DATA blocks of 255 bytes carry
+ * with the LoadCRLRequest header */
+#define LPA_ES10_CRL_MAX (256u * 255u - 4u)
 
 struct cli {
     /* global options */
@@ -510,18 +514,59 @@ static int cmd_chip_info(struct cli *c, int argc, char **argv)
     return ok_doc(c);
 }
 
+/* profile list [--iccid ICCID | --aid AID | --class CLASS]: at most one
+ * searchCriteria (SGP.22 §5.7.15), checked before the card is touched. */
+static int parse_profile_query(struct cli *c, int argc, char **argv, struct lpa_profile_query *q)
+{
+    memset(q, 0, sizeof(*q));
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (q->search != LPA_SEARCH_ALL && (!strcmp(a, "--iccid") || !strcmp(a, "--aid") ||
+                                           !strcmp(a, "--class")))
+            return usage_err(c, "one search criterion at most (--iccid, --aid or --class)");
+        if (i + 1 >= argc)
+            return usage_err(c, "unexpected \"%s\"", a);
+        if (!strcmp(a, "--iccid")) {
+            q->search = LPA_SEARCH_ICCID;
+            q->id = argv[++i];
+            if (!is_iccid(q->id))
+                return usage_err(c, "\"%s\" is not an ICCID (18-20 digits)", q->id);
+        } else if (!strcmp(a, "--aid")) {
+            enum lpa_profile_id_kind kind;
+            q->search = LPA_SEARCH_AID;
+            q->id = argv[++i];
+            if (parse_profile_id(q->id, &kind) || kind != LPA_ID_AID)
+                return usage_err(c, "\"%s\" is not an ISD-P AID (10-32 hex digits)", q->id);
+        } else if (!strcmp(a, "--class")) {
+            const char *k = argv[++i];
+            q->search = LPA_SEARCH_CLASS;
+            if (!strcmp(k, "test"))
+                q->profile_class = LPA_PROFILE_CLASS_TEST;
+            else if (!strcmp(k, "provisioning"))
+                q->profile_class = LPA_PROFILE_CLASS_PROVISIONING;
+            else if (!strcmp(k, "operational"))
+                q->profile_class = LPA_PROFILE_CLASS_OPERATIONAL;
+            else
+                return usage_err(c, "--class: test, provisioning or operational");
+        } else {
+            return usage_err(c, "unexpected \"%s\"", a);
+        }
+    }
+    return EX_OK;
+}
+
 static int cmd_profile_list(struct cli *c, int argc, char **argv)
 {
     struct lpa_profile_list l = { 0 };
+    struct lpa_profile_query q;
     json_t *arr;
     int rc;
 
-    (void)argv;
-    if (argc)
-        return usage_err(c, "profile list takes no arguments");
+    if ((rc = parse_profile_query(c, argc, argv, &q)))
+        return rc;
     if ((rc = card_open(c)))
         return rc;
-    if ((rc = lpa_get_profiles_info(&c->lpa, &l)))
+    if ((rc = lpa_get_profiles_info_query(&c->lpa, &q, &l)))
         return card_err(c, "GetProfilesInfo", rc);
     if (l.error) {
         int e = l.error;
@@ -543,7 +588,7 @@ static int cmd_profile_list(struct cli *c, int argc, char **argv)
                    p->nickname ? " / " : "", p->nickname ? p->nickname : "");
     }
     if (!c->json && l.count == 0)
-        printf("no profiles\n");
+        printf(q.search == LPA_SEARCH_ALL ? "no profiles\n" : "no matching profile\n");
     json_object_set_new(c->doc, "profiles", arr);
     lpa_profile_list_free(&l);
     return ok_doc(c);
@@ -963,10 +1008,86 @@ static int cmd_memory_reset(struct cli *c, int argc, char **argv)
     return ok_doc(c);
 }
 
+/* loadCRLResponseError names (SGP.22 §5.7.12, RSPDefinitions). */
+static const char *crl_error_name(int e)
+{
+    switch (e) {
+    case 1: return "invalidSignature";
+    case 2: return "invalidCRLFormat";
+    case 3: return "notEnoughMemorySpace";
+    case 4: return "verificationKeyNotFound";
+    case 5: return "fresherCrlAlreadyLoaded";
+    case 6: return "baseCrlMissing";
+    case 127: return "undefinedError";
+    default: return "unknown";
+    }
+}
+
+/* Read a whole file of at most max bytes; NULL on failure (errno kept). */
+static uint8_t *read_file(const char *path, size_t max, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *p = NULL;
+    size_t n = 0;
+
+    if (!f)
+        return NULL;
+    p = malloc(max + 1);
+    if (p)
+        n = fread(p, 1, max + 1, f);
+    if (!p || ferror(f) || n > max) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    *len = n;
+    return p;
+}
+
+static int cmd_crl_load(struct cli *c, int argc, char **argv)
+{
+    struct lpa_crl_result r;
+    uint8_t *der;
+    size_t len = 0;
+    json_t *arr;
+    int rc;
+
+    if (argc != 1)
+        return usage_err(c, "crl load needs one FILE (a DER CRL)");
+    if (!(der = read_file(argv[0], LPA_ES10_CRL_MAX, &len)))
+        return usage_err(c, "%s: cannot read it, or over %u bytes", argv[0], LPA_ES10_CRL_MAX);
+    if ((rc = card_open(c))) {
+        free(der);
+        return rc;
+    }
+    rc = lpa_es10b_load_crl(&c->lpa, der, len, &r);
+    free(der);
+    if (rc == RSP_ERR_INVAL || rc == RSP_ERR_TOOBIG)
+        return usage_err(c, "%s: %s", argv[0], rc == RSP_ERR_INVAL ?
+                         "not one DER CertificateList" : "too large for the STORE DATA block size");
+    if (rc)
+        return card_err(c, "LoadCRL", rc);
+    if (r.error)
+        return refused(c, "LoadCRL", r.error, crl_error_name(r.error));
+    arr = json_array();
+    for (size_t i = 0; i < r.n_missing; i++)
+        json_array_append_new(arr, json_integer(r.missing[i]));
+    json_object_set_new(c->doc, "missingParts", arr);
+    if (!c->json) {
+        printf("CRL loaded");
+        for (size_t i = 0; i < r.n_missing; i++)
+            printf("%s%ld", i ? " " : "; missing parts: ", r.missing[i]);
+        printf("\n");
+    }
+    return ok_doc(c);
+}
+
 static const struct cmd cmds[] = {
     { "chip info", "", "EID, EUICCInfo2 basics and the configured SM-DP+/SM-DS addresses",
       cmd_chip_info },
-    { "profile list", "", "installed profiles (GetProfilesInfo)", cmd_profile_list },
+    { "profile list", "[--iccid ICCID | --aid AID | --class test|provisioning|operational]",
+      "installed profiles, or those matching one criterion (GetProfilesInfo)",
+      cmd_profile_list },
     { "profile enable", "ICCID|AID", "enable a profile", cmd_profile_enable },
     { "profile disable", "ICCID|AID", "disable a profile", cmd_profile_disable },
     { "profile delete", "ICCID|AID", "delete a disabled profile (asks unless --yes)",
@@ -986,6 +1107,7 @@ static const struct cmd cmds[] = {
       cmd_defaultdp_set },
     { "memory-reset", "[--operational] [--test] [--default-smdp]",
       "eUICC memory reset (asks unless --yes)", cmd_memory_reset },
+    { "crl load", "FILE", "load a DER CRL into the eUICC (LoadCRL)", cmd_crl_load },
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
@@ -1012,6 +1134,13 @@ static void help(FILE *f)
     fprintf(f, "\nexit codes: 0 ok, 1 usage, 2 card/driver error, 3 SM-DP+/network error,\n"
                "            4 refused by the eUICC, 5 rejected by the user\n"
                "`lpa <command> --help` shows a command's arguments.\n");
+}
+
+/* After the words "profile list", --aid is that command's search criterion
+ * (an ISD-P AID); before them it is the global ISD-R AID. */
+static int is_profile_list(char **args, int nargs)
+{
+    return nargs >= 2 && !strcmp(args[0], "profile") && !strcmp(args[1], "list");
 }
 
 static const char *env_or(const char *name, const char *dflt)
@@ -1051,7 +1180,7 @@ int main(int argc, char **argv)
             c.tcp = argv[++i];
         else if (!strcmp(a, "--reader") && more)
             c.reader = argv[++i];
-        else if (!strcmp(a, "--aid") && more)
+        else if (!strcmp(a, "--aid") && more && !is_profile_list(args, nargs))
             c.aid_hex = argv[++i];
         else if (!strcmp(a, "--ca") && more)
             c.ca = argv[++i];

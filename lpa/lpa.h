@@ -169,7 +169,7 @@ struct lpa_profile_list {
     struct lpa_profile *items;
 };
 
-/* GetProfilesInfo (§5.7.15, BF2D) without search criteria. */
+/* GetProfilesInfo (§5.7.15, BF2D) without search criteria, every field. */
 int lpa_get_profiles_info(struct lpa_ctx *ctx, struct lpa_profile_list *out);
 void lpa_profile_list_free(struct lpa_profile_list *list);
 
@@ -178,6 +178,40 @@ enum lpa_profile_id_kind {
     LPA_ID_ICCID,  /* id: 18-20 digits */
     LPA_ID_AID,    /* id: 10-32 hex digits (ISD-P AID) */
 };
+
+/* GetProfilesInfo searchCriteria (§5.7.15): none, or exactly one of these. */
+enum lpa_profile_search {
+    LPA_SEARCH_ALL = 0,   /* no searchCriteria: every profile */
+    LPA_SEARCH_ICCID,     /* id: the ICCID, 18-20 digits (tag 5A) */
+    LPA_SEARCH_AID,       /* id: the ISD-P AID, 10-32 hex digits (tag 4F) */
+    LPA_SEARCH_CLASS,     /* profile_class: LPA_PROFILE_CLASS_TEST..OPERATIONAL (95) */
+};
+
+/* tagList bits: the ProfileInfo fields to return, those struct lpa_profile
+ * holds. The tagList carries the tags in this order; a field left out
+ * comes back absent ("" / NULL / *_ABSENT). */
+#define LPA_PI_ICCID     (1u << 0)   /* 5A */
+#define LPA_PI_ISDP_AID  (1u << 1)   /* 4F */
+#define LPA_PI_STATE     (1u << 2)   /* 9F70 */
+#define LPA_PI_NICKNAME  (1u << 3)   /* 90 */
+#define LPA_PI_SPN       (1u << 4)   /* 91 */
+#define LPA_PI_NAME      (1u << 5)   /* 92 */
+#define LPA_PI_CLASS     (1u << 6)   /* 95 */
+
+struct lpa_profile_query {
+    enum lpa_profile_search search;
+    const char *id;           /* LPA_SEARCH_ICCID / LPA_SEARCH_AID */
+    int profile_class;        /* LPA_SEARCH_CLASS */
+    unsigned fields;          /* LPA_PI_* bits; 0: no tagList (every field) */
+};
+
+/* GetProfilesInfo with searchCriteria and tagList; q NULL is
+ * lpa_get_profiles_info(). A search that matches nothing is an empty list
+ * (count 0, error 0); the card's ProfileInfoListError is out->error.
+ * Errors: RSP_ERR_INVAL (malformed id, class outside 0..2, unknown search
+ * kind or field bit; nothing sent), transport, RSP_ERR_DECODE. */
+int lpa_get_profiles_info_query(struct lpa_ctx *ctx, const struct lpa_profile_query *q,
+                                struct lpa_profile_list *out);
 
 /* EnableProfile (§5.7.16, BF31), DisableProfile (§5.7.17, BF32),
  * DeleteProfile (§5.7.18, BF33). refresh: the refreshFlag. */
@@ -217,11 +251,11 @@ struct lpa_addresses {
     char *root_ds;
 };
 
-/* GetEuiccConfiguredAddresses (§5.7.13, BF3C). */
+/* GetEuiccConfiguredAddresses (ES10a §5.7.3, BF3C). */
 int lpa_get_configured_addresses(struct lpa_ctx *ctx, struct lpa_addresses *out);
 void lpa_addresses_free(struct lpa_addresses *a);
 
-/* SetDefaultDpAddress (§5.7.14, BF3F); "" clears it. */
+/* SetDefaultDpAddress (ES10a §5.7.4, BF3F); "" clears it. */
 int lpa_set_default_dp_address(struct lpa_ctx *ctx, const char *address, int *result);
 
 /* eUICCMemoryReset (§5.7.19, BF34); options: bit i = named bit i

@@ -1,6 +1,6 @@
 /* lpa_download.c - the profile download of SGP.22 v2.5 §3.1 driven by the
  * LPA: §3.1.1 the SM-DP+ address (Activation Code §4.1, or the eUICC's
- * default SM-DP+ address §5.7.13... GetEuiccConfiguredAddresses), §3.1.2
+ * default SM-DP+ address, GetEuiccConfiguredAddresses §5.7.3), §3.1.2
  * common mutual authentication, §3.1.3 download and installation
  * (user consent §3.1.3.1 / §2.9.2.2 for PPRs, Confirmation Code hash
  * §2.10/§3.1.3, BPP loading §2.5.5), the PIR notification (§3.5), session
@@ -118,13 +118,24 @@ static int card_fail(struct dl *d, int rc, const char *what)
     return rc;
 }
 
+/* A copy of the session's ES9+ client that records into *scratch: for the
+ * calls whose outcome must not overwrite the failure already in d->res. */
+static struct lpa_es9 es9_quiet(const struct dl *d, struct lpa_result *scratch)
+{
+    struct lpa_es9 es9 = d->es9;
+
+    result_init(scratch);
+    es9.res = scratch;
+    return es9;
+}
+
 /* Cancel the session on the eUICC with reason, then on the SM-DP+ with the
  * card's signed answer. Best effort: the failure that led here stays the
  * result; cancellation problems are only appended to the detail line. */
 static void dl_cancel(struct dl *d, int reason)
 {
     struct lpa_result scratch;
-    struct lpa_es9 es9 = d->es9;
+    struct lpa_es9 es9;
     struct rsp_buf cs;
     int err = 0, rc;
     size_t n;
@@ -139,13 +150,33 @@ static void dl_cancel(struct dl *d, int reason)
         rsp_buf_free(&cs);
         return;
     }
-    result_init(&scratch);
-    es9.res = &scratch;
+    es9 = es9_quiet(d, &scratch);
     rc = lpa_es9_cancel_session(&es9, d->tid, d->tid_len, cs.data, cs.len);
     if (rc < 0)
         snprintf(d->res->detail + n, sizeof(d->res->detail) - n,
                  " [ES9+ cancelSession: %s]", scratch.detail[0] ? scratch.detail : lpa_rsp_strerror(rc));
     rsp_buf_free(&cs);
+}
+
+/* An ES10b command of the session failed on the card's side (transport,
+ * status word, undecodable answer): record it, cancel the session. */
+static int card_abort(struct dl *d, int rc, const char *what)
+{
+    card_fail(d, rc, what);
+    dl_cancel(d, LPA_CANCEL_UNDEFINED_REASON);
+    return rc;
+}
+
+/* The card answered an error result to what: the result is the card's
+ * error. The caller forwards the card's answer to the SM-DP+ through
+ * *es9 (recording into *scratch), which ends the session there. */
+static int card_refused(struct dl *d, int err, const char *what, struct lpa_es9 *es9,
+                        struct lpa_result *scratch)
+{
+    *es9 = es9_quiet(d, scratch);
+    d->res->euicc_error = err;
+    snprintf(d->res->detail, sizeof(d->res->detail), "%s: eUICC error %d", what, err);
+    return LPA_ERR_EUICC;
 }
 
 /* The ES9+ failure reason as a cancel reason: unreachable = timeout. */
@@ -308,14 +339,13 @@ static int cc_required(const struct rsp_buf *ss2)
 static void deliver_pir(struct dl *d, const struct rsp_buf *pir, long seq)
 {
     struct lpa_result scratch;
-    struct lpa_es9 es9 = d->es9;
+    struct lpa_es9 es9;
     int rc, result = 0;
     size_t n = strlen(d->res->detail);
 
     if (d->opt->keep_notifications || seq < 0)
         return;
-    result_init(&scratch);
-    es9.res = &scratch;
+    es9 = es9_quiet(d, &scratch);
     /* To the SM-DP+ of this session (the same host as the download, which
      * is also what its notificationAddress names). */
     rc = lpa_es9_handle_notification(&es9, d->address, pir->data, pir->len);
@@ -343,11 +373,8 @@ static int check_pprs(struct dl *d, struct lpa_metadata *md, const struct lpa_op
     if (!(md->ppr_mask & (LPA_PPR1 | LPA_PPR2)))
         return RSP_OK;
     rc = lpa_es10b_get_rat(d->ctx, &rat);
-    if (rc < 0) {
-        card_fail(d, rc, "GetRAT");
-        dl_cancel(d, LPA_CANCEL_UNDEFINED_REASON);
-        return rc;
-    }
+    if (rc < 0)
+        return card_abort(d, rc, "GetRAT");
     lpa_rat_check(&rat, md->ppr_mask, owner, &bad, &consent);
     lpa_rat_free(&rat);
     if (bad) {
@@ -419,6 +446,8 @@ static int download(struct dl *d)
     struct lpa_metadata md;
     struct lpa_operator_id owner;
     struct lpa_auth_server_in in;
+    struct lpa_es9 es9;          /* an ES9+ call after a card error */
+    struct lpa_result scratch;   /* ... and where its outcome goes */
     uint8_t chal[16], imei[8], hcc[32];
     int rc, err = 0, need_cc, has_owner = 0;
 
@@ -479,21 +508,14 @@ static int download(struct dl *d)
     in.matching_id = d->matching_id;
     rc = lpa_es10b_authenticate_server(d->ctx, &in, &asr, &err);
     if (rc < 0) {
-        card_fail(d, rc, "AuthenticateServer");
-        dl_cancel(d, LPA_CANCEL_UNDEFINED_REASON);
+        card_abort(d, rc, "AuthenticateServer");
         goto out;
     }
     if (err) {
         /* The card refused the SM-DP+ and ended its session; the error goes
          * to the SM-DP+ in AuthenticateClient so it ends its own (§3.1.2). */
-        struct lpa_result scratch;
-        struct lpa_es9 es9 = d->es9;
-        result_init(&scratch);
-        es9.res = &scratch;
-        res->euicc_error = err;
-        snprintf(res->detail, sizeof(res->detail), "AuthenticateServer: eUICC error %d", err);
+        rc = card_refused(d, err, "AuthenticateServer", &es9, &scratch);
         lpa_es9_authenticate_client(&es9, d->tid, d->tid_len, asr.data, asr.len, &cl);
-        rc = LPA_ERR_EUICC;
         goto out;
     }
     dl_done(d);
@@ -560,21 +582,14 @@ static int download(struct dl *d)
                                     cl.smdp_cert.len, need_cc ? hcc : NULL, &pdr, &err);
     OPENSSL_cleanse(hcc, sizeof(hcc));
     if (rc < 0) {
-        card_fail(d, rc, "PrepareDownload");
-        dl_cancel(d, LPA_CANCEL_UNDEFINED_REASON);
+        card_abort(d, rc, "PrepareDownload");
         goto out;
     }
     if (err) {
         /* The error response goes to the SM-DP+ in GetBoundProfilePackage,
          * which ends the session there (§3.1.3.2). */
-        struct lpa_result scratch;
-        struct lpa_es9 es9 = d->es9;
-        result_init(&scratch);
-        es9.res = &scratch;
-        res->euicc_error = err;
-        snprintf(res->detail, sizeof(res->detail), "PrepareDownload: eUICC error %d", err);
+        rc = card_refused(d, err, "PrepareDownload", &es9, &scratch);
         lpa_es9_get_bpp(&es9, d->tid, d->tid_len, pdr.data, pdr.len, &bpp);
-        rc = LPA_ERR_EUICC;
         goto out;
     }
     dl_done(d);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lpa.h"
+#include "lpa.private.h"
 #include "rsp_asn1.h"
 #include "rsp_err.h"
 #include "rsp_util.h"
@@ -36,34 +37,69 @@
 #include <SetNicknameRequest.h>
 #include <SetNicknameResponse.h>
 
-/* ES10 requests are small except for the ones this file does not build
- * (BPP segments, AuthenticateServer); 4 KiB is plenty. */
-#define REQ_MAX 4096
-
-/* Encode req, transact, decode the response as td_resp into *out. */
-static int es10_call(struct lpa_ctx *ctx, const asn_TYPE_descriptor_t *td_req,
-                     const void *req, const asn_TYPE_descriptor_t *td_resp, void **out)
+int lpa_es10_exchange(struct lpa_ctx *ctx, const uint8_t *cmd, size_t len,
+                      const asn_TYPE_descriptor_t *td_resp, void **out, struct rsp_buf *raw)
 {
-    struct rsp_buf q, r;
+    struct rsp_buf r;
     int rc;
 
     *out = NULL;
-    rsp_buf_init(&q, REQ_MAX);
     rsp_buf_init(&r, 0);
-    rc = rsp_asn1_encode(td_req, req, &q);
-    if (rc < 0)
-        goto out;
-    rc = lpa_es10_transact(ctx, q.data, q.len, &r);
-    if (rc < 0)
-        goto out;
-    if (!r.data) {
+    rc = lpa_es10_transact(ctx, cmd, len, &r);
+    if (rc == RSP_OK && !r.data)
         rc = RSP_ERR_DECODE;
-        goto out;
+    if (rc == RSP_OK) {
+        /* the response is already within max_response: only DECODE/NOMEM */
+        rc = rsp_asn1_decode(td_resp, r.data, r.len, ctx->max_response, out);
+        if (rc < 0 && rc != RSP_ERR_NOMEM)
+            rc = RSP_ERR_DECODE;
     }
-    rc = rsp_asn1_decode(td_resp, r.data, r.len, ctx->max_response, out);
-out:
+    if (raw && rc == RSP_OK)
+        *raw = r;
+    else
+        rsp_buf_free(&r);
+    if (raw && rc < 0)
+        rsp_buf_init(raw, 0);
+    return rc;
+}
+
+int lpa_es10_call(struct lpa_ctx *ctx, const asn_TYPE_descriptor_t *td_req, const void *req,
+                  const asn_TYPE_descriptor_t *td_resp, void **out, struct rsp_buf *raw)
+{
+    struct rsp_buf q;
+    int rc;
+
+    *out = NULL;
+    if (raw)
+        rsp_buf_init(raw, 0);
+    rsp_buf_init(&q, LPA_ES10_REQ_MAX);
+    rc = rsp_asn1_encode(td_req, req, &q);
+    if (rc == RSP_OK)
+        rc = lpa_es10_exchange(ctx, q.data, q.len, td_resp, out, raw);
     rsp_buf_free(&q);
-    rsp_buf_free(&r);
+    return rc;
+}
+
+int lpa_es10_get_tlv(struct lpa_ctx *ctx, const asn_TYPE_descriptor_t *td_req, const void *req,
+                     uint32_t tag, struct rsp_buf *out)
+{
+    struct rsp_buf q;
+    struct rsp_tlv t;
+    int rc;
+
+    if (!out)
+        return RSP_ERR_INVAL;
+    rsp_buf_init(out, 0);
+    rsp_buf_init(&q, 64);
+    rc = rsp_asn1_encode(td_req, req, &q);
+    if (rc == RSP_OK)
+        rc = lpa_es10_transact(ctx, q.data, q.len, out);
+    if (rc == RSP_OK && (!out->data || rsp_tlv_parse(out->data, out->len, &t) < 0 ||
+                         t.tag != tag || t.tlv_len != out->len)) {
+        rsp_buf_free(out);
+        rc = RSP_ERR_DECODE;
+    }
+    rsp_buf_free(&q);
     return rc;
 }
 
@@ -100,8 +136,8 @@ int lpa_get_eid(struct lpa_ctx *ctx, char eid[33])
     rc = rsp_asn1_octets_set(&req.tagList, &tag, 1);
     if (rc < 0)
         goto out;
-    rc = es10_call(ctx, &asn_DEF_GetEuiccDataRequest, &req,
-                   &asn_DEF_GetEuiccDataResponse, (void **)&resp);
+    rc = lpa_es10_call(ctx, &asn_DEF_GetEuiccDataRequest, &req,
+                   &asn_DEF_GetEuiccDataResponse, (void **)&resp, NULL);
     if (rc < 0)
         goto out;
     if (resp->eidValue.size != 16) {
@@ -124,8 +160,8 @@ int lpa_get_euicc_challenge(struct lpa_ctx *ctx, uint8_t challenge[16])
     if (!challenge)
         return RSP_ERR_INVAL;
     memset(&req, 0, sizeof(req));
-    rc = es10_call(ctx, &asn_DEF_GetEuiccChallengeRequest, &req,
-                   &asn_DEF_GetEuiccChallengeResponse, (void **)&resp);
+    rc = lpa_es10_call(ctx, &asn_DEF_GetEuiccChallengeRequest, &req,
+                   &asn_DEF_GetEuiccChallengeResponse, (void **)&resp, NULL);
     if (rc < 0)
         goto out;
     if (resp->euiccChallenge.size != 16) {
@@ -141,31 +177,11 @@ out:
 int lpa_get_euicc_info1(struct lpa_ctx *ctx, struct rsp_buf *out)
 {
     GetEuiccInfo1Request_t req;
-    struct rsp_buf q;
-    struct rsp_tlv t;
-    int rc;
 
-    if (!out)
-        return RSP_ERR_INVAL;
-    rsp_buf_init(out, 0);
     memset(&req, 0, sizeof(req));
-    rsp_buf_init(&q, REQ_MAX);
-    rc = rsp_asn1_encode(&asn_DEF_GetEuiccInfo1Request, &req, &q);
-    if (rc < 0)
-        goto out;
-    rc = lpa_es10_transact(ctx, q.data, q.len, out);
-    if (rc < 0)
-        goto out;
     /* Raw bytes are handed on (to ES9+ InitiateAuthentication), but they
      * must at least be one EUICCInfo1 TLV. */
-    if (!out->data || rsp_tlv_parse(out->data, out->len, &t) < 0 ||
-        t.tag != 0xBF20 || t.tlv_len != out->len) {
-        rsp_buf_free(out);
-        rc = RSP_ERR_DECODE;
-    }
-out:
-    rsp_buf_free(&q);
-    return rc;
+    return lpa_es10_get_tlv(ctx, &asn_DEF_GetEuiccInfo1Request, &req, 0xBF20, out);
 }
 
 void lpa_profile_list_free(struct lpa_profile_list *list)
@@ -207,51 +223,6 @@ static int profile_from_asn1(const ProfileInfo_t *pi, struct lpa_profile *p)
     return RSP_OK;
 }
 
-int lpa_get_profiles_info(struct lpa_ctx *ctx, struct lpa_profile_list *out)
-{
-    ProfileInfoListRequest_t req;
-    ProfileInfoListResponse_t *resp = NULL;
-    int rc;
-
-    if (!out)
-        return RSP_ERR_INVAL;
-    memset(out, 0, sizeof(*out));
-    memset(&req, 0, sizeof(req));
-    rc = es10_call(ctx, &asn_DEF_ProfileInfoListRequest, &req,
-                   &asn_DEF_ProfileInfoListResponse, (void **)&resp);
-    if (rc < 0)
-        goto out;
-    if (resp->present == ProfileInfoListResponse_PR_profileInfoListError) {
-        /* An error of 0 would read as success; the card sent some error. */
-        out->error = resp->choice.profileInfoListError ? (int)resp->choice.profileInfoListError : 127;
-        goto out;
-    }
-    if (resp->present != ProfileInfoListResponse_PR_profileInfoListOk ||
-        !resp->choice.profileInfoListOk) {
-        rc = RSP_ERR_DECODE;
-        goto out;
-    }
-    size_t n = (size_t)resp->choice.profileInfoListOk->list.count;
-    if (n) {
-        out->items = calloc(n, sizeof(*out->items));
-        if (!out->items) {
-            rc = RSP_ERR_NOMEM;
-            goto out;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        out->count = i + 1;
-        rc = profile_from_asn1(resp->choice.profileInfoListOk->list.array[i], &out->items[i]);
-        if (rc < 0)
-            goto out;
-    }
-out:
-    if (rc < 0)
-        lpa_profile_list_free(out);
-    rsp_asn1_free(&asn_DEF_ProfileInfoListResponse, resp);
-    return rc;
-}
-
 /* Fill an ISD-P AID or ICCID identifier; returns the CHOICE index taken. */
 static int set_profile_id(enum lpa_profile_id_kind kind, const char *id,
                           OCTET_STRING_t *aid, OCTET_STRING_t *iccid, int *is_aid)
@@ -276,6 +247,120 @@ static int set_profile_id(enum lpa_profile_id_kind kind, const char *id,
     return rsp_asn1_octets_set(iccid, b, 10);
 }
 
+/* The ProfileInfo tags of the LPA_PI_* bits, in bit order (§5.7.15). */
+static const struct {
+    uint8_t len, tag[2];
+} pi_tags[] = {
+    { 1, { 0x5A } }, { 1, { 0x4F } }, { 2, { 0x9F, 0x70 } }, { 1, { 0x90 } },
+    { 1, { 0x91 } }, { 1, { 0x92 } }, { 1, { 0x95 } },
+};
+#define PI_ALL ((1u << (sizeof(pi_tags) / sizeof(pi_tags[0]))) - 1u)
+
+/* searchCriteria and tagList of a ProfileInfoListRequest from q. */
+static int profiles_request(const struct lpa_profile_query *q, ProfileInfoListRequest_t *req)
+{
+    struct ProfileInfoListRequest__searchCriteria *sc;
+    uint8_t tags[2 * sizeof(pi_tags) / sizeof(pi_tags[0])];
+    size_t n = 0;
+    int is_aid = 0, rc;
+
+    if (!q)
+        return RSP_OK;
+    if (q->fields & ~PI_ALL)
+        return RSP_ERR_INVAL;
+    if (q->search != LPA_SEARCH_ALL) {
+        sc = req->searchCriteria = calloc(1, sizeof(*sc));
+        if (!sc)
+            return RSP_ERR_NOMEM;
+        switch (q->search) {
+        case LPA_SEARCH_ICCID:
+        case LPA_SEARCH_AID:
+            rc = set_profile_id(q->search == LPA_SEARCH_AID ? LPA_ID_AID : LPA_ID_ICCID, q->id,
+                                &sc->choice.isdpAid, &sc->choice.iccid, &is_aid);
+            if (rc < 0)
+                return rc;
+            sc->present = is_aid ? ProfileInfoListRequest__searchCriteria_PR_isdpAid
+                                 : ProfileInfoListRequest__searchCriteria_PR_iccid;
+            break;
+        case LPA_SEARCH_CLASS:
+            if (q->profile_class < LPA_PROFILE_CLASS_TEST ||
+                q->profile_class > LPA_PROFILE_CLASS_OPERATIONAL)
+                return RSP_ERR_INVAL;
+            sc->present = ProfileInfoListRequest__searchCriteria_PR_profileClass;
+            sc->choice.profileClass = q->profile_class;
+            break;
+        default:
+            return RSP_ERR_INVAL;
+        }
+    }
+    if (!q->fields)
+        return RSP_OK;
+    for (size_t i = 0; i < sizeof(pi_tags) / sizeof(pi_tags[0]); i++) {
+        if (!(q->fields & (1u << i)))
+            continue;
+        memcpy(tags + n, pi_tags[i].tag, pi_tags[i].len);
+        n += pi_tags[i].len;
+    }
+    req->tagList = calloc(1, sizeof(*req->tagList));
+    if (!req->tagList)
+        return RSP_ERR_NOMEM;
+    return rsp_asn1_octets_set(req->tagList, tags, n);
+}
+
+int lpa_get_profiles_info_query(struct lpa_ctx *ctx, const struct lpa_profile_query *q,
+                                struct lpa_profile_list *out)
+{
+    ProfileInfoListRequest_t req;
+    ProfileInfoListResponse_t *resp = NULL;
+    int rc;
+
+    if (!out)
+        return RSP_ERR_INVAL;
+    memset(out, 0, sizeof(*out));
+    memset(&req, 0, sizeof(req));
+    rc = profiles_request(q, &req);
+    if (rc < 0)
+        goto out;
+    rc = lpa_es10_call(ctx, &asn_DEF_ProfileInfoListRequest, &req,
+                       &asn_DEF_ProfileInfoListResponse, (void **)&resp, NULL);
+    if (rc < 0)
+        goto out;
+    if (resp->present == ProfileInfoListResponse_PR_profileInfoListError) {
+        /* An error of 0 would read as success; the card sent some error. */
+        out->error = resp->choice.profileInfoListError ? (int)resp->choice.profileInfoListError : 127;
+        goto out;
+    }
+    if (resp->present != ProfileInfoListResponse_PR_profileInfoListOk ||
+        !resp->choice.profileInfoListOk) {
+        rc = RSP_ERR_DECODE;
+        goto out;
+    }
+    size_t n = (size_t)resp->choice.profileInfoListOk->list.count;
+    out->items = n ? calloc(n, sizeof(*out->items)) : NULL;
+    if (n && !out->items) {
+        rc = RSP_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        out->count = i + 1;
+        rc = profile_from_asn1(resp->choice.profileInfoListOk->list.array[i], &out->items[i]);
+        if (rc < 0)
+            goto out;
+    }
+out:
+    if (rc < 0)
+        lpa_profile_list_free(out);
+    rsp_asn1_free_contents(&asn_DEF_ProfileInfoListRequest, &req);
+    rsp_asn1_free(&asn_DEF_ProfileInfoListResponse, resp);
+    return rc;
+}
+
+int lpa_get_profiles_info(struct lpa_ctx *ctx, struct lpa_profile_list *out)
+{
+    return lpa_get_profiles_info_query(ctx, NULL, out);
+}
+
+
 int lpa_enable_profile(struct lpa_ctx *ctx, enum lpa_profile_id_kind kind,
                        const char *id, int refresh, int *result)
 {
@@ -293,8 +378,8 @@ int lpa_enable_profile(struct lpa_ctx *ctx, enum lpa_profile_id_kind kind,
     req.profileIdentifier.present = is_aid ? EnableProfileRequest__profileIdentifier_PR_isdpAid
                                            : EnableProfileRequest__profileIdentifier_PR_iccid;
     req.refreshFlag = refresh ? 1 : 0;
-    rc = es10_call(ctx, &asn_DEF_EnableProfileRequest, &req,
-                   &asn_DEF_EnableProfileResponse, (void **)&resp);
+    rc = lpa_es10_call(ctx, &asn_DEF_EnableProfileRequest, &req,
+                   &asn_DEF_EnableProfileResponse, (void **)&resp, NULL);
     if (rc == RSP_OK)
         *result = (int)resp->enableResult;
 out:
@@ -320,8 +405,8 @@ int lpa_disable_profile(struct lpa_ctx *ctx, enum lpa_profile_id_kind kind,
     req.profileIdentifier.present = is_aid ? DisableProfileRequest__profileIdentifier_PR_isdpAid
                                            : DisableProfileRequest__profileIdentifier_PR_iccid;
     req.refreshFlag = refresh ? 1 : 0;
-    rc = es10_call(ctx, &asn_DEF_DisableProfileRequest, &req,
-                   &asn_DEF_DisableProfileResponse, (void **)&resp);
+    rc = lpa_es10_call(ctx, &asn_DEF_DisableProfileRequest, &req,
+                   &asn_DEF_DisableProfileResponse, (void **)&resp, NULL);
     if (rc == RSP_OK)
         *result = (int)resp->disableResult;
 out:
@@ -344,8 +429,8 @@ int lpa_delete_profile(struct lpa_ctx *ctx, enum lpa_profile_id_kind kind,
     if (rc < 0)
         goto out;
     req.present = is_aid ? DeleteProfileRequest_PR_isdpAid : DeleteProfileRequest_PR_iccid;
-    rc = es10_call(ctx, &asn_DEF_DeleteProfileRequest, &req,
-                   &asn_DEF_DeleteProfileResponse, (void **)&resp);
+    rc = lpa_es10_call(ctx, &asn_DEF_DeleteProfileRequest, &req,
+                   &asn_DEF_DeleteProfileResponse, (void **)&resp, NULL);
     if (rc == RSP_OK)
         *result = (int)resp->deleteResult;
 out:
@@ -372,8 +457,8 @@ int lpa_set_nickname(struct lpa_ctx *ctx, const char *iccid, const char *nicknam
         rc = rsp_asn1_octets_set(&req.profileNickname, nickname, strlen(nickname));
     if (rc < 0)
         goto out;
-    rc = es10_call(ctx, &asn_DEF_SetNicknameRequest, &req,
-                   &asn_DEF_SetNicknameResponse, (void **)&resp);
+    rc = lpa_es10_call(ctx, &asn_DEF_SetNicknameRequest, &req,
+                   &asn_DEF_SetNicknameResponse, (void **)&resp, NULL);
     if (rc == RSP_OK)
         *result = (int)resp->setNicknameResult;
 out:
@@ -402,8 +487,8 @@ int lpa_list_notifications(struct lpa_ctx *ctx, struct lpa_notification_list *ou
         return RSP_ERR_INVAL;
     memset(out, 0, sizeof(*out));
     memset(&req, 0, sizeof(req));
-    rc = es10_call(ctx, &asn_DEF_ListNotificationRequest, &req,
-                   &asn_DEF_ListNotificationResponse, (void **)&resp);
+    rc = lpa_es10_call(ctx, &asn_DEF_ListNotificationRequest, &req,
+                   &asn_DEF_ListNotificationResponse, (void **)&resp, NULL);
     if (rc < 0)
         goto out;
     if (resp->present == ListNotificationResponse_PR_listNotificationsResultError) {
@@ -417,12 +502,10 @@ int lpa_list_notifications(struct lpa_ctx *ctx, struct lpa_notification_list *ou
         goto out;
     }
     size_t n = (size_t)resp->choice.notificationMetadataList->list.count;
-    if (n) {
-        out->items = calloc(n, sizeof(*out->items));
-        if (!out->items) {
-            rc = RSP_ERR_NOMEM;
-            goto out;
-        }
+    out->items = n ? calloc(n, sizeof(*out->items)) : NULL;
+    if (n && !out->items) {
+        rc = RSP_ERR_NOMEM;
+        goto out;
     }
     for (size_t i = 0; i < n; i++) {
         const NotificationMetadata_t *m = resp->choice.notificationMetadataList->list.array[i];
@@ -453,8 +536,8 @@ int lpa_remove_notification(struct lpa_ctx *ctx, long seq, int *result)
         return RSP_ERR_INVAL;
     memset(&req, 0, sizeof(req));
     req.seqNumber = seq;
-    rc = es10_call(ctx, &asn_DEF_NotificationSentRequest, &req,
-                   &asn_DEF_NotificationSentResponse, (void **)&resp);
+    rc = lpa_es10_call(ctx, &asn_DEF_NotificationSentRequest, &req,
+                   &asn_DEF_NotificationSentResponse, (void **)&resp, NULL);
     if (rc == RSP_OK)
         *result = (int)resp->deleteNotificationStatus;
     rsp_asn1_free(&asn_DEF_NotificationSentResponse, resp);
@@ -480,8 +563,8 @@ int lpa_get_configured_addresses(struct lpa_ctx *ctx, struct lpa_addresses *out)
         return RSP_ERR_INVAL;
     memset(out, 0, sizeof(*out));
     memset(&req, 0, sizeof(req));
-    rc = es10_call(ctx, &asn_DEF_EuiccConfiguredAddressesRequest, &req,
-                   &asn_DEF_EuiccConfiguredAddressesResponse, (void **)&resp);
+    rc = lpa_es10_call(ctx, &asn_DEF_EuiccConfiguredAddressesRequest, &req,
+                   &asn_DEF_EuiccConfiguredAddressesResponse, (void **)&resp, NULL);
     if (rc < 0)
         goto out;
     if (resp->defaultDpAddress)
@@ -507,8 +590,8 @@ int lpa_set_default_dp_address(struct lpa_ctx *ctx, const char *address, int *re
     rc = rsp_asn1_octets_set(&req.defaultDpAddress, address, strlen(address));
     if (rc < 0)
         goto out;
-    rc = es10_call(ctx, &asn_DEF_SetDefaultDpAddressRequest, &req,
-                   &asn_DEF_SetDefaultDpAddressResponse, (void **)&resp);
+    rc = lpa_es10_call(ctx, &asn_DEF_SetDefaultDpAddressRequest, &req,
+                   &asn_DEF_SetDefaultDpAddressResponse, (void **)&resp, NULL);
     if (rc == RSP_OK)
         *result = (int)resp->setDefaultDpAddressResult;
 out:
@@ -529,8 +612,8 @@ int lpa_euicc_memory_reset(struct lpa_ctx *ctx, unsigned options, int *result)
     rc = rsp_asn1_named_bits_set(&req.resetOptions, options);
     if (rc < 0)
         goto out;
-    rc = es10_call(ctx, &asn_DEF_EuiccMemoryResetRequest, &req,
-                   &asn_DEF_EuiccMemoryResetResponse, (void **)&resp);
+    rc = lpa_es10_call(ctx, &asn_DEF_EuiccMemoryResetRequest, &req,
+                   &asn_DEF_EuiccMemoryResetResponse, (void **)&resp, NULL);
     if (rc == RSP_OK)
         *result = (int)resp->resetResult;
 out:

@@ -1,12 +1,13 @@
 /* lpa_es10b.c - ES10b functions of the download and of notification
  * delivery (SGP.22 v2.5 §5.7.5, §5.7.6, §5.7.8, §5.7.10, §5.7.13, §5.7.14,
- * GetRAT §5.7.22 with the PPR/RAT matching of §2.9.2.2; BPP segmentation
- * §2.5.5). Messages the SM-DP+ signed are forwarded as
+ * GetRAT §5.7.22 with the PPR/RAT matching of §2.9.2.2, LoadCRL §5.7.12;
+ * BPP segmentation §2.5.5). Messages the SM-DP+ signed are forwarded as
  * received (so the card verifies exactly what was signed); only the
  * LPA-built ctxParams1 and the small requests are encoded with asn1c. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "lpa.private.h"
 #include "lpa_es10b.h"
 #include "rsp_asn1.h"
 #include "rsp_bpp.h"
@@ -17,12 +18,16 @@
 #include <AuthenticateResponseError.h>
 #include <CancelSessionRequest.h>
 #include <CancelSessionResponse.h>
+#include <CertificateList.h>
 #include <CtxParams1.h>
 #include <CtxParamsForCommonAuthentication.h>
 #include <ErrorResult.h>
 #include <GetEuiccInfo2Request.h>
 #include <GetRatRequest.h>
 #include <GetRatResponse.h>
+#include <LoadCRLRequest.h>
+#include <LoadCRLResponse.h>
+#include <LoadCRLResponseOk.h>
 #include <OperatorId.h>
 #include <ProfilePolicyAuthorisationRule.h>
 #include <OtherSignedNotification.h>
@@ -58,24 +63,73 @@ static int one_tlv(const uint8_t *p, size_t len, uint32_t tag)
 int lpa_es10b_get_euicc_info2(struct lpa_ctx *ctx, struct rsp_buf *out)
 {
     GetEuiccInfo2Request_t req;
-    struct rsp_buf q;
-    struct rsp_tlv t;
-    int rc;
 
-    if (!out)
-        return RSP_ERR_INVAL;
-    rsp_buf_init(out, 0);
     memset(&req, 0, sizeof(req));
-    rsp_buf_init(&q, 64);
-    rc = rsp_asn1_encode(&asn_DEF_GetEuiccInfo2Request, &req, &q);
-    if (rc == RSP_OK)
-        rc = lpa_es10_transact(ctx, q.data, q.len, out);
-    if (rc == RSP_OK && (!out->data || rsp_tlv_parse(out->data, out->len, &t) < 0 ||
-                         t.tag != 0xBF22 || t.tlv_len != out->len)) {
-        rsp_buf_free(out);
-        rc = RSP_ERR_DECODE;
+    return lpa_es10_get_tlv(ctx, &asn_DEF_GetEuiccInfo2Request, &req, 0xBF22, out);
+}
+
+/* An ES10b error code as data: 0 would read as success, the card sent
+ * some error. */
+static int error_code(long c)
+{
+    return c ? (int)c : 127;
+}
+
+/* Read the outcome of a response CHOICE { ok, error }: RSP_OK with *error
+ * set (0 for the ok arm), RSP_ERR_DECODE for anything else. */
+typedef int (*error_of_fn)(const void *resp, int *error);
+
+static int asr_error(const void *p, int *error)
+{
+    const AuthenticateServerResponse_t *r = p;
+
+    if (r->present == AuthenticateServerResponse_PR_authenticateResponseError &&
+        r->choice.authenticateResponseError) {
+        *error = error_code(r->choice.authenticateResponseError->authenticateErrorCode);
+        return RSP_OK;
     }
-    rsp_buf_free(&q);
+    return r->present == AuthenticateServerResponse_PR_authenticateResponseOk ? RSP_OK
+                                                                              : RSP_ERR_DECODE;
+}
+
+static int pdr_error(const void *p, int *error)
+{
+    const PrepareDownloadResponse_t *r = p;
+
+    if (r->present == PrepareDownloadResponse_PR_downloadResponseError &&
+        r->choice.downloadResponseError) {
+        *error = error_code(r->choice.downloadResponseError->downloadErrorCode);
+        return RSP_OK;
+    }
+    return r->present == PrepareDownloadResponse_PR_downloadResponseOk ? RSP_OK
+                                                                       : RSP_ERR_DECODE;
+}
+
+static int csr_error(const void *p, int *error)
+{
+    const CancelSessionResponse_t *r = p;
+
+    if (r->present == CancelSessionResponse_PR_cancelSessionResponseError) {
+        *error = error_code(r->choice.cancelSessionResponseError);
+        return RSP_OK;
+    }
+    return r->present == CancelSessionResponse_PR_cancelSessionResponseOk ? RSP_OK
+                                                                          : RSP_ERR_DECODE;
+}
+
+/* Send the request q; the card's answer is kept raw in resp (it goes to the
+ * SM-DP+ as the card signed it) and decoded as td only for its error code.
+ * resp is initialised here and freed on failure. */
+static int signed_call(struct lpa_ctx *ctx, const struct rsp_buf *q,
+                       const asn_TYPE_descriptor_t *td, error_of_fn error_of,
+                       struct rsp_buf *resp, int *error)
+{
+    void *r = NULL;
+    int rc = lpa_es10_exchange(ctx, q->data, q->len, td, &r, resp);
+
+    if (rc == RSP_OK && (rc = error_of(r, error)) < 0)
+        rsp_buf_free(resp);
+    rsp_asn1_free(td, r);
     return rc;
 }
 
@@ -115,7 +169,6 @@ out:
 int lpa_es10b_authenticate_server(struct lpa_ctx *ctx, const struct lpa_auth_server_in *in,
                                   struct rsp_buf *resp, int *error)
 {
-    AuthenticateServerResponse_t *r = NULL;
     struct rsp_buf v, q;
     int rc;
 
@@ -143,28 +196,7 @@ int lpa_es10b_authenticate_server(struct lpa_ctx *ctx, const struct lpa_auth_ser
     if (rc == RSP_OK)
         rc = put_tlv(&q, 0xBF38, v.data, v.len);
     if (rc == RSP_OK)
-        rc = lpa_es10_transact(ctx, q.data, q.len, resp);
-    if (rc < 0)
-        goto out;
-    if (!resp->data) {
-        rc = RSP_ERR_DECODE;
-        goto out;
-    }
-    rc = rsp_asn1_decode(&asn_DEF_AuthenticateServerResponse, resp->data, resp->len,
-                         ctx->max_response, (void **)&r);
-    if (rc < 0)
-        goto out;
-    if (r->present == AuthenticateServerResponse_PR_authenticateResponseError &&
-        r->choice.authenticateResponseError) {
-        long c = r->choice.authenticateResponseError->authenticateErrorCode;
-        *error = c ? (int)c : 127;
-    } else if (r->present != AuthenticateServerResponse_PR_authenticateResponseOk) {
-        rc = RSP_ERR_DECODE;
-    }
-out:
-    if (rc < 0)
-        rsp_buf_free(resp);
-    rsp_asn1_free(&asn_DEF_AuthenticateServerResponse, r);
+        rc = signed_call(ctx, &q, &asn_DEF_AuthenticateServerResponse, asr_error, resp, error);
     rsp_buf_free(&v);
     rsp_buf_free(&q);
     return rc;
@@ -176,7 +208,6 @@ int lpa_es10b_prepare_download(struct lpa_ctx *ctx,
                                const uint8_t *smdp_cert, size_t smdp_cert_len,
                                const uint8_t *hash_cc, struct rsp_buf *resp, int *error)
 {
-    PrepareDownloadResponse_t *r = NULL;
     struct rsp_buf v, q;
     int rc;
 
@@ -200,28 +231,7 @@ int lpa_es10b_prepare_download(struct lpa_ctx *ctx,
     if (rc == RSP_OK)
         rc = put_tlv(&q, 0xBF21, v.data, v.len);
     if (rc == RSP_OK)
-        rc = lpa_es10_transact(ctx, q.data, q.len, resp);
-    if (rc < 0)
-        goto out;
-    if (!resp->data) {
-        rc = RSP_ERR_DECODE;
-        goto out;
-    }
-    rc = rsp_asn1_decode(&asn_DEF_PrepareDownloadResponse, resp->data, resp->len,
-                         ctx->max_response, (void **)&r);
-    if (rc < 0)
-        goto out;
-    if (r->present == PrepareDownloadResponse_PR_downloadResponseError &&
-        r->choice.downloadResponseError) {
-        long c = r->choice.downloadResponseError->downloadErrorCode;
-        *error = c ? (int)c : 127;
-    } else if (r->present != PrepareDownloadResponse_PR_downloadResponseOk) {
-        rc = RSP_ERR_DECODE;
-    }
-out:
-    if (rc < 0)
-        rsp_buf_free(resp);
-    rsp_asn1_free(&asn_DEF_PrepareDownloadResponse, r);
+        rc = signed_call(ctx, &q, &asn_DEF_PrepareDownloadResponse, pdr_error, resp, error);
     rsp_buf_free(&v);
     rsp_buf_free(&q);
     return rc;
@@ -322,7 +332,6 @@ int lpa_es10b_cancel_session(struct lpa_ctx *ctx, const uint8_t *tid, size_t tid
                              int reason, struct rsp_buf *resp, int *error)
 {
     CancelSessionRequest_t req;
-    CancelSessionResponse_t *r = NULL;
     struct rsp_buf q;
     int rc;
 
@@ -339,26 +348,8 @@ int lpa_es10b_cancel_session(struct lpa_ctx *ctx, const uint8_t *tid, size_t tid
     if (rc == RSP_OK)
         rc = rsp_asn1_encode(&asn_DEF_CancelSessionRequest, &req, &q);
     if (rc == RSP_OK)
-        rc = lpa_es10_transact(ctx, q.data, q.len, resp);
-    if (rc < 0)
-        goto out;
-    if (!resp->data) {
-        rc = RSP_ERR_DECODE;
-        goto out;
-    }
-    rc = rsp_asn1_decode(&asn_DEF_CancelSessionResponse, resp->data, resp->len,
-                         ctx->max_response, (void **)&r);
-    if (rc < 0)
-        goto out;
-    if (r->present == CancelSessionResponse_PR_cancelSessionResponseError)
-        *error = r->choice.cancelSessionResponseError ? (int)r->choice.cancelSessionResponseError : 127;
-    else if (r->present != CancelSessionResponse_PR_cancelSessionResponseOk)
-        rc = RSP_ERR_DECODE;
-out:
-    if (rc < 0)
-        rsp_buf_free(resp);
+        rc = signed_call(ctx, &q, &asn_DEF_CancelSessionResponse, csr_error, resp, error);
     rsp_asn1_free_contents(&asn_DEF_CancelSessionRequest, &req);
-    rsp_asn1_free(&asn_DEF_CancelSessionResponse, r);
     rsp_buf_free(&q);
     return rc;
 }
@@ -380,7 +371,7 @@ int lpa_es10b_retrieve_notifications(struct lpa_ctx *ctx, long seq,
 {
     RetrieveNotificationsListRequest_t req;
     RetrieveNotificationsListResponse_t *r = NULL;
-    struct rsp_buf q, resp;
+    struct rsp_buf resp;
     struct rsp_tlv top, lst, el;
     size_t pos = 0;
     int rc;
@@ -389,7 +380,6 @@ int lpa_es10b_retrieve_notifications(struct lpa_ctx *ctx, long seq,
         return RSP_ERR_INVAL;
     memset(out, 0, sizeof(*out));
     memset(&req, 0, sizeof(req));
-    rsp_buf_init(&q, 256);
     rsp_buf_init(&resp, 0);
     if (seq >= 0) {
         req.searchCriteria = calloc(1, sizeof(*req.searchCriteria));
@@ -400,17 +390,9 @@ int lpa_es10b_retrieve_notifications(struct lpa_ctx *ctx, long seq,
         req.searchCriteria->present = RetrieveNotificationsListRequest__searchCriteria_PR_seqNumber;
         req.searchCriteria->choice.seqNumber = seq;
     }
-    rc = rsp_asn1_encode(&asn_DEF_RetrieveNotificationsListRequest, &req, &q);
-    if (rc == RSP_OK)
-        rc = lpa_es10_transact(ctx, q.data, q.len, &resp);
-    if (rc < 0)
-        goto out;
-    if (!resp.data) {
-        rc = RSP_ERR_DECODE;
-        goto out;
-    }
-    rc = rsp_asn1_decode(&asn_DEF_RetrieveNotificationsListResponse, resp.data, resp.len,
-                         ctx->max_response, (void **)&r);
+    /* the raw elements go to the SM-DP+: keep the response bytes */
+    rc = lpa_es10_call(ctx, &asn_DEF_RetrieveNotificationsListRequest, &req,
+                       &asn_DEF_RetrieveNotificationsListResponse, (void **)&r, &resp);
     if (rc < 0)
         goto out;
     if (r->present == RetrieveNotificationsListResponse_PR_notificationsListResultError) {
@@ -431,12 +413,10 @@ int lpa_es10b_retrieve_notifications(struct lpa_ctx *ctx, long seq,
         goto out;
     }
     size_t n = (size_t)r->choice.notificationList->list.count;
-    if (n) {
-        out->items = calloc(n, sizeof(*out->items));
-        if (!out->items) {
-            rc = RSP_ERR_NOMEM;
-            goto out;
-        }
+    out->items = n ? calloc(n, sizeof(*out->items)) : NULL;
+    if (n && !out->items) {
+        rc = RSP_ERR_NOMEM;
+        goto out;
     }
     for (size_t i = 0; i < n; i++) {
         const PendingNotification_t *pn = r->choice.notificationList->list.array[i];
@@ -475,7 +455,6 @@ out:
         lpa_pending_list_free(out);
     rsp_asn1_free_contents(&asn_DEF_RetrieveNotificationsListRequest, &req);
     rsp_asn1_free(&asn_DEF_RetrieveNotificationsListResponse, r);
-    rsp_buf_free(&q);
     rsp_buf_free(&resp);
     return rc;
 }
@@ -521,37 +500,21 @@ int lpa_es10b_get_rat(struct lpa_ctx *ctx, struct lpa_rat *out)
 {
     GetRatRequest_t req;
     GetRatResponse_t *r = NULL;
-    struct rsp_buf q, resp;
     int rc;
 
     if (!out)
         return RSP_ERR_INVAL;
     memset(out, 0, sizeof(*out));
     memset(&req, 0, sizeof(req));
-    rsp_buf_init(&q, 64);
-    rsp_buf_init(&resp, 0);
-    rc = rsp_asn1_encode(&asn_DEF_GetRatRequest, &req, &q);
-    if (rc == RSP_OK)
-        rc = lpa_es10_transact(ctx, q.data, q.len, &resp);
+    rc = lpa_es10_call(ctx, &asn_DEF_GetRatRequest, &req, &asn_DEF_GetRatResponse, (void **)&r,
+                       NULL);
     if (rc < 0)
         goto out;
-    if (!resp.data) {
-        rc = RSP_ERR_DECODE;
-        goto out;
-    }
-    rc = rsp_asn1_decode(&asn_DEF_GetRatResponse, resp.data, resp.len, ctx->max_response,
-                         (void **)&r);
-    if (rc < 0) {
-        rc = rc == RSP_ERR_NOMEM ? rc : RSP_ERR_DECODE;
-        goto out;
-    }
     size_t n = (size_t)r->rat.list.count;
-    if (n) {
-        out->rules = calloc(n, sizeof(*out->rules));
-        if (!out->rules) {
-            rc = RSP_ERR_NOMEM;
-            goto out;
-        }
+    out->rules = n ? calloc(n, sizeof(*out->rules)) : NULL;
+    if (n && !out->rules) {
+        rc = RSP_ERR_NOMEM;
+        goto out;
     }
     for (size_t i = 0; i < n; i++) {
         const ProfilePolicyAuthorisationRule_t *pr = r->rat.list.array[i];
@@ -567,12 +530,10 @@ int lpa_es10b_get_rat(struct lpa_ctx *ctx, struct lpa_rat *out)
             (rsp_asn1_named_bits_get(&pr->pprFlags) &
              (1u << ProfilePolicyAuthorisationRule__pprFlags_consentRequired)) != 0;
         size_t k = (size_t)pr->allowedOperators.list.count;
-        if (k) {
-            o->ops = calloc(k, sizeof(*o->ops));
-            if (!o->ops) {
-                rc = RSP_ERR_NOMEM;
-                goto out;
-            }
+        o->ops = k ? calloc(k, sizeof(*o->ops)) : NULL;
+        if (k && !o->ops) {
+            rc = RSP_ERR_NOMEM;
+            goto out;
         }
         for (size_t j = 0; j < k; j++) {
             if ((rc = operator_copy(pr->allowedOperators.list.array[j], &o->ops[j])) < 0)
@@ -584,8 +545,6 @@ out:
     if (rc < 0)
         lpa_rat_free(out);
     rsp_asn1_free(&asn_DEF_GetRatResponse, r);
-    rsp_buf_free(&q);
-    rsp_buf_free(&resp);
     return rc;
 }
 
@@ -635,4 +594,64 @@ void lpa_rat_check(const struct lpa_rat *rat, unsigned ppr_mask,
         else if (hit->consent_required)
             *consent = 1;
     }
+}
+
+/* ---- LoadCRL (§5.7.12) ---- */
+
+static int crl_result(const LoadCRLResponse_t *r, struct lpa_crl_result *out)
+{
+    if (r->present == LoadCRLResponse_PR_loadCRLResponseError) {
+        out->error = error_code(r->choice.loadCRLResponseError);
+        return RSP_OK;
+    }
+    if (r->present != LoadCRLResponse_PR_loadCRLResponseOk || !r->choice.loadCRLResponseOk)
+        return RSP_ERR_DECODE;
+    const struct LoadCRLResponseOk__missingParts *mp = r->choice.loadCRLResponseOk->missingParts;
+    if (!mp)
+        return RSP_OK;
+    if (mp->list.count < 0 || (size_t)mp->list.count > LPA_CRL_MISSING_MAX)
+        return RSP_ERR_DECODE;
+    for (int i = 0; i < mp->list.count; i++) {
+        if (!mp->list.array[i])
+            return RSP_ERR_DECODE;
+        out->missing[i] = *mp->list.array[i];
+        out->n_missing = (size_t)i + 1;
+    }
+    return RSP_OK;
+}
+
+int lpa_es10b_load_crl(struct lpa_ctx *ctx, const uint8_t *crl, size_t crl_len,
+                       struct lpa_crl_result *out)
+{
+    LoadCRLRequest_t req;
+    CertificateList_t *cl = NULL;
+    LoadCRLResponse_t *r = NULL;
+    int rc;
+
+    if (!out)
+        return RSP_ERR_INVAL;
+    memset(out, 0, sizeof(*out));
+    if (!crl || !crl_len)
+        return RSP_ERR_INVAL;
+    /* Checked before the card sees it: exactly one DER CertificateList.
+     * Its TBSCertList and AlgorithmIdentifier are ANY (kept as received)
+     * and the signature BIT STRING re-encodes to the same DER, so the card
+     * gets the CRL's contents byte for byte as the CI signed them, under
+     * the [0] tag (A0) automatic tagging gives crl in LoadCRLRequest. */
+    rc = rsp_asn1_decode(&asn_DEF_CertificateList, crl, crl_len, LPA_ES10_REQ_MAX, (void **)&cl);
+    if (rc < 0)
+        return rc == RSP_ERR_NOMEM || rc == RSP_ERR_TOOBIG ? rc : RSP_ERR_INVAL;
+    memset(&req, 0, sizeof(req));
+    req.crl = *cl;                /* moved: the shell is freed empty */
+    memset(cl, 0, sizeof(*cl));
+    rsp_asn1_free(&asn_DEF_CertificateList, cl);
+    rc = lpa_es10_call(ctx, &asn_DEF_LoadCRLRequest, &req, &asn_DEF_LoadCRLResponse, (void **)&r,
+                       NULL);
+    if (rc == RSP_OK)
+        rc = crl_result(r, out);
+    if (rc < 0)
+        memset(out, 0, sizeof(*out));
+    rsp_asn1_free_contents(&asn_DEF_LoadCRLRequest, &req);
+    rsp_asn1_free(&asn_DEF_LoadCRLResponse, r);
+    return rc;
 }

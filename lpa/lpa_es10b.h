@@ -13,6 +13,7 @@
  *   CancelSession              §5.7.14  BF41
  *   RetrieveNotificationsList  §5.7.10  BF2B
  *   GetRAT                     §5.7.22  BF43 (and the PPR check of §2.9.2.2)
+ *   LoadCRL                    §5.7.12  BF35
  * GetEUICCChallenge / GetEUICCInfo1 / ListNotification /
  * RemoveNotificationFromList are in lpa.h.
  *
@@ -191,5 +192,33 @@ int lpa_operator_match(const struct lpa_operator_id *rule, const struct lpa_oper
  */
 void lpa_rat_check(const struct lpa_rat *rat, unsigned ppr_mask,
                    const struct lpa_operator_id *owner, unsigned *not_allowed, int *consent);
+
+/* ---- LoadCRL (SGP.22 §5.7.12, BF35) ---- */
+
+#define LPA_CRL_MISSING_MAX 32
+
+struct lpa_crl_result {
+    int error;                          /* loadCRLResponseError, 0 on loadCRLResponseOk
+                                         * (1 invalidSignature, 2 invalidCRLFormat,
+                                         * 3 notEnoughMemorySpace, 4 verificationKeyNotFound,
+                                         * 5 fresherCrlAlreadyLoaded, 6 baseCrlMissing,
+                                         * 127 undefinedError) */
+    size_t n_missing;                   /* missingParts: partial CRL numbers still */
+    long missing[LPA_CRL_MISSING_MAX];  /* to load (ok only) */
+};
+
+/*
+ * LoadCRL: crl is one DER CertificateList (RFC 5280 §5.1), as the CI
+ * published it; the card gets BF35 { A0 <its contents byte for byte> }
+ * (LoadCRLRequest, crl [0] by automatic tagging), encoded with asn1c.
+ * [out] *out the card's answer (zeroed on failure).
+ * Errors: RSP_ERR_INVAL (NULL, or crl is not exactly one DER
+ * CertificateList: nothing sent), RSP_ERR_TOOBIG (over LPA_ES10 request
+ * size: 65280 bytes; fewer with a smaller block size), transport,
+ * RSP_ERR_DECODE (no LoadCRLResponse, more than LPA_CRL_MISSING_MAX
+ * missing parts).
+ */
+int lpa_es10b_load_crl(struct lpa_ctx *ctx, const uint8_t *crl, size_t crl_len,
+                       struct lpa_crl_result *out);
 
 #endif

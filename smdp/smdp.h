@@ -147,12 +147,30 @@ struct smdp_call {
     char subject_id[128];          /* optional subjectIdentifier, "" if none */
     char message[256];             /* optional message, "" if none */
     const char *status;            /* NULL: "Failed"; or "Expired" */
+    /* One large base64 field (the BPP) kept out of jansson's escape pass:
+     * the response tree holds the placeholder string raw_val, replaced by
+     * raw[0..raw_len) as the body is written (smdp_call_set_b64_raw).
+     * Only when raw_ok (smdp_handle sets it; a caller that reads the
+     * function's JSON itself gets ordinary strings). */
+    int raw_ok;
+    json_t *raw_val;
+    char *raw;
+    size_t raw_len;
 };
 
 /* Record a failure (SGP.22 §6.5.1 statusCodeData). Returns -1 so functions
  * can `return smdp_call_fail(...)`. message may be NULL. */
 int smdp_call_fail(struct smdp_call *c, const char *subject, const char *reason,
                    const char *message);
+
+/* Set o[name] to the base64 of p[0..n) for a large field: the base64 is
+ * made once into c->raw and written into the body as it is, base64 having
+ * no character JSON escapes; o[name] is a placeholder until then. One such
+ * field per call, and only with c->raw_ok (else, or for a second field, an
+ * ordinary string). 0 or
+ * RSP_ERR_NOMEM. */
+int smdp_call_set_b64_raw(struct smdp_call *c, json_t *o, const char *name, const uint8_t *p,
+                          size_t n);
 
 /* A function: req is the parsed body (an object; its "header" already
  * checked), *resp gets the response object WITHOUT "header" (NULL for an

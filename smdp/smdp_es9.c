@@ -825,7 +825,7 @@ static int es9_get_bound_profile_package(struct smdp_call *c, json_t *req, json_
     /* otPK.EUICC.ECKA checked (on the curve, not infinity) and imported
      * once: the same key goes to rsp_bpp_build */
     if (s2->euiccOtpk.size != RSP_EC_POINT_LEN ||
-        rsp_ec_pubkey_from_point(cred->curve, s2->euiccOtpk.buf, RSP_EC_POINT_LEN, &otpk)) {
+        rsp_bpp_otpk_import(cred->curve, s2->euiccOtpk.buf, RSP_EC_POINT_LEN, &otpk)) {
         smdp_call_fail(c, "1.6", "2.1", "euiccOtpk");
         goto out;
     }
@@ -939,7 +939,7 @@ static int es9_get_bound_profile_package(struct smdp_call *c, json_t *req, json_
     }
     o = json_object();
     if (!o || json_object_set_new(o, "transactionId", json_string(ss->tid_hex)) ||
-        set_b64(o, "boundProfilePackage", bpp.data, bpp.len)) {
+        smdp_call_set_b64_raw(c, o, "boundProfilePackage", bpp.data, bpp.len)) {
         internal(c, "response", RSP_ERR_NOMEM);
         goto out;
     }

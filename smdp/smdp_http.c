@@ -33,7 +33,10 @@
 
 #include <jansson.h>
 
+#include "rsp_buf.h"
+#include "rsp_err.h"
 #include "rsp_log.h"
+#include "rsp_util.h"
 #include "smdp.h"
 
 #define LOG_DOM "smdp-http"
@@ -172,6 +175,10 @@ static int json_depth_over(const uint8_t *b, size_t len, int max)
 struct body_out {
     char *p;
     size_t len, cap;
+    const char *ph;                /* the call's raw placeholder string, or NULL */
+    size_t ph_len;
+    const char *raw;               /* what replaces it */
+    size_t raw_len;
 };
 
 #define BODY_OUT_MAX (8u * 1024u * 1024u)
@@ -179,6 +186,13 @@ struct body_out {
 static int body_put(const char *buf, size_t n, void *arg)
 {
     struct body_out *b = arg;
+    /* jansson hands a string without escapes over as one piece, from the
+     * value's own storage: the placeholder is known by its address */
+    if (b->ph && buf == b->ph && n == b->ph_len) {
+        buf = b->raw;
+        n = b->raw_len;
+        b->ph = NULL;
+    }
     if (n > BODY_OUT_MAX - b->len)
         return -1;
     if (b->len + n > b->cap) {
@@ -232,8 +246,18 @@ static void resp_json(struct smdp_resp *resp, int status, const struct smdp_call
         fields = NULL;
     }
     {
-        struct body_out b = {NULL, 0, 0};
-        if (json_dump_callback(root, body_put, &b, JSON_COMPACT) || !b.len) {
+        struct body_out b = {NULL, 0, 0, NULL, 0, NULL, 0};
+        if (c && !c->failed && c->raw_val && c->raw) {
+            b.ph = json_string_value(c->raw_val);
+            b.ph_len = json_string_length(c->raw_val);
+            b.raw = c->raw;
+            b.raw_len = c->raw_len;
+            b.cap = c->raw_len + 1024;
+            if (!(b.p = malloc(b.cap)))
+                goto oom;
+        }
+        /* a placeholder left in the body would be a wrong answer */
+        if (json_dump_callback(root, body_put, &b, JSON_COMPACT) || !b.len || b.ph) {
             free(b.p);
             goto oom;
         }
@@ -299,6 +323,35 @@ static int check_header(json_t *body, int es2, const char **why, int *missing)
     }
     json_object_del(body, "header");
     return 0;
+}
+
+int smdp_call_set_b64_raw(struct smdp_call *c, json_t *o, const char *name, const uint8_t *p,
+                          size_t n)
+{
+    struct rsp_buf b;
+    json_t *ph;
+
+    rsp_buf_init(&b, 4 * (n / 3) + 8);
+    if (rsp_base64_encode(p, n, &b) != RSP_OK) {
+        rsp_buf_free(&b);
+        return RSP_ERR_NOMEM;
+    }
+    if (!c->raw_ok || c->raw || !b.len) {
+        /* not the first large field (or empty): an ordinary string */
+        int rc = json_object_set_new(o, name, b.len ? json_stringn_nocheck((const char *)b.data,
+                                                                           b.len)
+                                                    : json_string(""))
+                     ? RSP_ERR_NOMEM : RSP_OK;
+        rsp_buf_free(&b);
+        return rc;
+    }
+    if (!(ph = json_string("base64")) || json_object_set_new(o, name, ph)) {
+        rsp_buf_free(&b);
+        return RSP_ERR_NOMEM;
+    }
+    c->raw_val = ph;               /* borrowed: o holds it */
+    c->raw = (char *)rsp_buf_steal(&b, &c->raw_len);
+    return RSP_OK;
 }
 
 void smdp_handle(struct smdp *s, struct smdp_store *st, const struct smdp_req *req,
@@ -387,6 +440,7 @@ void smdp_handle(struct smdp *s, struct smdp_store *st, const struct smdp_req *r
     call.st = st;
     call.req = req;
     call.now = req->now ? req->now : (int64_t)time(NULL);
+    call.raw_ok = 1;               /* resp_json writes c->raw into the body */
     if (fn(&call, body, &out) != 0 || call.failed) {
         if (!call.failed)
             smdp_call_fail(&call, "1.2", "4.2", NULL);
@@ -404,5 +458,6 @@ void smdp_handle(struct smdp *s, struct smdp_store *st, const struct smdp_req *r
     } else {
         resp_json(resp, 200, &call, out);   /* takes out */
     }
+    free(call.raw);
     json_decref(body);
 }

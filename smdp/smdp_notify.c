@@ -46,6 +46,11 @@ struct smdp_notify {
     struct smdp_operator op;
     int64_t op_ms;
     int op_ok;
+    /* the operator the worker last found without a callback URL, and when
+     * (under mu): its events are not queued for OP_CACHE_MS, so that the
+     * worker is not woken three times a download for nothing */
+    char quiet_id[sizeof(((struct smdp_progress *)0)->operator_id)];
+    int64_t quiet_ms;
 };
 
 #define OP_CACHE_MS 1000
@@ -170,7 +175,7 @@ static size_t discard(char *p, size_t sz, size_t nm, void *arg)
     return sz * nm;
 }
 
-/* 0 delivered, 1 retry, -1 give up. */
+/* 0 delivered, 1 retry, -1 give up, -2 the operator has no callback URL. */
 static int deliver(struct smdp_notify *n, CURL *curl, struct smdp_store *st,
                    const struct note *x, unsigned long seq)
 {
@@ -195,7 +200,7 @@ static int deliver(struct smdp_notify *n, CURL *curl, struct smdp_store *st,
         n->op_ok = 1;
     }
     if (!op.callback_url[0])
-        return -1;                      /* nothing to call: not a failure */
+        return -2;                      /* nothing to call: not a failure */
     if (!url_allowed(op.callback_url)) {
         RSP_LOG(RSP_LOG_WARN, LOG_DOM, "%s: callback URL refused (http only to loopback)",
                 op.id);
@@ -274,6 +279,10 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&n->mu);
         int r = st && curl ? deliver(n, curl, st, x, seq) : 1;
         pthread_mutex_lock(&n->mu);
+        if (r == -2) {
+            snprintf(n->quiet_id, sizeof(n->quiet_id), "%s", x->ev.operator_id);
+            n->quiet_ms = now_ms();
+        }
         if (r == 0) {
             n->st.delivered++;
             note_free(x);
@@ -304,6 +313,14 @@ void smdp_notify_progress_result(struct smdp_notify *n, const struct smdp_progre
     if (result_len > SMDP_NOTIFY_RESULT_MAX)
         result_len = 0;              /* not ours to truncate: sent without */
     pthread_mutex_lock(&n->mu);
+    if (n->quiet_id[0] && !strcmp(n->quiet_id, ev->operator_id)) {
+        int64_t t = now_ms();
+        if (t - n->quiet_ms >= 0 && t - n->quiet_ms < OP_CACHE_MS) {
+            n->st.no_callback++;
+            pthread_mutex_unlock(&n->mu);
+            return;
+        }
+    }
     if (n->n >= n->cfg.queue_max || !(x = calloc(1, sizeof(*x))) ||
         (result && result_len && !(x->result = malloc(result_len)))) {
         free(x);

@@ -51,8 +51,10 @@ void smdp_notify_progress(void *arg, const struct smdp_progress *ev);
 void smdp_notify_progress_result(struct smdp_notify *n, const struct smdp_progress *ev,
                                  const uint8_t *result, size_t result_len);
 
+/* no_callback: events not queued because their operator was found without
+ * a callback URL less than a second before (the worker stays idle). */
 struct smdp_notify_stats {
-    unsigned long queued, delivered, failed, dropped, retries;
+    unsigned long queued, delivered, failed, dropped, retries, no_callback;
 };
 void smdp_notify_stats(struct smdp_notify *n, struct smdp_notify_stats *out);
 

@@ -252,8 +252,8 @@ struct smdp_store {
 int smdp_store_open_sqlite(const char *path, struct smdp_store **out);
 
 /* SQLite durability of an open store: full (1, the default) makes every
- * commit durable before it returns (PRAGMA synchronous=FULL: one fsync per
- * commit); 0 sets synchronous=NORMAL: with WAL the database stays
+ * commit durable before it returns (PRAGMA synchronous=FULL; transactions
+ * in WAL mode share their fsyncs, see smdp_store_sqlite.c); 0 sets synchronous=NORMAL: with WAL the database stays
  * consistent, a process crash loses nothing, but a power loss may lose the
  * last commits (e.g. a "Downloaded" - see smdp_store_sqlite.c).
  * RSP_ERR_INVAL if s is not a SQLite store, SMDP_ERR_DB. */

@@ -9,7 +9,8 @@
  *    loss (the database stays consistent). For an SM-DP+ a lost
  *    "Downloaded" could let the same profile (same Ki) be downloaded twice,
  *    so every commit is made durable; the cost is one fsync per commit,
- *    small next to an RSP session.
+ *    small next to an RSP session - shared between concurrent transactions
+ *    of this process (group commit, see finish()).
  *  - busy_timeout 5 s: writers from other connections queue instead of
  *    failing at once with SQLITE_BUSY.
  *  - foreign_keys=ON: orders and profiles must name existing rows.
@@ -30,6 +31,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include <sqlite3.h>
@@ -110,6 +113,10 @@ struct sq_store {
     struct smdp_store base;     /* first: the handle handlers see */
     sqlite3 *db;
     int sync_full;              /* synchronous=FULL (the default), else NORMAL */
+    int wal;                    /* journal_mode is WAL: transactions group their syncs */
+    struct sq_group *grp;       /* the commit/sync counters shared by every
+                                 * handle on the same database file; NULL:
+                                 * no group commit (FULL syncs in COMMIT) */
     pthread_mutex_t mu;
     /* Prepared statements kept for reuse, keyed by their (constant) SQL
      * text's address: parsing the SQL again was a tenth of an ES9+ call.
@@ -208,26 +215,142 @@ static void wunlock(void)
     pthread_mutex_unlock(&sq_wmu);
 }
 
+/*
+ * Group commit of the transactions (begin .. finish) at synchronous=FULL in
+ * WAL mode. FULL makes SQLite fdatasync the WAL inside COMMIT, holding the
+ * write lock through the sync, one sync per commit. Instead the
+ * transaction commits at synchronous=NORMAL (the WAL frames are written,
+ * not synced; checkpoints still sync the WAL before copying it), the write
+ * lock is released, and finish() returns only once an fdatasync of the WAL
+ * that started after this commit's frames were written has completed: its
+ * own, or one another thread started meanwhile, which covers every frame
+ * written before it (one file; WAL frames are appended in commit order and
+ * recovery keeps the longest valid prefix). A commit is therefore durable
+ * when finish() returns, as at FULL, and the next writer does not wait for
+ * this one's sync. Single-statement writers (wlock .. wunlock) keep FULL.
+ * The counters live in a struct sq_group per database FILE (device and
+ * inode), shared by every handle this process opened on it: a sync of one
+ * database's WAL says nothing about another's. commits counts commits
+ * (under sq_wmu and sq_smu); synced is the highest commit known on disk.
+ */
+struct sq_group {
+    dev_t dev;
+    ino_t ino;
+    unsigned refs;
+    uint64_t commits, synced;
+    int syncing;
+    struct sq_group *next;
+};
+static pthread_mutex_t sq_smu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sq_scv = PTHREAD_COND_INITIALIZER;
+static struct sq_group *sq_groups;
+
+/* The group of the database file at path (created on first use), or NULL
+ * if the file cannot be identified. */
+static struct sq_group *group_get(const char *path)
+{
+    struct stat stt;
+    struct sq_group *g;
+
+    if (stat(path, &stt) != 0)
+        return NULL;
+    pthread_mutex_lock(&sq_smu);
+    for (g = sq_groups; g; g = g->next)
+        if (g->dev == stt.st_dev && g->ino == stt.st_ino)
+            break;
+    if (!g && (g = calloc(1, sizeof(*g))) != NULL) {
+        g->dev = stt.st_dev;
+        g->ino = stt.st_ino;
+        g->next = sq_groups;
+        sq_groups = g;
+    }
+    if (g)
+        g->refs++;
+    pthread_mutex_unlock(&sq_smu);
+    return g;
+}
+
+static void group_put(struct sq_group *g)
+{
+    if (!g)
+        return;
+    pthread_mutex_lock(&sq_smu);
+    if (--g->refs == 0) {
+        for (struct sq_group **pp = &sq_groups; *pp; pp = &(*pp)->next)
+            if (*pp == g) {
+                *pp = g->next;
+                break;
+            }
+        free(g);
+    }
+    pthread_mutex_unlock(&sq_smu);
+}
+
+static int wal_sync_through(struct sq_store *q, uint64_t mine)
+{
+    struct sq_group *g = q->grp;
+    int rc = RSP_OK;
+
+    pthread_mutex_lock(&sq_smu);
+    while (g->synced < mine) {
+        if (g->syncing) {
+            pthread_cond_wait(&sq_scv, &sq_smu);
+            continue;
+        }
+        uint64_t upto = g->commits;
+        sqlite3_file *f = NULL;
+        g->syncing = 1;
+        pthread_mutex_unlock(&sq_smu);
+        int r = sqlite3_file_control(q->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f);
+        if (r == SQLITE_OK && (!f || !f->pMethods))
+            r = SQLITE_IOERR_FSYNC;
+        if (r == SQLITE_OK)
+            r = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
+        pthread_mutex_lock(&sq_smu);
+        g->syncing = 0;
+        pthread_cond_broadcast(&sq_scv);
+        if (r != SQLITE_OK) {
+            RSP_LOG(RSP_LOG_ERROR, LOG_DOMAIN, "WAL sync: %s", sqlite3_errstr(r));
+            rc = SMDP_ERR_DB;
+            break;
+        }
+        if (upto > g->synced)
+            g->synced = upto;
+    }
+    pthread_mutex_unlock(&sq_smu);
+    return rc;
+}
+
 /* Every begin() is paired with a finish(), also when it fails. */
 static int begin(struct sq_store *q)
 {
     wlock();
+    if (q->sync_full && q->wal && q->grp && exec1(q, "PRAGMA synchronous = NORMAL"))
+        return SMDP_ERR_DB;
     return exec1(q, "BEGIN IMMEDIATE");
 }
 
 /* Commit if rc is RSP_OK, else roll back; returns the final status. */
 static int finish(struct sq_store *q, int rc)
 {
+    int group = q->sync_full && q->wal && q->grp;
+    uint64_t mine = 0;
+
     if (rc == RSP_OK) {
         rc = exec1(q, "COMMIT");
-        if (rc == RSP_OK) {
-            wunlock();
-            return RSP_OK;
+        if (rc == RSP_OK && group) {
+            pthread_mutex_lock(&sq_smu);
+            mine = ++q->grp->commits;
+            pthread_mutex_unlock(&sq_smu);
         }
     }
-    if (!sqlite3_get_autocommit(q->db))
+    if (rc != RSP_OK && !sqlite3_get_autocommit(q->db))
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    if (group && exec1(q, "PRAGMA synchronous = FULL") && rc == RSP_OK)
+        rc = SMDP_ERR_DB;
     wunlock();
+    if (mine && rc == RSP_OK)
+        rc = wal_sync_through(q, mine);
     return rc;
 }
 
@@ -1228,6 +1351,7 @@ static void sq_close(struct smdp_store *s)
     for (size_t i = 0; i < q->n_cache; i++)
         sqlite3_finalize(q->cache[i].st);
     sqlite3_close(q->db);
+    group_put(q->grp);
     pthread_mutex_destroy(&q->mu);
     free(q);
 }
@@ -1297,9 +1421,20 @@ int smdp_store_open_sqlite(const char *path, struct smdp_store **out)
     sqlite3_extended_result_codes(q->db, 1);
     sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
     rc = exec(q, "PRAGMA journal_mode = WAL");
+    if (!rc) {
+        /* the mode in effect (an in-memory database stays "memory") */
+        sqlite3_stmt *jm = NULL;
+        if (sqlite3_prepare_v2(q->db, "PRAGMA journal_mode", -1, &jm, NULL) == SQLITE_OK &&
+            sqlite3_step(jm) == SQLITE_ROW && sqlite3_column_text(jm, 0) &&
+            !strcmp((const char *)sqlite3_column_text(jm, 0), "wal"))
+            q->wal = 1;
+        sqlite3_finalize(jm);
+    }
     if (!rc)
         rc = exec(q, "PRAGMA synchronous = FULL");
     q->sync_full = 1;
+    if (!rc && q->wal)
+        q->grp = group_get(path);
     if (!rc)
         rc = exec(q, "PRAGMA foreign_keys = ON");
     if (!rc)

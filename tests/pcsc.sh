@@ -13,7 +13,9 @@
 # with a TS.48 profile and a released order (smdp-admin), `lpa --driver
 # pcsc profile download -a AC` (SGP.22 §3.1, the PIR delivered over ES9+),
 # `profile enable`, `profile list`, and the order Done in `smdp-admin order
-# list`. Every process it starts is stopped on every exit (trap); every wait
+# list`. Then, when it started pcscd itself, the reverse mode: pcscd -c with a
+# reader.conf.d in the work dir (vpcd connects to euiccd --vpcd-listen) and
+# the enabled profile listed through it. Every process it starts is stopped on every exit (trap); every wait
 # is bounded; logs are printed on failure. RSP_SHARED: the directory with
 # ts48/ (default: ../../shared from this script).
 # Exit: 0 pass, 1 fail, 77 skipped (not root and the packages are missing).
@@ -220,5 +222,47 @@ grep -q '"event": "install"' "$WORK/notif.out" &&
 grep "$ICCID" "$WORK/orders.out" | grep -qiw "done" ||
     fail "order of $ICCID not done: $(cat "$WORK/orders.out")"
 
-log "PASS: EID $EID; profile $ICCID downloaded (${US:-?} us), enabled, order Done, through pcscd + vpcd"
+# ---- reverse mode: vpcd connects to euiccd --vpcd-listen ----
+# Only with a pcscd of our own (a running system pcscd keeps its config):
+# pcscd -c reads a reader.conf.d in $WORK (DEVICENAME 127.0.0.1:0x8C7B), so
+# /etc is not touched. euiccd answers both slot ports (35963 the eUICC,
+# 35964 a blank card): Debian's vpcd aborts pcscd otherwise.
+REV=skipped
+if [ -n "$PCSCD_PID" ]; then
+    stop "$PCSCD_PID"; PCSCD_PID=""
+    stop "$EUICCD_PID"; EUICCD_PID=""
+    mkdir -p "$WORK/revconf"
+    printf 'FRIENDLYNAME "Virtual PCD"\nDEVICENAME   127.0.0.1:0x8C7B\nLIBPATH      /usr/lib/pcsc/drivers/serial/libifdvpcd.so\nCHANNELID    0x8C7B\n' \
+        >"$WORK/revconf/vpcd"
+    i=0
+    while port_listening; do   # the forward vpcd's port is released
+        [ $i -ge 50 ] && fail "port $PORT still in use after pcscd stopped"
+        sleep 0.1; i=$((i + 1))
+    done
+    "$BIN/euiccd" --state "$WORK/card.json" --vpcd-listen 127.0.0.1:$PORT --log info \
+        >"$WORK/euiccd-rev.log" 2>&1 &
+    EUICCD_PID=$!
+    i=0
+    until port_listening; do
+        kill -0 "$EUICCD_PID" 2>/dev/null || fail "euiccd --vpcd-listen exited"
+        [ $i -ge 100 ] && fail "euiccd --vpcd-listen: not listening on $PORT after 10 s"
+        sleep 0.1; i=$((i + 1))
+    done
+    # pcscd wants an absolute directory (it changes to /)
+    pcscd -f -a -c "$(cd "$WORK/revconf" && pwd)" >"$WORK/pcscd-rev.log" 2>&1 &
+    PCSCD_PID=$!
+    i=0
+    until lpa_pcsc profile list >"$WORK/list3.out"; do
+        kill -0 "$PCSCD_PID" 2>/dev/null || fail "pcscd (reverse mode) exited"
+        [ $i -ge 100 ] && fail "lpa over reverse vpcd: no answer after 10 s"
+        sleep 0.1; i=$((i + 1))
+    done
+    tr -d ' \n' <"$WORK/list3.out" |
+        grep -q "\"iccid\":\"$ICCID\",\"isdpAid\":\"[0-9A-F]*\",\"state\":\"enabled\"" ||
+        fail "reverse mode: profile $ICCID not listed enabled: $(cat "$WORK/list3.out")"
+    kill -0 "$PCSCD_PID" 2>/dev/null || fail "pcscd (reverse mode) died"
+    REV=ok
+fi
+
+log "PASS: EID $EID; profile $ICCID downloaded (${US:-?} us), enabled, order Done, through pcscd + vpcd (reverse mode: $REV)"
 exit 0

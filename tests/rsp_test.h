@@ -54,6 +54,7 @@ extern CU_TestInfo euicc_es10b_tests[];
 extern CU_TestInfo lpa_tests[];
 extern CU_TestInfo lpa_rsp_tests[];
 extern CU_TestInfo lpa_drivers_tests[];
+extern CU_TestInfo euiccd_tests[];
 extern CU_TestInfo smdp_store_tests[];
 extern CU_TestInfo smdp_es9_tests[];
 extern CU_TestInfo smdp_admin_tests[];

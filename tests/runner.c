@@ -17,6 +17,7 @@ static CU_SuiteInfo suites[] = {
     { .pName = "lpa", .pTests = lpa_tests },
     { .pName = "lpa_rsp", .pTests = lpa_rsp_tests },
     { .pName = "lpa_drivers", .pTests = lpa_drivers_tests },
+    { .pName = "euiccd", .pTests = euiccd_tests },
     { .pName = "smdp_store", .pTests = smdp_store_tests },
     { .pName = "smdp_es9", .pTests = smdp_es9_tests },
     { .pName = "smdp_admin", .pTests = smdp_admin_tests },

@@ -7,8 +7,10 @@
  * APDUs and exits. The parent (only it asserts) reopens the card and checks
  * the state is exactly the old one or exactly the new one (profiles:
  * ICCID + state; notifications: seq, event, ICCID; next seq).
- * A leftover, truncated or garbage state.json.tmp (a tear inside the save)
- * must not break the next open nor the next save.
+ * The state file is two slots written in turn (euicc_state.c): a torn slot
+ * write (garbled, cut, half old and half new) falls back to the other slot,
+ * the state before; both slots damaged, a changed size or a damaged
+ * identity region: the card does not open.
  * LoadBoundProfilePackage: the same at every crash point of a whole TS.48
  * download (tests/euicc_dp.c plays the SM-DP+). The commit contract under
  * injected save faults (euicc_fault_set).
@@ -212,7 +214,7 @@ static void tear_loop(enum op op)
 {
     struct euicc_fixture f;
     struct snap old, neu, got;
-    char cmd[128], tmp_path[700];
+    char cmd[128];
     uint8_t *old_file;
     size_t old_len;
     int n_old = 0, n_new = 0, done = 0;
@@ -226,7 +228,6 @@ static void tear_loop(enum op op)
         cmd_for(cmd, sizeof(cmd), "BF32", ICCID_A, 1);
     else
         cmd_for(cmd, sizeof(cmd), "BF33", ICCID_B, 0);
-    snprintf(tmp_path, sizeof(tmp_path), "%s.tmp", f.state_path);
 
     /* reference: OLD, then NEW by running the operation here */
     snap_take(f.card, &old);
@@ -278,8 +279,6 @@ static void tear_loop(enum op op)
         n_new += !done && is_new;
         /* what is left behind does not break the next open */
         CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
-        if (access(tmp_path, F_OK) == 0)
-            fprintf(stderr, "\n  note: op %d tear %ld left %s\n", (int)op, n, tmp_path);
     }
     if (!done)
         fprintf(stderr, "\n  op %d never completed in %d tears\n", (int)op, MAX_TEARS);
@@ -298,58 +297,109 @@ static void test_tear_enable(void) { tear_loop(OP_ENABLE); }
 static void test_tear_disable(void) { tear_loop(OP_DISABLE); }
 static void test_tear_delete(void) { tear_loop(OP_DELETE); }
 
-/* A tear inside the save leaves state.json.tmp half written (or garbage):
- * the next open ignores it and the next save replaces it. */
-static void test_tear_mid_save(void)
+/* Open the state image img (written as the whole file) and snapshot it;
+ * the rc of euicc_open. */
+static int snap_image(const char *path, const uint8_t *img, size_t len, struct snap *s)
 {
-    static const char *junk[] = { "", "{\"eid\": \"89", "\x00\xff garbage" };
+    if (write_file(path, img, len) != 0)
+        return RSP_ERR_IO;
+    return snap_file(path, s);
+}
+
+/* A tear inside the in-place slot write (what a power cut can leave of
+ * it): the other slot, the state before, is what opens. */
+static void test_tear_slot(void)
+{
     struct euicc_fixture f;
-    struct snap old, got, neu;
-    char cmd[128], tmp_path[700];
-    uint8_t *file;
-    size_t len;
+    struct euicc *e = NULL;
+    struct snap old, neu, got;
+    char cmd[128];
+    uint8_t *o, *n, *t;
+    size_t olen, nlen, at, ss;
+    unsigned slot;
+    uint64_t gen;
 
     CU_ASSERT_FATAL(euicc_fixture_open(&f, NULL) == 0);
     add_profile(f.card, ICCID_A, 0x01, EUICC_PROFILE_ENABLED);
     add_profile(f.card, ICCID_B, 0x02, EUICC_PROFILE_DISABLED);
     snap_take(f.card, &old);
-    snprintf(tmp_path, sizeof(tmp_path), "%s.tmp", f.state_path);
-    file = test_read_file(f.state_path, &len);
-    CU_ASSERT_FATAL(file != NULL && len > 2);
+    o = test_read_file(f.state_path, &olen);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    gen = f.card->st.slot_gen;
+    slot = f.card->st.slot;
+    ss = f.card->st.slot_size;
+    CU_ASSERT_FATAL(ss >= 256u * 1024 && f.card->st.ident_size > 0);
+    CU_ASSERT_EQUAL(olen, f.card->st.ident_size + 2 * ss);
 
-    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]) + 1; i++) {
-        /* the last round: the new state truncated to half */
-        int rc = i < sizeof(junk) / sizeof(junk[0])
-                     ? write_file(tmp_path, (const uint8_t *)junk[i], i == 2 ? 10 : strlen(junk[i]))
-                     : write_file(tmp_path, file, len / 2);
-        CU_ASSERT_FATAL(rc == 0);
-        CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
-        snap_take(f.card, &got);
+    /* one commit: the other slot, the next generation, size unchanged */
+    cmd_for(cmd, sizeof(cmd), "BF32", ICCID_A, 1);
+    CU_ASSERT_RC(do_op(&f, cmd), 0);
+    snap_take(f.card, &neu);
+    CU_ASSERT_EQUAL(f.card->st.slot, slot ^ 1u);
+    CU_ASSERT(f.card->st.slot_gen == gen + 1);
+    n = test_read_file(f.state_path, &nlen);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(n);
+    CU_ASSERT_EQUAL_FATAL(nlen, olen);
+    at = f.card->st.ident_size + (slot ^ 1u) * ss;
+    /* only the written slot changed */
+    CU_ASSERT(memcmp(o, n, at) == 0);
+    CU_ASSERT(memcmp(o + at + ss, n + at + ss, nlen - at - ss) == 0);
+    t = malloc(nlen);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+
+    /* intact: NEW */
+    CU_ASSERT_RC(snap_image(f.state_path, n, nlen, &got), 0);
+    CU_ASSERT(snap_eq(&got, &neu));
+    for (int v = 0; v < 5; v++) {
+        memcpy(t, n, nlen);
+        if (v == 0)
+            t[at + 30] ^= 0x01;                       /* header */
+        else if (v == 1)
+            t[at + 200] ^= 0x40;                      /* JSON */
+        else if (v == 2)                              /* first sector new, rest old */
+            memcpy(t + at + 512, o + at + 512, ss - 512);
+        else if (v == 3)                              /* cut short */
+            memset(t + at + 1024, 0, ss - 1024);
+        else                                          /* header old, rest new */
+            memcpy(t + at, o + at, 512);
+        CU_ASSERT_RC(snap_image(f.state_path, t, nlen, &got), 0);
         if (!snap_eq(&got, &old)) {
-            fprintf(stderr, "\n  junk .tmp %zu changed the state\n", i);
+            fprintf(stderr, "\n  torn slot variant %d did not give OLD\n", v);
             snap_print("got", &got);
             snap_print("old", &old);
         }
         CU_ASSERT(snap_eq(&got, &old));
     }
-    /* a save over the leftover works; the .tmp left, if any, is no
-     * longer junk but the state before (the spare the next commit
-     * overwrites: euicc_state.c exchanges the two) */
-    cmd_for(cmd, sizeof(cmd), "BF32", ICCID_A, 1);
+    /* after a fallback the next commit goes over the torn slot */
+    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    CU_ASSERT_EQUAL(f.card->st.slot, slot);
     CU_ASSERT_RC(do_op(&f, cmd), 0);
-    snap_take(f.card, &neu);
-    if (access(tmp_path, F_OK) == 0) {
-        CU_ASSERT_RC(snap_file(tmp_path, &got), 0);
-        CU_ASSERT(snap_eq(&got, &old));
-    }
+    CU_ASSERT_EQUAL(f.card->st.slot, slot ^ 1u);
     CU_ASSERT_RC(snap_file(f.state_path, &got), 0);
-    if (!snap_eq(&got, &neu)) {
-        snap_print("file", &got);
-        snap_print("card", &neu);
-    }
     CU_ASSERT(snap_eq(&got, &neu));
-    CU_ASSERT(!snap_eq(&got, &old));
-    free(file);
+
+    /* both slots damaged, size changed, identity damaged: no card */
+    memcpy(t, n, nlen);
+    t[at + 300] ^= 0x01;
+    t[f.card->st.ident_size + slot * ss + 300] ^= 0x01;
+    CU_ASSERT_RC(snap_image(f.state_path, t, nlen, &got), RSP_ERR_DECODE);
+    CU_ASSERT_RC(snap_image(f.state_path, n, nlen - 4096, &got), RSP_ERR_DECODE);
+    CU_ASSERT_FATAL(write_file(f.state_path, n, nlen) == 0);
+    {
+        FILE *fp = fopen(f.state_path, "ab");
+        CU_ASSERT_FATAL(fp != NULL);
+        fputc(0, fp);
+        fclose(fp);
+    }
+    CU_ASSERT_RC(euicc_open(f.state_path, &e), RSP_ERR_DECODE);
+    CU_ASSERT_PTR_NULL(e);
+    memcpy(t, n, nlen);
+    t[300] ^= 0x01;
+    CU_ASSERT_RC(snap_image(f.state_path, t, nlen, &got), RSP_ERR_DECODE);
+    CU_ASSERT_RC(snap_image(f.state_path, n, nlen, &got), 0);
+    free(t);
+    free(o);
+    free(n);
     euicc_fixture_close(&f);
 }
 
@@ -649,7 +699,7 @@ static void test_commit_faults(void)
     euicc_fixture_close(&f);
 }
 
-/* "<state>.<AID hex>.pkg" of profile i. */
+/* "<state>.<AID hex>.pkg" of profile i (version-1 states). */
 static void pkg_name(const struct euicc_fixture *f, size_t i, char *out, size_t max)
 {
     char hex[33];
@@ -658,11 +708,9 @@ static void pkg_name(const struct euicc_fixture *f, size_t i, char *out, size_t 
     snprintf(out, max, "%s.%s.pkg", f->state_path, hex);
 }
 
-/* Package files (euicc_state.c): an installed package lives in its own file
- * named by the JSON with length and SHA-256; a damaged, short or missing
- * one keeps the card from opening (RSP_ERR_DECODE); orphans go at open; a
- * dropped profile's file goes after its commit; an inline package of an
- * older file loads and moves out at the next commit. */
+/* Packages live in the two-slot state file; version-1 states (packages
+ * inline, or in package files) load and move into it at the next commit;
+ * an image that outgrows its slot gets a new, larger file. */
 static void test_package_files(void)
 {
     struct euicc_fixture f;
@@ -670,9 +718,10 @@ static void test_package_files(void)
     struct euicc_dp_pir pir;
     struct euicc *e = NULL;
     struct euicc_state st;
+    struct euicc_profile *p;
     char iccid[21], pkg[700], orphan[700], other[700];
-    uint8_t *upp, *file, *json;
-    size_t upp_len, len, jlen;
+    uint8_t *upp, *file, *pk;
+    size_t upp_len, len, pk_len, ss, big;
     struct stat sb;
 
     upp = euicc_dp_read_profile("TS48v2_SAIP2.3_NoBERTLV.der", &upp_len, iccid);
@@ -681,21 +730,31 @@ static void test_package_files(void)
     CU_ASSERT_FATAL(euicc_dp_load(&d, euicc_fixture_pki_dir(), "NIST", 0) == 0);
     CU_ASSERT_RC(euicc_dp_run(&f, &d, upp, upp_len, iccid, DP_F_NONE, 0, &pir), 0);
     CU_ASSERT_FATAL(pir.ok && f.card->st.n_profiles == 1);
-    CU_ASSERT(f.card->st.profiles[0].pkg_stored);
+    pk_len = f.card->st.profiles[0].package_len;
+    pk = malloc(pk_len);
+    CU_ASSERT_FATAL(pk != NULL && pk_len > 1000);
+    memcpy(pk, f.card->st.profiles[0].package, pk_len);
     pkg_name(&f, 0, pkg, sizeof(pkg));
-    file = test_read_file(pkg, &len);
+    CU_ASSERT(stat(pkg, &sb) != 0);
+    /* raw in the state file, once in the slot written (and maybe in the
+     * older one) */
+    file = test_read_file(f.state_path, &len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(file);
-    CU_ASSERT_BYTES("package file", file, len, f.card->st.profiles[0].package,
-                    f.card->st.profiles[0].package_len);
-    json = test_read_file(f.state_path, &jlen);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(json);
-    CU_ASSERT(memmem(json, jlen, "\"package_sha256\"", 16) != NULL);
-    CU_ASSERT(memmem(json, jlen, "\"package\"", 9) == NULL);
-    CU_ASSERT(jlen < 8000);   /* the 12 KB package is not in it */
-    free(json);
+    CU_ASSERT(file[0] == 'r');
+    CU_ASSERT(memmem(file, len, pk, pk_len) != NULL);
+    free(file);
+    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    CU_ASSERT_FATAL(f.card->st.n_profiles == 1);
+    CU_ASSERT_BYTES("reloaded", f.card->st.profiles[0].package,
+                    f.card->st.profiles[0].package_len, pk, pk_len);
 
-    /* an orphan (a tear between the package write and its commit) goes at
-     * open; a file that is not "<state>.<hex>.pkg" stays */
+    /* version 1 with a package file: loads; a damaged file keeps the card
+     * from opening; orphans go at open, other files stay */
+    CU_ASSERT_RC(euicc_state_load(f.state_path, &st), 0);
+    CU_ASSERT_RC(euicc_state_save_json(f.state_path, &st, 1), 0);
+    euicc_state_clear(&st);
+    file = test_read_file(pkg, &len);
+    CU_ASSERT_BYTES("package file", file, file ? len : 0, pk, pk_len);
     snprintf(orphan, sizeof(orphan), "%s.A0000005591010FFFFFFFF8900009900.pkg", f.state_path);
     snprintf(other, sizeof(other), "%s.notes.pkg", f.state_path);
     CU_ASSERT_FATAL(write_file(orphan, (const uint8_t *)"x", 1) == 0);
@@ -703,67 +762,99 @@ static void test_package_files(void)
     CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
     CU_ASSERT(stat(orphan, &sb) != 0);
     CU_ASSERT(stat(other, &sb) == 0);
-    CU_ASSERT(stat(pkg, &sb) == 0);
-    CU_ASSERT_EQUAL(f.card->st.n_profiles, 1);
     unlink(other);
-
-    /* damaged: one byte flipped, cut short, longer, missing */
+    CU_ASSERT_FATAL(f.card->st.n_profiles == 1);
+    CU_ASSERT(f.card->st.profiles[0].pkg_stored);
+    CU_ASSERT_EQUAL(f.card->st.slot_size, 0);
+    CU_ASSERT_BYTES("version 1, file", f.card->st.profiles[0].package,
+                    f.card->st.profiles[0].package_len, pk, pk_len);
     euicc_free(f.card);
     f.card = NULL;
+    CU_ASSERT_FATAL(file != NULL);
     file[len / 2] ^= 0x01;
     CU_ASSERT_FATAL(write_file(pkg, file, len) == 0);
     CU_ASSERT_RC(euicc_open(f.state_path, &e), RSP_ERR_DECODE);
     file[len / 2] ^= 0x01;
     CU_ASSERT_FATAL(write_file(pkg, file, len - 1) == 0);
     CU_ASSERT_RC(euicc_open(f.state_path, &e), RSP_ERR_DECODE);
-    CU_ASSERT_FATAL(write_file(pkg, file, len) == 0);
-    CU_ASSERT_FATAL(truncate(pkg, (off_t)len + 1) == 0);
-    CU_ASSERT_RC(euicc_open(f.state_path, &e), RSP_ERR_DECODE);
-    CU_ASSERT_FATAL(unlink(pkg) == 0);
-    CU_ASSERT_RC(euicc_open(f.state_path, &e), RSP_ERR_DECODE);
     CU_ASSERT_PTR_NULL(e);
     CU_ASSERT_FATAL(write_file(pkg, file, len) == 0);
+    free(file);
+    /* the first commit moves it into a two-slot file, the file goes */
+    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    CU_ASSERT_RC(euicc_commit(f.card), 0);
+    CU_ASSERT(f.card->st.slot_size >= 256u * 1024);
+    CU_ASSERT_EQUAL(f.card->st.profiles[0].pkg_stored, 0);
+    CU_ASSERT(stat(pkg, &sb) != 0);
     CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
     CU_ASSERT_FATAL(f.card->st.n_profiles == 1);
-    CU_ASSERT_BYTES("reloaded", f.card->st.profiles[0].package,
-                    f.card->st.profiles[0].package_len, file, len);
+    CU_ASSERT_BYTES("migrated from a file", f.card->st.profiles[0].package,
+                    f.card->st.profiles[0].package_len, pk, pk_len);
 
-    /* an older file: the package inline; it loads, and the next commit
-     * moves it out */
+    /* version 1, inline: the same */
     CU_ASSERT_RC(euicc_state_load(f.state_path, &st), 0);
-    st.profiles[0].pkg_stored = 0;
-    CU_ASSERT_RC(euicc_state_save(f.state_path, &st), 0);
+    CU_ASSERT_RC(euicc_state_save_json(f.state_path, &st, 0), 0);
     euicc_state_clear(&st);
-    CU_ASSERT_FATAL(unlink(pkg) == 0);
+    file = test_read_file(f.state_path, &len);
+    CU_ASSERT(file && file[0] == '{' && memmem(file, len, "\"package\"", 9) != NULL);
+    free(file);
     CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
     CU_ASSERT_FATAL(f.card->st.n_profiles == 1);
     CU_ASSERT_EQUAL(f.card->st.profiles[0].pkg_stored, 0);
-    CU_ASSERT_BYTES("inline", f.card->st.profiles[0].package,
-                    f.card->st.profiles[0].package_len, file, len);
+    CU_ASSERT_BYTES("version 1, inline", f.card->st.profiles[0].package,
+                    f.card->st.profiles[0].package_len, pk, pk_len);
     CU_ASSERT_RC(euicc_commit(f.card), 0);
-    CU_ASSERT(f.card->st.profiles[0].pkg_stored);
-    free(file);
-    file = test_read_file(pkg, &len);
-    CU_ASSERT_BYTES("migrated", file, file ? len : 0, f.card->st.profiles[0].package,
-                    f.card->st.profiles[0].package_len);
     CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
-    CU_ASSERT(f.card->st.n_profiles == 1 && f.card->st.profiles[0].pkg_stored);
+    CU_ASSERT(f.card->st.slot_size >= 256u * 1024);
+    CU_ASSERT_FATAL(f.card->st.n_profiles == 1);
+    CU_ASSERT_BYTES("migrated inline", f.card->st.profiles[0].package,
+                    f.card->st.profiles[0].package_len, pk, pk_len);
 
-    /* dropped: a failed commit keeps the file (the profile is back), a
-     * successful one removes it */
-    euicc_state_drop_profile(&f.card->st, 0);
+    /* growth: an image larger than half its slot gets a new file with
+     * larger slots; commits go in place again after it */
+    ss = f.card->st.slot_size;
+    CU_ASSERT_FATAL(f.card->st.n_profiles < EUICC_MAX_PROFILES);
+    p = &f.card->st.profiles[f.card->st.n_profiles];
+    *p = f.card->st.profiles[0];
+    p->aid[15] ^= 0x55;
+    snprintf(p->iccid, sizeof(p->iccid), "%s", ICCID_B);
+    p->metadata = malloc(f.card->st.profiles[0].metadata_len);
+    p->package_len = big = ss;
+    p->package = malloc(p->package_len);
+    CU_ASSERT_FATAL(p->metadata != NULL && p->package != NULL);
+    memcpy(p->metadata, f.card->st.profiles[0].metadata, p->metadata_len);
+    for (size_t i = 0; i < p->package_len; i++)
+        p->package[i] = (uint8_t)(i * 7);
+    f.card->st.n_profiles++;
+    CU_ASSERT_RC(euicc_commit(f.card), 0);
+    CU_ASSERT(f.card->st.slot_size >= 2 * ss);
+    file = test_read_file(f.state_path, &len);
+    CU_ASSERT_EQUAL(len, f.card->st.ident_size + 2 * f.card->st.slot_size);
+    free(file);
+    ss = f.card->st.slot;
+    CU_ASSERT_RC(euicc_commit(f.card), 0);
+    CU_ASSERT_EQUAL(f.card->st.slot, ss ^ 1u);
+    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    CU_ASSERT_FATAL(f.card->st.n_profiles == 2);
+    CU_ASSERT_EQUAL_FATAL(f.card->st.profiles[1].package_len, big);
+    CU_ASSERT(f.card->st.profiles[1].package[1000] == (uint8_t)(1000 * 7));
+
+    /* dropped: a failed commit keeps the profile (reloaded), a successful
+     * one drops it */
+    euicc_state_drop_profile(&f.card->st, 1);
     CU_ASSERT_RC(euicc_fault_set(f.card, "savefail"), 0);
     CU_ASSERT_RC(euicc_commit(f.card), RSP_ERR_IO);
-    CU_ASSERT_EQUAL(f.card->st.n_profiles, 1);
-    CU_ASSERT(stat(pkg, &sb) == 0);
+    CU_ASSERT_EQUAL(f.card->st.n_profiles, 2);
+    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    CU_ASSERT_EQUAL(f.card->st.n_profiles, 2);
+    euicc_state_drop_profile(&f.card->st, 1);
     euicc_state_drop_profile(&f.card->st, 0);
     CU_ASSERT_RC(euicc_commit(f.card), 0);
-    CU_ASSERT(stat(pkg, &sb) != 0);
     CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
     CU_ASSERT_EQUAL(f.card->st.n_profiles, 0);
 
     euicc_dp_free(&d);
-    free(file);
+    free(pk);
     free(upp);
     euicc_fixture_close(&f);
 }
@@ -772,7 +863,7 @@ CU_TestInfo euicc_tear_tests[] = {
     { "enable", test_tear_enable },
     { "disable", test_tear_disable },
     { "delete", test_tear_delete },
-    { "mid_save_tmp", test_tear_mid_save },
+    { "torn_slot", test_tear_slot },
     { "install", test_tear_install },
     { "retry", test_tear_retry },
     { "commit_faults", test_commit_faults },

@@ -4,6 +4,7 @@
 
 #include "rsp_test.h"
 #include "lpa.h"
+#include "lpa_es10b.h"
 #include "rsp_asn1.h"
 #include "rsp_err.h"
 #include "rsp_util.h"
@@ -517,6 +518,143 @@ static void test_get_profiles_info(void)
     fake_done(&f);
 }
 
+/* GetProfilesInfo searchCriteria (§5.7.15): the exact request for each
+ * kind - [0] CHOICE explicit (A0) around 4F / 5A / 95 - and the tagList
+ * (5C); the card's answer holds only the fields asked for. */
+static void test_profiles_query(void)
+{
+    struct fake f = { 0 };
+    struct lpa_ctx ctx;
+    struct lpa_profile_list list;
+    struct lpa_profile_query q = { 0 };
+
+    /* ICCID 8944476500001224158 (BCD, nibbles swapped, F filler) */
+    fake_addh(&f, "81E2910011" "BF2D0E" "A00C" "5A0A984474560000214251F8", "BF2D02A0009000");
+    /* ISD-P AID */
+    fake_addh(&f, "81E2910017" "BF2D14" "A012" "4F10A0000005591010FFFFFFFF8900001000",
+              "BF2D02A0009000");
+    /* profileClass operational (2) */
+    fake_addh(&f, "81E2910008" "BF2D05" "A003" "950102", "BF2D02A0009000");
+    /* profileClass test (0) with a tagList: iccid, profileState, profileName;
+     * the answer: one ProfileInfo (E3) with just those */
+    fake_addh(&f, "81E291000E" "BF2D0B" "A003" "950100" "5C045A9F7092",
+              "BF2D1A" "A018" "E316" "5A0A98001032547698103214" "9F700101" "920454657374"
+              "9000");
+    /* a tagList alone, every field in bit order */
+    fake_addh(&f, "81E291000D" "BF2D0A" "5C085A4F9F7090919295", "BF2D03810101" "9000");
+
+    CU_ASSERT_RC(open_fake(&ctx, &f, 1, 0, 0), 0);
+    q.search = LPA_SEARCH_ICCID;
+    q.id = "8944476500001224158";
+    CU_ASSERT_RC(lpa_get_profiles_info_query(&ctx, &q, &list), 0);
+    CU_ASSERT(list.error == 0 && list.count == 0 && list.items == NULL);
+    lpa_profile_list_free(&list);
+    q.search = LPA_SEARCH_AID;
+    q.id = "A0000005591010FFFFFFFF8900001000";
+    CU_ASSERT_RC(lpa_get_profiles_info_query(&ctx, &q, &list), 0);
+    lpa_profile_list_free(&list);
+    q.search = LPA_SEARCH_CLASS;
+    q.id = NULL;
+    q.profile_class = LPA_PROFILE_CLASS_OPERATIONAL;
+    CU_ASSERT_RC(lpa_get_profiles_info_query(&ctx, &q, &list), 0);
+    lpa_profile_list_free(&list);
+
+    q.profile_class = LPA_PROFILE_CLASS_TEST;
+    q.fields = LPA_PI_ICCID | LPA_PI_STATE | LPA_PI_NAME;
+    CU_ASSERT_RC(lpa_get_profiles_info_query(&ctx, &q, &list), 0);
+    CU_ASSERT(list.error == 0);
+    CU_ASSERT_FATAL(list.count == 1);
+    CU_ASSERT_STRING_EQUAL(list.items[0].iccid, "89000123456789012341");
+    CU_ASSERT(list.items[0].state == LPA_PROFILE_STATE_ENABLED);
+    CU_ASSERT_STRING_EQUAL(list.items[0].name, "Test");
+    CU_ASSERT_STRING_EQUAL(list.items[0].isdp_aid, "");
+    CU_ASSERT(list.items[0].profile_class == LPA_PROFILE_CLASS_ABSENT);
+    CU_ASSERT(list.items[0].nickname == NULL && list.items[0].spn == NULL);
+    lpa_profile_list_free(&list);
+
+    q.search = LPA_SEARCH_ALL;
+    q.fields = LPA_PI_ICCID | LPA_PI_ISDP_AID | LPA_PI_STATE | LPA_PI_NICKNAME | LPA_PI_SPN |
+               LPA_PI_NAME | LPA_PI_CLASS;
+    CU_ASSERT_RC(lpa_get_profiles_info_query(&ctx, &q, &list), 0);
+    CU_ASSERT(list.error == 1 && list.count == 0);   /* incorrectInputValues, as data */
+    lpa_profile_list_free(&list);
+
+    /* malformed queries never reach the card */
+    struct lpa_profile_query bad[] = {
+        { .search = LPA_SEARCH_ICCID, .id = "89ABC" },
+        { .search = LPA_SEARCH_ICCID, .id = NULL },
+        { .search = LPA_SEARCH_AID, .id = "A000" },
+        { .search = LPA_SEARCH_AID, .id = "A0000005591010FFFFFFFF890000100" },   /* odd */
+        { .search = LPA_SEARCH_CLASS, .profile_class = 3 },
+        { .search = LPA_SEARCH_CLASS, .profile_class = -1 },
+        { .search = (enum lpa_profile_search)99 },
+        { .fields = 1u << 7 },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        list.count = 99;
+        CU_ASSERT_RC(lpa_get_profiles_info_query(&ctx, &bad[i], &list), RSP_ERR_INVAL);
+        CU_ASSERT(list.count == 0 && list.items == NULL);
+    }
+    CU_ASSERT_RC(lpa_get_profiles_info_query(&ctx, &q, NULL), RSP_ERR_INVAL);
+    lpa_close(&ctx);
+    fake_done(&f);
+}
+
+/* LoadCRL (§5.7.12): crl is [0] CertificateList (automatic tags), so the
+ * card gets BF35 { A0 <the CRL's contents byte for byte> } (the signature
+ * BIT STRING ends in 00: nothing trimmed); the kinds of answer; input that
+ * is no CertificateList never reaches the card. */
+static void test_load_crl(void)
+{
+    static const char crl_body[] = "3003020101" "300A06082A8648CE3D040302" "030300FF00";
+    static const char crl_hex[] = "3016" "3003020101" "300A06082A8648CE3D040302" "030300FF00";
+    struct fake f = { 0 };
+    struct lpa_ctx ctx;
+    struct lpa_crl_result r;
+    size_t n;
+    uint8_t *crl = test_hex(crl_hex, &n);
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "81E291001B" "BF3518" "A016%s", crl_body);
+    fake_addh(&f, cmd, "BF3502A000" "9000");                      /* ok */
+    fake_addh(&f, cmd, "BF350AA008A006020102020103" "9000");      /* ok, parts 2 3 missing */
+    fake_addh(&f, cmd, "BF3503810105" "9000");                    /* fresherCrlAlreadyLoaded */
+    fake_addh(&f, cmd, "BF3503810100" "9000");                    /* error 0: still an error */
+    fake_addh(&f, cmd, "BF350105" "9000");                        /* no LoadCRLResponse */
+    fake_addh(&f, cmd, "6A80");
+    CU_ASSERT_RC(open_fake(&ctx, &f, 1, 0, 0), 0);
+
+    CU_ASSERT_RC(lpa_es10b_load_crl(&ctx, crl, n, &r), 0);
+    CU_ASSERT(r.error == 0 && r.n_missing == 0);
+    CU_ASSERT_RC(lpa_es10b_load_crl(&ctx, crl, n, &r), 0);
+    CU_ASSERT(r.error == 0);
+    CU_ASSERT_FATAL(r.n_missing == 2);
+    CU_ASSERT(r.missing[0] == 2 && r.missing[1] == 3);
+    CU_ASSERT_RC(lpa_es10b_load_crl(&ctx, crl, n, &r), 0);
+    CU_ASSERT(r.error == 5);
+    CU_ASSERT_RC(lpa_es10b_load_crl(&ctx, crl, n, &r), 0);
+    CU_ASSERT(r.error == 127);
+    CU_ASSERT_RC(lpa_es10b_load_crl(&ctx, crl, n, &r), RSP_ERR_DECODE);
+    CU_ASSERT(r.error == 0 && r.n_missing == 0);
+    CU_ASSERT_RC(lpa_es10b_load_crl(&ctx, crl, n, &r), LPA_ERR_SW);
+    CU_ASSERT(lpa_last_sw(&ctx) == 0x6A80);
+
+    /* not a CRL: a truncated one, trailing bytes, no input */
+    CU_ASSERT_RC(lpa_es10b_load_crl(&ctx, crl, n - 1, &r), RSP_ERR_INVAL);
+    uint8_t *longer = malloc(n + 1);
+    memcpy(longer, crl, n);
+    longer[n] = 0x00;
+    CU_ASSERT_RC(lpa_es10b_load_crl(&ctx, longer, n + 1, &r), RSP_ERR_INVAL);
+    CU_ASSERT_RC(lpa_es10b_load_crl(&ctx, (const uint8_t *)"\x04\x01\x00", 3, &r),
+                 RSP_ERR_INVAL);
+    CU_ASSERT_RC(lpa_es10b_load_crl(&ctx, NULL, 0, &r), RSP_ERR_INVAL);
+    CU_ASSERT_RC(lpa_es10b_load_crl(&ctx, crl, n, NULL), RSP_ERR_INVAL);
+    free(longer);
+    free(crl);
+    lpa_close(&ctx);
+    fake_done(&f);
+}
+
 /* Result codes come back as data, not as C errors. */
 static void test_result_codes(void)
 {
@@ -662,6 +800,8 @@ CU_TestInfo lpa_tests[] = {
     { "limits", test_limits },
     { "get_eid", test_get_eid },
     { "get_profiles_info", test_get_profiles_info },
+    { "profiles_query", test_profiles_query },
+    { "load_crl", test_load_crl },
     { "result_codes", test_result_codes },
     { "activation_code", test_activation_code },
     CU_TEST_INFO_NULL,

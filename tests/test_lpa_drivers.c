@@ -11,15 +11,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "euicc.private.h"
 #include "euicc_fixture.h"
 #include "euiccd.h"
 #include "lpa.h"
 #include "lpa_drivers.h"
+#include "lpa_es10b.h"
 #include "rsp_asn1.h"
 #include "rsp_err.h"
 #include "rsp_test.h"
@@ -89,6 +93,146 @@ static void check_eid_and_list(struct lpa_ctx *ctx, int want_state)
     CU_ASSERT_STRING_EQUAL(l.items[0].isdp_aid, "A0000005591010FFFFFFFF8900001001");
     CU_ASSERT_EQUAL(l.items[0].state, want_state);
     lpa_profile_list_free(&l);
+}
+
+/* ICCID_A (operational, disabled, AID ..01) and ICCID_B (test, enabled,
+ * AID ..02). */
+static int card_with_two_profiles(struct euicc_fixture *f)
+{
+    if (card_with_profile(f))
+        return -1;
+    add_profile(f->card, ICCID_B, 0x02, EUICC_PROFILE_ENABLED);
+    f->card->st.profiles[1].profile_class = LPA_PROFILE_CLASS_TEST;
+    CU_ASSERT_RC(euicc_commit(f->card), 0);
+    return 0;
+}
+
+/* A real CRL (RFC 5280 §5.1: v2, issuer, thisUpdate/nextUpdate, one
+ * revoked serial, ECDSA P-256 with SHA-256) written to path as DER. */
+static int write_crl(const char *path)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509_CRL *crl = X509_CRL_new();
+    X509_REVOKED *rv = X509_REVOKED_new();
+    X509_NAME *name = X509_NAME_new();
+    ASN1_TIME *t0 = ASN1_TIME_set(NULL, time(NULL)), *t1 = ASN1_TIME_adj(NULL, time(NULL), 1, 0);
+    ASN1_INTEGER *serial = ASN1_INTEGER_new();
+    unsigned char *der = NULL;
+    int n = -1, ok;
+    FILE *fp;
+
+    ok = key && crl && rv && name && t0 && t1 && serial &&
+         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                    (const unsigned char *)"Test CI", -1, -1, 0) &&
+         X509_CRL_set_version(crl, X509_CRL_VERSION_2) && X509_CRL_set_issuer_name(crl, name) &&
+         X509_CRL_set1_lastUpdate(crl, t0) && X509_CRL_set1_nextUpdate(crl, t1) &&
+         ASN1_INTEGER_set(serial, 4242) && X509_REVOKED_set_serialNumber(rv, serial) &&
+         X509_REVOKED_set_revocationDate(rv, t0) && X509_CRL_add0_revoked(crl, rv);
+    if (ok)
+        rv = NULL;   /* owned by crl */
+    ok = ok && X509_CRL_sort(crl) && X509_CRL_sign(crl, key, EVP_sha256()) > 0 &&
+         (n = i2d_X509_CRL(crl, &der)) > 0;
+    if (ok && (fp = fopen(path, "wb"))) {
+        ok = fwrite(der, 1, (size_t)n, fp) == (size_t)n;
+        ok = fclose(fp) == 0 && ok;
+    } else {
+        ok = 0;
+    }
+    OPENSSL_free(der);
+    ASN1_INTEGER_free(serial);
+    ASN1_TIME_free(t0);
+    ASN1_TIME_free(t1);
+    X509_NAME_free(name);
+    X509_REVOKED_free(rv);
+    X509_CRL_free(crl);
+    EVP_PKEY_free(key);
+    return ok ? 0 : -1;
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    uint8_t *p = malloc(65536);
+    *len = fp && p ? fread(p, 1, 65536, fp) : 0;
+    if (fp)
+        fclose(fp);
+    return p;
+}
+
+static void query(struct lpa_ctx *ctx, enum lpa_profile_search kind, const char *id, int cls,
+                  unsigned fields, struct lpa_profile_list *l)
+{
+    struct lpa_profile_query q = { .search = kind, .id = id, .profile_class = cls,
+                                   .fields = fields };
+    CU_ASSERT_RC(lpa_get_profiles_info_query(ctx, &q, l), 0);
+    CU_ASSERT_EQUAL(l->error, 0);
+}
+
+/* GetProfilesInfo searchCriteria and tagList, LoadCRL, end to end on the
+ * simulated card (its euicc_es10c / euicc_es10b decode what liblpa sent). */
+static void test_inproc_query_and_crl(void)
+{
+    struct euicc_fixture f;
+    struct lpa_drv_inproc *d = NULL;
+    struct lpa_apdu_driver drv;
+    struct lpa_ctx ctx;
+    struct lpa_profile_list l = { 0 };
+    struct lpa_crl_result r;
+    char path[700];
+    uint8_t *crl;
+    size_t n;
+
+    if (card_with_two_profiles(&f))
+        return;
+    CU_ASSERT_RC(lpa_drv_inproc_wrap(f.card, &d, &drv), 0);
+    CU_ASSERT_RC(lpa_ctx_init(&ctx, &drv, NULL), 0);
+    CU_ASSERT_RC(lpa_open(&ctx), 0);
+
+    query(&ctx, LPA_SEARCH_ALL, NULL, 0, 0, &l);
+    CU_ASSERT_EQUAL(l.count, 2);
+    lpa_profile_list_free(&l);
+    query(&ctx, LPA_SEARCH_ICCID, ICCID_B, 0, 0, &l);
+    CU_ASSERT_EQUAL_FATAL(l.count, 1);
+    CU_ASSERT_STRING_EQUAL(l.items[0].iccid, ICCID_B);
+    CU_ASSERT_STRING_EQUAL(l.items[0].isdp_aid, "A0000005591010FFFFFFFF8900001002");
+    CU_ASSERT_EQUAL(l.items[0].state, LPA_PROFILE_STATE_ENABLED);
+    CU_ASSERT_EQUAL(l.items[0].profile_class, LPA_PROFILE_CLASS_TEST);
+    CU_ASSERT_STRING_EQUAL(l.items[0].spn, "Test SP");
+    lpa_profile_list_free(&l);
+    query(&ctx, LPA_SEARCH_AID, "A0000005591010FFFFFFFF8900001001", 0, 0, &l);
+    CU_ASSERT_EQUAL_FATAL(l.count, 1);
+    CU_ASSERT_STRING_EQUAL(l.items[0].iccid, ICCID_A);
+    lpa_profile_list_free(&l);
+    query(&ctx, LPA_SEARCH_CLASS, NULL, LPA_PROFILE_CLASS_OPERATIONAL, 0, &l);
+    CU_ASSERT_EQUAL_FATAL(l.count, 1);
+    CU_ASSERT_STRING_EQUAL(l.items[0].iccid, ICCID_A);
+    lpa_profile_list_free(&l);
+    query(&ctx, LPA_SEARCH_CLASS, NULL, LPA_PROFILE_CLASS_PROVISIONING, 0, &l);
+    CU_ASSERT_EQUAL(l.count, 0);
+    lpa_profile_list_free(&l);
+    query(&ctx, LPA_SEARCH_ICCID, "8944476500000000033", 0, 0, &l);   /* not on the card */
+    CU_ASSERT_EQUAL(l.count, 0);
+    lpa_profile_list_free(&l);
+    /* tagList: only ICCID and class come back */
+    query(&ctx, LPA_SEARCH_CLASS, NULL, LPA_PROFILE_CLASS_TEST, LPA_PI_ICCID | LPA_PI_CLASS, &l);
+    CU_ASSERT_EQUAL_FATAL(l.count, 1);
+    CU_ASSERT_STRING_EQUAL(l.items[0].iccid, ICCID_B);
+    CU_ASSERT_EQUAL(l.items[0].profile_class, LPA_PROFILE_CLASS_TEST);
+    CU_ASSERT_EQUAL(l.items[0].state, LPA_PROFILE_STATE_ABSENT);
+    CU_ASSERT_STRING_EQUAL(l.items[0].isdp_aid, "");
+    CU_ASSERT(l.items[0].name == NULL && l.items[0].spn == NULL);
+    lpa_profile_list_free(&l);
+
+    snprintf(path, sizeof(path), "%s/test.crl", f.dir);
+    CU_ASSERT_RC(write_crl(path), 0);
+    crl = slurp(path, &n);
+    CU_ASSERT_RC(lpa_es10b_load_crl(&ctx, crl, n, &r), 0);
+    CU_ASSERT_EQUAL(r.error, 0);
+    CU_ASSERT_EQUAL(r.n_missing, 0);
+    free(crl);
+    lpa_close(&ctx);
+    lpa_drv_inproc_free(d);
+    euicc_fixture_close(&f);
 }
 
 static void test_inproc_wrap(void)
@@ -470,6 +614,97 @@ out:
     euicc_fixture_close(&f);
 }
 
+/* profile list with one search criterion, crl load: exit codes and JSON
+ * as spec-notes/lpa-cli.md says. */
+static void test_cli_search_crl(void)
+{
+    struct euicc_fixture f;
+    json_t *d, *p;
+    char a[2048], crl[700], junk[700];
+    FILE *fp;
+
+    CU_ASSERT_RC(need_programs(), 0);
+    if (card_with_two_profiles(&f))
+        return;
+#define ARGS(...) (snprintf(a, sizeof(a), __VA_ARGS__), a)
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s profile list --iccid " ICCID_B, f.state_path),
+                         &d), 0);
+    CU_ASSERT_EQUAL_FATAL(json_array_size(json_object_get(d, "profiles")), 1);
+    p = json_array_get(json_object_get(d, "profiles"), 0);
+    CU_ASSERT_STRING_EQUAL(jstr(p, "iccid"), ICCID_B);
+    CU_ASSERT_STRING_EQUAL(jstr(p, "class"), "test");
+    CU_ASSERT_STRING_EQUAL(jstr(p, "state"), "enabled");
+    json_decref(d);
+    /* after "profile list", --aid is the ISD-P AID to search for */
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s profile list --aid "
+                              "A0000005591010FFFFFFFF8900001001", f.state_path), &d), 0);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(d, "profiles")), 1);
+    CU_ASSERT_STRING_EQUAL(jstr(json_array_get(json_object_get(d, "profiles"), 0), "iccid"),
+                           ICCID_A);
+    json_decref(d);
+    /* ... and before the command the ISD-R AID, as always */
+    CU_ASSERT_RC(run_lpa(ARGS("--json --aid A0000005591010FFFFFFFF8900000100 --state %s "
+                              "profile list --class operational", f.state_path), &d), 0);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(d, "profiles")), 1);
+    json_decref(d);
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s profile list --class provisioning",
+                              f.state_path), &d), 0);
+    CU_ASSERT(json_is_array(json_object_get(d, "profiles")));
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(d, "profiles")), 0);
+    json_decref(d);
+    CU_ASSERT_RC(run_lpa(ARGS("--state %s profile list --class test", f.state_path), &d), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(lpa_out, ICCID_B));
+    CU_ASSERT_PTR_NULL(strstr(lpa_out, ICCID_A));
+    CU_ASSERT_RC(run_lpa(ARGS("--state %s profile list --iccid 8944476500000000033",
+                              f.state_path), &d), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(lpa_out, "no matching profile"));
+    /* usage errors -> 1, before the card is touched */
+    static const char *const bad[] = {
+        "--class bogus", "--iccid 12345", "--aid A0", "--iccid " ICCID_A " --class test",
+        "--class", "extra",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = run_lpa(ARGS("--json --state %s profile list %s", f.state_path, bad[i]), &d);
+        if (rc != 1)
+            fprintf(stderr, "\n  profile list %s: exit %d\n", bad[i], rc);
+        CU_ASSERT_EQUAL(rc, 1);
+        CU_ASSERT_STRING_EQUAL(jstr(d, "step"), "usage");
+        json_decref(d);
+    }
+
+    snprintf(crl, sizeof(crl), "%s/ci.crl", f.dir);
+    snprintf(junk, sizeof(junk), "%s/junk.crl", f.dir);
+    CU_ASSERT_RC(write_crl(crl), 0);
+    if ((fp = fopen(junk, "wb"))) {
+        fputs("-----BEGIN X509 CRL-----\n", fp);   /* PEM is not DER */
+        fclose(fp);
+    }
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s crl load %s", f.state_path, crl), &d), 0);
+    CU_ASSERT(json_is_true(json_object_get(d, "ok")));
+    CU_ASSERT_STRING_EQUAL(jstr(d, "command"), "crl load");
+    CU_ASSERT(json_is_array(json_object_get(d, "missingParts")));
+    json_decref(d);
+    CU_ASSERT_RC(run_lpa(ARGS("--state %s crl load %s", f.state_path, crl), &d), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(lpa_out, "CRL loaded"));
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s crl load %s", f.state_path, junk), &d), 1);
+    CU_ASSERT(d && strstr(jstr(d, "message"), "CertificateList") != NULL);
+    json_decref(d);
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s crl load %s/none.crl", f.state_path, f.dir),
+                         &d), 1);
+    json_decref(d);
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s crl load", f.state_path), &d), 1);
+    json_decref(d);
+    /* the card answers a status word -> 2, with the SW */
+    setenv("EUICC_FAULT", "sw=6A80@BF35", 1);
+    CU_ASSERT_RC(run_lpa(ARGS("--json --state %s crl load %s", f.state_path, crl), &d), 2);
+    unsetenv("EUICC_FAULT");
+    CU_ASSERT_STRING_EQUAL(jstr(d, "step"), "LoadCRL");
+    CU_ASSERT_STRING_EQUAL(jstr(d, "sw"), "6A80");
+    json_decref(d);
+#undef ARGS
+    euicc_fixture_close(&f);
+}
+
 /* tests/pcsc.sh: pcscd + vsmartcard vpcd + euiccd --vpcd + lpa --driver
  * pcsc. 77 = skipped (packages missing and not root). */
 static void test_pcsc(void)
@@ -498,7 +733,9 @@ CU_TestInfo lpa_drivers_tests[] = {
     { "inproc state file", test_inproc_state_file },
     { "inproc wrong AID", test_inproc_wrong_aid },
     { "tcp euiccd", test_tcp },
+    { "inproc query and crl", test_inproc_query_and_crl },
     { "cli json", test_cli },
+    { "cli search and crl", test_cli_search_crl },
     { "pcsc end to end", test_pcsc },
     CU_TEST_INFO_NULL,
 };

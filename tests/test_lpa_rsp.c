@@ -649,6 +649,13 @@ static void go(struct run *r)
     r->rc = lpa_download(&r->l, &r->http, &r->opt, &r->res);
 }
 
+/* setup + go: one download with the SM-DP+ answering fault on fault_fn. */
+static void run_with(struct run *r, int fault, const char *fault_fn)
+{
+    CU_ASSERT_FATAL(setup(r, fault, fault_fn) == 0);
+    go(r);
+}
+
 static void show(const struct run *r)
 {
     fprintf(stderr, "\n  rc %d step %s status '%s' %s/%s http %ld sw %04X euicc %d cancel %d: %s\n",
@@ -678,6 +685,21 @@ static void expect_fail(struct run *r, int rc, int step, int cancel)
     if (step > LPA_STEP_INITIATE_AUTHENTICATION)
         CU_ASSERT_EQUAL(r->f.card->sess.phase, EUICC_SESS_NONE);
     CU_ASSERT_EQUAL(r->f.card->st.n_profiles, 0);
+}
+
+/* A download that must fail exactly so (expect_fail), its detail line
+ * naming detail (NULL: any), with nothing more to check. */
+static void fail_case(int fault, const char *fault_fn, int rc, int step, int cancel,
+                      const char *detail)
+{
+    struct run r;
+
+    run_with(&r, fault, fault_fn);
+    expect_fail(&r, rc, step, cancel);
+    if (detail && !strstr(r.res.detail, detail))
+        fprintf(stderr, "\n  detail \"%s\" lacks \"%s\"\n", r.res.detail, detail);
+    CU_ASSERT(!detail || strstr(r.res.detail, detail) != NULL);
+    teardown(&r);
 }
 
 static const uint8_t *find_bytes(const uint8_t *p, size_t n, const uint8_t *w, size_t wn)
@@ -768,8 +790,7 @@ static void test_notification_refused(void)
 {
     struct run r;
     unsigned sent = 9;
-    CU_ASSERT_FATAL(setup(&r, FF_HTTP500, "handleNotification") == 0);
-    go(&r);
+    run_with(&r, FF_HTTP500, "handleNotification");
     CU_ASSERT_RC(r.rc, 0);   /* installed all the same */
     CU_ASSERT(strstr(r.res.detail, "not delivered") != NULL);
     CU_ASSERT_EQUAL(r.f.card->st.n_notifs, 1);
@@ -787,8 +808,7 @@ static void test_notification_refused(void)
 static void test_failed_status(void)
 {
     struct run r;
-    CU_ASSERT_FATAL(setup(&r, FF_FAILED, "authenticateClient") == 0);
-    go(&r);
+    run_with(&r, FF_FAILED, "authenticateClient");
     expect_fail(&r, LPA_ERR_ES9, LPA_STEP_AUTHENTICATE_CLIENT, LPA_CANCEL_UNDEFINED_REASON);
     CU_ASSERT_STRING_EQUAL(r.res.status, "Failed");
     CU_ASSERT_STRING_EQUAL(r.res.subject_code, "8.2.6");
@@ -802,8 +822,7 @@ static void test_failed_status(void)
 static void test_failed_initiate(void)
 {
     struct run r;
-    CU_ASSERT_FATAL(setup(&r, FF_FAILED, "initiateAuthentication") == 0);
-    go(&r);
+    run_with(&r, FF_FAILED, "initiateAuthentication");
     expect_fail(&r, LPA_ERR_ES9, LPA_STEP_INITIATE_AUTHENTICATION, -1);
     CU_ASSERT_STRING_EQUAL(r.res.subject_code, "8.2.6");
     teardown(&r);
@@ -812,8 +831,7 @@ static void test_failed_initiate(void)
 static void test_http_500(void)
 {
     struct run r;
-    CU_ASSERT_FATAL(setup(&r, FF_HTTP500, "getBoundProfilePackage") == 0);
-    go(&r);
+    run_with(&r, FF_HTTP500, "getBoundProfilePackage");
     expect_fail(&r, LPA_ERR_ES9, LPA_STEP_GET_BPP, LPA_CANCEL_UNDEFINED_REASON);
     CU_ASSERT_EQUAL(r.res.http_status, 500);
     CU_ASSERT_STRING_EQUAL(r.res.status, "");
@@ -822,57 +840,36 @@ static void test_http_500(void)
 
 static void test_bad_json(void)
 {
-    struct run r;
-    CU_ASSERT_FATAL(setup(&r, FF_BADJSON, "authenticateClient") == 0);
-    go(&r);
-    expect_fail(&r, RSP_ERR_DECODE, LPA_STEP_AUTHENTICATE_CLIENT, LPA_CANCEL_UNDEFINED_REASON);
-    CU_ASSERT(strstr(r.res.detail, "malformed JSON") != NULL);
-    teardown(&r);
+    fail_case(FF_BADJSON, "authenticateClient", RSP_ERR_DECODE, LPA_STEP_AUTHENTICATE_CLIENT,
+              LPA_CANCEL_UNDEFINED_REASON, "malformed JSON");
 }
 
 static void test_missing_field(void)
 {
-    struct run r;
-    CU_ASSERT_FATAL(setup(&r, FF_MISSING, "authenticateClient") == 0);
-    go(&r);
-    expect_fail(&r, RSP_ERR_DECODE, LPA_STEP_AUTHENTICATE_CLIENT, LPA_CANCEL_UNDEFINED_REASON);
-    CU_ASSERT(strstr(r.res.detail, "smdpSigned2") != NULL);
-    teardown(&r);
-    CU_ASSERT_FATAL(setup(&r, FF_MISSING, "initiateAuthentication") == 0);
-    go(&r);
-    expect_fail(&r, RSP_ERR_DECODE, LPA_STEP_INITIATE_AUTHENTICATION, -1);
-    CU_ASSERT(strstr(r.res.detail, "serverSigned1") != NULL);
-    teardown(&r);
+    fail_case(FF_MISSING, "authenticateClient", RSP_ERR_DECODE, LPA_STEP_AUTHENTICATE_CLIENT,
+              LPA_CANCEL_UNDEFINED_REASON, "smdpSigned2");
+    fail_case(FF_MISSING, "initiateAuthentication", RSP_ERR_DECODE,
+              LPA_STEP_INITIATE_AUTHENTICATION, -1, "serverSigned1");
 }
 
 static void test_bad_base64(void)
 {
-    struct run r;
-    CU_ASSERT_FATAL(setup(&r, FF_BADB64, "getBoundProfilePackage") == 0);
-    go(&r);
-    expect_fail(&r, RSP_ERR_DECODE, LPA_STEP_GET_BPP, LPA_CANCEL_LOAD_BPP_EXECUTION_ERROR);
-    CU_ASSERT(strstr(r.res.detail, "boundProfilePackage") != NULL);
-    teardown(&r);
-    CU_ASSERT_FATAL(setup(&r, FF_BADB64, "authenticateClient") == 0);
-    go(&r);
-    expect_fail(&r, RSP_ERR_DECODE, LPA_STEP_AUTHENTICATE_CLIENT, LPA_CANCEL_UNDEFINED_REASON);
-    teardown(&r);
+    fail_case(FF_BADB64, "getBoundProfilePackage", RSP_ERR_DECODE, LPA_STEP_GET_BPP,
+              LPA_CANCEL_LOAD_BPP_EXECUTION_ERROR, "boundProfilePackage");
+    fail_case(FF_BADB64, "authenticateClient", RSP_ERR_DECODE, LPA_STEP_AUTHENTICATE_CLIENT,
+              LPA_CANCEL_UNDEFINED_REASON, NULL);
 }
 
 static void test_oversize(void)
 {
-    struct run r;
-    CU_ASSERT_FATAL(setup(&r, FF_OVERSIZE, "authenticateClient") == 0);
-    go(&r);
-    expect_fail(&r, RSP_ERR_TOOBIG, LPA_STEP_AUTHENTICATE_CLIENT, LPA_CANCEL_UNDEFINED_REASON);
-    teardown(&r);
+    fail_case(FF_OVERSIZE, "authenticateClient", RSP_ERR_TOOBIG, LPA_STEP_AUTHENTICATE_CLIENT,
+              LPA_CANCEL_UNDEFINED_REASON, NULL);
 }
 
 static void test_unreachable(void)
 {
     struct run r;
-    CU_ASSERT_FATAL(setup(&r, FF_TRANSPORT, "getBoundProfilePackage") == 0);
-    go(&r);
+    run_with(&r, FF_TRANSPORT, "getBoundProfilePackage");
     expect_fail(&r, RSP_ERR_IO, LPA_STEP_GET_BPP, LPA_CANCEL_TIMEOUT);
     CU_ASSERT(strstr(r.res.detail, "Connection refused") != NULL);
     CU_ASSERT_EQUAL(r.res.http_status, 0);
@@ -970,15 +967,26 @@ static int accept_ppr(void *arg, const struct lpa_metadata *md)
     return 1;
 }
 
+/* A download of a profile whose metadata carries the PPR bits ppr and the
+ * profileOwner owner (NULL: none); GetRAT answered with rat (NULL: by the
+ * card, its own RAT). */
+static void setup_ppr(struct run *r, const uint8_t *rat, size_t rat_len, unsigned ppr,
+                      const uint8_t *owner)
+{
+    CU_ASSERT_FATAL(setup(r, FF_NONE, NULL) == 0);
+    r->sc.rat = rat;
+    r->sc.rat_len = rat_len;
+    r->d.ppr = ppr;
+    r->d.owner = owner;
+}
+
 /* The card's own RAT (PPR1+PPR2 for any operator, no consent): a PPR2
  * profile of owner 123/45 installs without a consent hook; without a
  * profileOwner no rule can match -> pprNotAllowed, hook never asked. */
 static void test_ppr_card_rat(void)
 {
     struct run r;
-    CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
-    r.d.ppr = 1u << 2;
-    r.d.owner = OWNER;
+    setup_ppr(&r, NULL, 0, 1u << 2, OWNER);
     go(&r);
     if (r.rc)
         show(&r);
@@ -987,8 +995,7 @@ static void test_ppr_card_rat(void)
     CU_ASSERT_EQUAL(r.f.card->st.n_profiles, 1);
     teardown(&r);
 
-    CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
-    r.d.ppr = 1u << 2;
+    setup_ppr(&r, NULL, 0, 1u << 2, NULL);
     consent_calls = 0;
     r.opt.consent = refuse_ppr;
     go(&r);
@@ -999,8 +1006,7 @@ static void test_ppr_card_rat(void)
     teardown(&r);
 
     /* pprUpdateControl alone is no rule: no GetRAT, no consent needed */
-    CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
-    r.d.ppr = 1u << 0;
+    setup_ppr(&r, NULL, 0, 1u << 0, NULL);
     go(&r);
     CU_ASSERT_RC(r.rc, 0);
     CU_ASSERT_EQUAL(r.sc.rat_calls, 0);
@@ -1019,22 +1025,14 @@ static void test_ppr_not_allowed(void)
     rat_rule(&rules, LPA_PPR1 | LPA_PPR2, other, NULL, 0);
     rat_rule(&rules, LPA_PPR2, OWNER, "\xAB", 0);
     rat_wrap(&rules, &rat);
-    CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
-    r.sc.rat = rat.data;
-    r.sc.rat_len = rat.len;
-    r.d.ppr = 1u << 1 | 1u << 2;
-    r.d.owner = OWNER;
+    setup_ppr(&r, rat.data, rat.len, 1u << 1 | 1u << 2, OWNER);
     go(&r);
     expect_fail(&r, LPA_ERR_PPR, LPA_STEP_USER_CONSENT, LPA_CANCEL_PPR_NOT_ALLOWED);
     CU_ASSERT_EQUAL(r.res.ppr_not_allowed, LPA_PPR1 | LPA_PPR2);
     teardown(&r);
 
     /* owner with gid1 AB: PPR2 allowed by rule 2, PPR1 still by none */
-    CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
-    r.sc.rat = rat.data;
-    r.sc.rat_len = rat.len;
-    r.d.ppr = 1u << 1 | 1u << 2;
-    r.d.owner = OWNER;
+    setup_ppr(&r, rat.data, rat.len, 1u << 1 | 1u << 2, OWNER);
     r.d.owner_gid1 = "\xAB";
     go(&r);
     expect_fail(&r, LPA_ERR_PPR, LPA_STEP_USER_CONSENT, LPA_CANCEL_PPR_NOT_ALLOWED);
@@ -1042,11 +1040,7 @@ static void test_ppr_not_allowed(void)
     teardown(&r);
 
     /* PPR2 alone with gid1 AB: allowed, installed */
-    CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
-    r.sc.rat = rat.data;
-    r.sc.rat_len = rat.len;
-    r.d.ppr = 1u << 2;
-    r.d.owner = OWNER;
+    setup_ppr(&r, rat.data, rat.len, 1u << 2, OWNER);
     r.d.owner_gid1 = "\xAB";
     go(&r);
     if (r.rc)
@@ -1073,21 +1067,13 @@ static void test_ppr_consent_required(void)
     rat_rule(&rules, LPA_PPR1 | LPA_PPR2, any, NULL, 0);
     rat_wrap(&rules, &rat);
 
-    CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
-    r.sc.rat = rat.data;
-    r.sc.rat_len = rat.len;
-    r.d.ppr = 1u << 2;
-    r.d.owner = OWNER;
+    setup_ppr(&r, rat.data, rat.len, 1u << 2, OWNER);
     go(&r);
     expect_fail(&r, LPA_ERR_REJECTED, LPA_STEP_USER_CONSENT, LPA_CANCEL_PPR_NOT_ALLOWED);
     CU_ASSERT_EQUAL(r.res.ppr_not_allowed, 0);
     teardown(&r);
 
-    CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
-    r.sc.rat = rat.data;
-    r.sc.rat_len = rat.len;
-    r.d.ppr = 1u << 2;
-    r.d.owner = OWNER;
+    setup_ppr(&r, rat.data, rat.len, 1u << 2, OWNER);
     consent_calls = 0;
     r.opt.consent = accept_ppr;
     go(&r);
@@ -1098,11 +1084,7 @@ static void test_ppr_consent_required(void)
     CU_ASSERT_EQUAL(r.f.card->st.n_profiles, 1);
     teardown(&r);
 
-    CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
-    r.sc.rat = rat.data;
-    r.sc.rat_len = rat.len;
-    r.d.ppr = 1u << 2;
-    r.d.owner = OWNER;
+    setup_ppr(&r, rat.data, rat.len, 1u << 2, OWNER);
     consent_calls = 0;
     r.opt.consent = refuse_ppr;
     go(&r);
@@ -1111,11 +1093,7 @@ static void test_ppr_consent_required(void)
     teardown(&r);
 
     /* a RAT that does not decode: the card's answer is wrong -> 127 */
-    CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
-    r.sc.rat = (const uint8_t *)"\xBF\x43\x03\xA0\x01\x30";
-    r.sc.rat_len = 6;
-    r.d.ppr = 1u << 2;
-    r.d.owner = OWNER;
+    setup_ppr(&r, (const uint8_t *)"\xBF\x43\x03\xA0\x01\x30", 6, 1u << 2, OWNER);
     go(&r);
     expect_fail(&r, RSP_ERR_DECODE, LPA_STEP_USER_CONSENT, LPA_CANCEL_UNDEFINED_REASON);
     CU_ASSERT(strstr(r.res.detail, "GetRAT") != NULL);
@@ -1225,29 +1203,22 @@ static void test_lost_pir_card_gone(void)
 
 static void test_bad_metadata(void)
 {
-    struct run r;
-    CU_ASSERT_FATAL(setup(&r, FF_BAD_METADATA, NULL) == 0);
-    go(&r);
-    expect_fail(&r, RSP_ERR_DECODE, LPA_STEP_USER_CONSENT, LPA_CANCEL_METADATA_MISMATCH);
-    teardown(&r);
+    fail_case(FF_BAD_METADATA, NULL, RSP_ERR_DECODE, LPA_STEP_USER_CONSENT,
+              LPA_CANCEL_METADATA_MISMATCH, NULL);
 }
 
 /* A BF36 that does not split: loadBppExecutionError. */
 static void test_bpp_not_splittable(void)
 {
-    struct run r;
-    CU_ASSERT_FATAL(setup(&r, FF_NOT_BPP, NULL) == 0);
-    go(&r);
-    expect_fail(&r, RSP_ERR_DECODE, LPA_STEP_LOAD_BPP, LPA_CANCEL_LOAD_BPP_EXECUTION_ERROR);
-    teardown(&r);
+    fail_case(FF_NOT_BPP, NULL, RSP_ERR_DECODE, LPA_STEP_LOAD_BPP,
+              LPA_CANCEL_LOAD_BPP_EXECUTION_ERROR, NULL);
 }
 
 /* The card refuses a segment: the PIR with its error goes to the SM-DP+. */
 static void test_pir_error(void)
 {
     struct run r;
-    CU_ASSERT_FATAL(setup(&r, FF_TAMPER_BPP, NULL) == 0);
-    go(&r);
+    run_with(&r, FF_TAMPER_BPP, NULL);
     expect_fail(&r, LPA_ERR_EUICC, LPA_STEP_LOAD_BPP, -1);
     CU_ASSERT_EQUAL(r.res.bpp_command_id, 5);
     CU_ASSERT_EQUAL(r.res.bpp_error_reason, 8);
@@ -1273,8 +1244,7 @@ static void test_card_sw(void)
 static void test_auth_server_error(void)
 {
     struct run r;
-    CU_ASSERT_FATAL(setup(&r, FF_WRONG_CHAL, NULL) == 0);
-    go(&r);
+    run_with(&r, FF_WRONG_CHAL, NULL);
     expect_fail(&r, LPA_ERR_EUICC, LPA_STEP_AUTHENTICATE_SERVER, -1);
     CU_ASSERT_EQUAL(r.res.euicc_error, 6);    /* invalidChallenge? as the card says */
     CU_ASSERT_EQUAL(r.d.auth_error_seen, 1);

@@ -1679,7 +1679,84 @@ static void test_es2_confirm_atomic(void)
     env_close(&e);
 }
 
+/* otPK.EUICC.ECKA import (rsp_bpp_otpk_import, the quick check that is
+ * complete on cofactor-1 curves) agrees with the full check of
+ * rsp_ec_pubkey_from_point on good and bad points. */
+static void test_otpk_import(void)
+{
+    static const int curves[] = {RSP_CURVE_P256, RSP_CURVE_BRAINPOOLP256R1};
+    for (size_t c = 0; c < 2; c++) {
+        EVP_PKEY *k = NULL, *q = NULL;
+        uint8_t pt[RSP_EC_POINT_LEN], bad[RSP_EC_POINT_LEN];
+        CU_ASSERT_FATAL(rsp_ec_key_generate(curves[c], &k) == RSP_OK);
+        CU_ASSERT_FATAL(rsp_ec_pubkey_to_point(k, pt) == RSP_OK);
+        CU_ASSERT_RC(rsp_bpp_otpk_import(curves[c], pt, sizeof(pt), &q), RSP_OK);
+        uint8_t back[RSP_EC_POINT_LEN];
+        CU_ASSERT_RC(rsp_ec_pubkey_to_point(q, back), RSP_OK);
+        CU_ASSERT_BYTES("otPK", back, sizeof(back), pt, sizeof(pt));
+        EVP_PKEY_free(q);
+        q = NULL;
+        /* off the curve, coordinates >= p, not uncompressed, short */
+        for (int v = 0; v < 4; v++) {
+            size_t len = sizeof(bad);
+            memcpy(bad, pt, sizeof(bad));
+            if (v == 0)
+                bad[RSP_EC_POINT_LEN - 1] ^= 0x01;
+            else if (v == 1)
+                memset(bad + 1, 0xFF, RSP_EC_SCALAR_LEN);
+            else if (v == 2)
+                bad[0] = 0x00;
+            else
+                len--;
+            CU_ASSERT_RC(rsp_bpp_otpk_import(curves[c], bad, len, &q), RSP_ERR_DECODE);
+            CU_ASSERT_PTR_NULL(q);
+            CU_ASSERT_RC(rsp_ec_pubkey_from_point(curves[c], bad, len, &q), RSP_ERR_DECODE);
+            EVP_PKEY_free(q);
+            q = NULL;
+        }
+        /* a P-256 point is (almost surely) not on brainpoolP256r1 */
+        CU_ASSERT_RC(rsp_bpp_otpk_import(curves[1 - c], pt, sizeof(pt), &q),
+                     rsp_ec_pubkey_from_point(curves[1 - c], pt, sizeof(pt), &q));
+        EVP_PKEY_free(q);
+        EVP_PKEY_free(k);
+    }
+    {
+        EVP_PKEY *q = NULL;
+        uint8_t z[RSP_EC_POINT_LEN] = {0x04};
+        CU_ASSERT_RC(rsp_bpp_otpk_import(RSP_CURVE_NONE, z, sizeof(z), &q), RSP_ERR_UNSUPPORTED);
+        CU_ASSERT_PTR_NULL(q);
+    }
+}
+
+/* The large base64 field: one per call kept out of the tree (placeholder +
+ * c->raw), a second one is an ordinary string. */
+static void test_b64_raw(void)
+{
+    struct smdp_call c;
+    static const uint8_t a[] = {0xBF, 0x36, 0x00}, b[] = {0x01, 0x02, 0x03, 0x04};
+    json_t *o = json_object();
+
+    memset(&c, 0, sizeof(c));
+    CU_ASSERT_FATAL(o != NULL);
+    /* without raw_ok (a direct caller): an ordinary string */
+    CU_ASSERT_RC(smdp_call_set_b64_raw(&c, o, "plain", a, sizeof(a)), RSP_OK);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "plain")) ?: "", "vzYA");
+    CU_ASSERT_PTR_NULL(c.raw);
+    c.raw_ok = 1;
+    CU_ASSERT_RC(smdp_call_set_b64_raw(&c, o, "big", a, sizeof(a)), RSP_OK);
+    CU_ASSERT_PTR_EQUAL(json_object_get(o, "big"), c.raw_val);
+    CU_ASSERT_EQUAL(c.raw_len, 4);
+    CU_ASSERT_BYTES("raw", (const uint8_t *)c.raw, c.raw_len, (const uint8_t *)"vzYA", 4);
+    CU_ASSERT_RC(smdp_call_set_b64_raw(&c, o, "second", b, sizeof(b)), RSP_OK);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "second")) ?: "", "AQIDBA==");
+    CU_ASSERT_PTR_EQUAL(json_object_get(o, "big"), c.raw_val);
+    free(c.raw);
+    json_decref(o);
+}
+
 CU_TestInfo smdp_es9_tests[] = {
+    {"otpk_import", test_otpk_import},
+    {"b64_raw", test_b64_raw},
     {"happy_nist", test_happy_nist},
     {"happy_brp", test_happy_brp},
     {"happy_both", test_happy_both},

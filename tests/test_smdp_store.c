@@ -272,6 +272,72 @@ static void test_concurrent_allocation(void)
     smdp_store_close(s);
 }
 
+/* Group commit (synchronous=FULL, WAL): four handles committing at once,
+ * each commit made durable by its own WAL sync or one started after it;
+ * every commit is there, each order under its own profile, and a single
+ * statement writer (FULL restored after each transaction) still works. */
+#define GC_THREADS 4
+#define GC_EACH 15
+
+struct gc_arg {
+    const char *path;
+    pthread_barrier_t *bar;
+    int rc, made;
+};
+
+static void *gc_thread(void *arg)
+{
+    struct gc_arg *g = arg;
+    struct smdp_store *s = NULL;
+    g->rc = smdp_store_open_sqlite(g->path, &s);
+    pthread_barrier_wait(g->bar);
+    for (int i = 0; g->rc == RSP_OK && i < GC_EACH; i++) {
+        struct smdp_order o;
+        new_order(&o, NULL, NULL);
+        g->rc = smdp_store_order_create(s, &o);
+        if (g->rc == RSP_OK)
+            g->made++;
+    }
+    smdp_store_close(s);
+    return NULL;
+}
+
+static void test_group_commit(void)
+{
+    char path[512], iccid[21];
+    struct smdp_store *s = open_fresh("group", path, sizeof(path));
+    CU_ASSERT_FATAL(s != NULL);
+    for (int i = 0; i < GC_THREADS * GC_EACH; i++) {
+        snprintf(iccid, sizeof(iccid), "8900000000000002%04u", (unsigned)i % 10000u);
+        CU_ASSERT_RC(import_fake(s, iccid), RSP_OK);
+    }
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, GC_THREADS);
+    struct gc_arg g[GC_THREADS];
+    pthread_t t[GC_THREADS];
+    for (int i = 0; i < GC_THREADS; i++) {
+        g[i] = (struct gc_arg){ path, &bar, 0, 0 };
+        pthread_create(&t[i], NULL, gc_thread, &g[i]);
+    }
+    for (int i = 0; i < GC_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        CU_ASSERT_RC(g[i].rc, RSP_OK);
+        CU_ASSERT_EQUAL(g[i].made, GC_EACH);
+    }
+    pthread_barrier_destroy(&bar);
+    for (int i = 0; i < GC_THREADS * GC_EACH; i++) {
+        struct smdp_order o;
+        snprintf(iccid, sizeof(iccid), "8900000000000002%04u", (unsigned)i % 10000u);
+        CU_ASSERT_EQUAL(profile_state(s, iccid), SMDP_PROFILE_ALLOCATED);
+        CU_ASSERT_RC(smdp_store_order_get(s, SMDP_ORDER_BY_ICCID, iccid, &o), RSP_OK);
+    }
+    CU_ASSERT_RC(smdp_store_profile_transition(s, "89000000000000020000", SMDP_PROFILE_ALLOCATED,
+                                               SMDP_PROFILE_LINKED),
+                 smdp_profile_transition_legal(SMDP_PROFILE_ALLOCATED, SMDP_PROFILE_LINKED)
+                     ? RSP_OK : RSP_ERR_STATE);
+    smdp_store_close(s);
+}
+
 /* A version 1 database (before the BPP binding columns) is upgraded in
  * place, its orders kept. */
 static void test_migration_v1_upgrade(void)
@@ -705,6 +771,7 @@ CU_TestInfo smdp_store_tests[] = {
     { "import_ts48", test_import_ts48 },
     { "transitions", test_transitions },
     { "concurrent_allocation", test_concurrent_allocation },
+    { "group_commit", test_group_commit },
     { "orders", test_orders },
     { "confirmation_code", test_confirmation_code },
     { "expiry", test_expiry },
