@@ -373,6 +373,7 @@ int rsp_ec_point_check(int curve, const uint8_t *pt, size_t len)
 int rsp_ec_pubkey_to_point(const EVP_PKEY *key, uint8_t pt[RSP_EC_POINT_LEN])
 {
     BIGNUM *x = NULL, *y = NULL;
+    size_t len = 0;
     int curve, rc;
 
     if (!pt)
@@ -380,8 +381,17 @@ int rsp_ec_pubkey_to_point(const EVP_PKEY *key, uint8_t pt[RSP_EC_POINT_LEN])
     memset(pt, 0, RSP_EC_POINT_LEN);
     if ((rc = rsp_ec_key_curve(key, &curve)) != RSP_OK)
         return rc;
-    /* Affine coordinates rather than the encoded key: independent of the
-     * point conversion form the key was loaded with. */
+    /* The encoded key when it is uncompressed (04 || X || Y: the affine
+     * coordinates themselves), one export without big numbers: a third of
+     * the cost of the two coordinate queries below. */
+    if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, pt,
+                                        RSP_EC_POINT_LEN, &len) == 1 &&
+        len == RSP_EC_POINT_LEN && pt[0] == 0x04)
+        return RSP_OK;
+    ERR_clear_error();
+    memset(pt, 0, RSP_EC_POINT_LEN);
+    /* Otherwise the affine coordinates: independent of the point
+     * conversion form the key was loaded with (compressed, hybrid). */
     if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, &x) != 1 ||
         EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y, &y) != 1) {
         rc = RSP_ERR_INVAL;
