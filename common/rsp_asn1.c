@@ -141,6 +141,14 @@ int rsp_tlv_put_header(struct rsp_buf *out, uint32_t tag, size_t vlen)
     return rsp_buf_append(out, h, n);
 }
 
+int rsp_tlv_put(struct rsp_buf *out, uint32_t tag, const void *v, size_t vlen)
+{
+    int rc = rsp_tlv_put_header(out, tag, vlen);
+    if (rc == 0 && vlen)
+        rc = rsp_buf_append(out, v, vlen);
+    return rc;
+}
+
 /* asn1c 0.9.28 takes the initial octet of a BIT STRING (the number of
  * unused bits) as it comes and shifts by it (OCTET_STRING.c: 0xff <<
  * bits_unused): a peer's value over 7 is undefined behaviour. Check every

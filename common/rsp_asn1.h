@@ -86,6 +86,8 @@ int rsp_der_check(const uint8_t *p, size_t len, int max_depth);
 
 /* Append a TLV header (tag bytes + DER length) for a value of vlen bytes. */
 int rsp_tlv_put_header(struct rsp_buf *out, uint32_t tag, size_t vlen);
+/* Append a whole primitive TLV: the header, then v[0..vlen). */
+int rsp_tlv_put(struct rsp_buf *out, uint32_t tag, const void *v, size_t vlen);
 
 /* Named BIT STRINGs (X.690 §11.2.2: trailing zero bits removed).
  * Bit i of mask is named bit i (bit 0 = MSB of the first octet). Fills bs,

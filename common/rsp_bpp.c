@@ -38,47 +38,7 @@ static int utf8_set(UTF8String_t *s, const char *v, size_t max)
 
 int rsp_bpp_otpk_import(int curve, const uint8_t *pt, size_t len, EVP_PKEY **out)
 {
-    const char *name = rsp_curve_name(curve);
-    EVP_PKEY_CTX *ctx = NULL, *vctx = NULL;
-    EVP_PKEY *k = NULL;
-    OSSL_PARAM params[3];
-    int rc;
-
-    if (!out)
-        return RSP_ERR_INVAL;
-    *out = NULL;
-    if (!pt)
-        return RSP_ERR_INVAL;
-    if (!name)
-        return RSP_ERR_UNSUPPORTED;
-    if (len != RSP_EC_POINT_LEN || pt[0] != 0x04)
-        return RSP_ERR_DECODE;
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)name, 0);
-    params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pt, len);
-    params[2] = OSSL_PARAM_construct_end();
-    ERR_set_mark();
-    rc = RSP_ERR_CRYPTO;
-    ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-    if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1)
-        goto out;
-    rc = RSP_ERR_DECODE;
-    if (EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_PUBLIC_KEY, params) != 1)
-        goto out;
-    rc = RSP_ERR_CRYPTO;
-    if (!(vctx = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL)))
-        goto out;
-    rc = RSP_ERR_DECODE;
-    if (EVP_PKEY_public_check_quick(vctx) != 1)
-        goto out;
-    *out = k;
-    k = NULL;
-    rc = RSP_OK;
-out:
-    ERR_pop_to_mark();
-    EVP_PKEY_CTX_free(vctx);
-    EVP_PKEY_CTX_free(ctx);
-    EVP_PKEY_free(k);
-    return rc;
+    return rsp_ec_pubkey_from_point_quick(curve, pt, len, out);
 }
 
 /* The uncompressed point of a key of ours (otPK.DP.ECKA): the encoded

@@ -307,14 +307,51 @@ out:
     return done(rc);
 }
 
-int rsp_ec_pubkey_from_point(int curve, const uint8_t *pt, size_t len,
-                             EVP_PKEY **out)
+/* Import an uncompressed point (already checked: RSP_EC_POINT_LEN bytes,
+ * prefix 04) on the named curve. The import refuses coordinates >= p and
+ * points off the curve; the check adds infinity (quick) and the order
+ * (full). The caller's OpenSSL error queue is left as it was. */
+static int point_import(const char *curve_name, const uint8_t *pt, int full, EVP_PKEY **out)
 {
-    const struct curve_info *ci = curve_get(curve);
     EVP_PKEY_CTX *ctx = NULL, *vctx = NULL;
     EVP_PKEY *k = NULL;
     OSSL_PARAM params[3];
     int rc;
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+                                                 (char *)curve_name, 0);
+    params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+                                                  (void *)pt, RSP_EC_POINT_LEN);
+    params[2] = OSSL_PARAM_construct_end();
+    ERR_set_mark();
+    rc = RSP_ERR_CRYPTO;
+    ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1)
+        goto out;
+    rc = RSP_ERR_DECODE;
+    if (EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_PUBLIC_KEY, params) != 1)
+        goto out;
+    rc = RSP_ERR_CRYPTO;
+    if (!(vctx = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL)))
+        goto out;
+    rc = RSP_ERR_DECODE;
+    if ((full ? EVP_PKEY_public_check(vctx) : EVP_PKEY_public_check_quick(vctx)) != 1)
+        goto out;
+    *out = k;
+    k = NULL;
+    rc = RSP_OK;
+out:
+    ERR_pop_to_mark();
+    EVP_PKEY_CTX_free(vctx);
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(k);
+    return rc;
+}
+
+int rsp_ec_pubkey_from_point(int curve, const uint8_t *pt, size_t len,
+                             EVP_PKEY **out)
+{
+    const struct curve_info *ci = curve_get(curve);
 
     if (!out)
         return RSP_ERR_INVAL;
@@ -325,40 +362,23 @@ int rsp_ec_pubkey_from_point(int curve, const uint8_t *pt, size_t len,
         return RSP_ERR_UNSUPPORTED;
     if (len != RSP_EC_POINT_LEN || pt[0] != 0x04)
         return RSP_ERR_DECODE;
+    return done(point_import(ci->name, pt, 1, out));
+}
 
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
-                                                 (char *)ci->name, 0);
-    params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
-                                                  (void *)pt, len);
-    params[2] = OSSL_PARAM_construct_end();
-    ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-    if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1) {
-        rc = RSP_ERR_CRYPTO;
-        goto out;
-    }
-    /* The import already refuses coordinates >= p and points off the
-     * curve; the explicit full check adds infinity and the order. */
-    if (EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-        rc = RSP_ERR_DECODE;
-        goto out;
-    }
-    vctx = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL);
-    if (!vctx) {
-        rc = RSP_ERR_CRYPTO;
-        goto out;
-    }
-    if (EVP_PKEY_public_check(vctx) != 1) {
-        rc = RSP_ERR_DECODE;
-        goto out;
-    }
-    *out = k;
-    k = NULL;
-    rc = RSP_OK;
-out:
-    EVP_PKEY_CTX_free(vctx);
-    EVP_PKEY_CTX_free(ctx);
-    EVP_PKEY_free(k);
-    return done(rc);
+int rsp_ec_pubkey_from_point_quick(int curve, const uint8_t *pt, size_t len, EVP_PKEY **out)
+{
+    const struct curve_info *ci = curve_get(curve);
+
+    if (!out)
+        return RSP_ERR_INVAL;
+    *out = NULL;
+    if (!pt)
+        return RSP_ERR_INVAL;
+    if (!ci)
+        return RSP_ERR_UNSUPPORTED;
+    if (len != RSP_EC_POINT_LEN || pt[0] != 0x04)
+        return RSP_ERR_DECODE;
+    return point_import(ci->name, pt, 0, out);
 }
 
 int rsp_ec_point_check(int curve, const uint8_t *pt, size_t len)

@@ -102,6 +102,11 @@ int rsp_ec_key_to_scalar(const EVP_PKEY *key, uint8_t d[RSP_EC_SCALAR_LEN]);
  */
 int rsp_ec_pubkey_from_point(int curve, const uint8_t *pt, size_t len,
                              EVP_PKEY **out);
+/* The same with OpenSSL's quick check (coordinates < p, on the curve, not
+ * infinity): complete for cofactor-1 curves such as both SGP.22 ones,
+ * without the n*Q multiplication. Also RSP_ERR_INVAL for pt NULL. See
+ * rsp_bpp_otpk_import. */
+int rsp_ec_pubkey_from_point_quick(int curve, const uint8_t *pt, size_t len, EVP_PKEY **out);
 
 /* The same validation without keeping a key: RSP_OK if pt is a valid
  * uncompressed point on curve. */

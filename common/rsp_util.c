@@ -1,5 +1,10 @@
 #include "rsp_util.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -218,4 +223,74 @@ int rsp_iccid_check(const char *iccid)
     if ((n != 19 && n != 20) || !all_digits(iccid, n))
         return RSP_ERR_INVAL;
     return rsp_luhn_digit(iccid, n - 1) == iccid[n - 1] - '0' ? RSP_OK : RSP_ERR_INVAL;
+}
+
+int rsp_file_read(const char *path, size_t max, uint8_t **buf, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *p = NULL;
+    size_t n = 0, cap = 0;
+    int rc = RSP_ERR_IO;
+
+    *buf = NULL;
+    *len = 0;
+    if (!f)
+        return RSP_ERR_IO;
+    for (;;) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 4096;
+            uint8_t *np;
+            if (ncap > max + 1)
+                ncap = max + 1;
+            if (ncap == cap) {
+                rc = RSP_ERR_TOOBIG;
+                goto out;
+            }
+            np = realloc(p, ncap);
+            if (!np) {
+                rc = RSP_ERR_NOMEM;
+                goto out;
+            }
+            p = np;
+            cap = ncap;
+        }
+        size_t got = fread(p + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f))
+                goto out;
+            break;
+        }
+    }
+    *buf = p;
+    *len = n;
+    p = NULL;
+    rc = RSP_OK;
+out:
+    free(p);
+    fclose(f);
+    return rc;
+}
+
+int rsp_ipv4_addr_parse(const char *s, long port_min, struct sockaddr_in *sa)
+{
+    char host[64];
+    const char *colon = s ? strrchr(s, ':') : NULL;
+    char *end;
+    long port;
+
+    if (!colon || colon == s || (size_t)(colon - s) >= sizeof(host))
+        return RSP_ERR_INVAL;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = 0;
+    errno = 0;
+    port = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || errno || port < port_min || port > 65535)
+        return RSP_ERR_INVAL;
+    memset(sa, 0, sizeof(*sa));
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+        return RSP_ERR_INVAL;
+    return RSP_OK;
 }

@@ -2,7 +2,7 @@
  * rsp_util.h - encodings and identifiers shared by the stack: hex, base64,
  * EID (SGP.29 / ISO/IEC 7064 MOD 97-10), ICCID (ITU-T E.118: Luhn check
  * digit; BCD as in EF.ICCID, ETSI TS 102 221 §13.2, or plain as in the SAIP
- * ProfileHeader).
+ * ProfileHeader); reading a whole file; parsing an IPv4 address:port.
  */
 #ifndef RSP_UTIL_H
 #define RSP_UTIL_H
@@ -53,5 +53,16 @@ int rsp_iccid_from_bcd(const uint8_t in[10], int swapped, char out[21]);
 
 /* RSP_OK if iccid is 19 or 20 digits with a valid Luhn check digit. */
 int rsp_iccid_check(const char *iccid);
+
+/* The whole file at path (any kind: regular, pipe) into a malloc'd *buf of
+ * *len bytes, freed by the caller; an empty file gives *len 0. RSP_OK,
+ * RSP_ERR_IO, RSP_ERR_TOOBIG (over max bytes) or RSP_ERR_NOMEM. */
+int rsp_file_read(const char *path, size_t max, uint8_t **buf, size_t *len);
+
+/* "A.B.C.D:port" (IPv4 dotted quad, decimal port in port_min..65535) into
+ * *sa. RSP_OK or RSP_ERR_INVAL. Whether the address may be other than
+ * loopback is the caller's policy. */
+struct sockaddr_in;
+int rsp_ipv4_addr_parse(const char *s, long port_min, struct sockaddr_in *sa);
 
 #endif

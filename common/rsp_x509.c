@@ -114,53 +114,6 @@ int rsp_x509_to_der(const X509 *c, struct rsp_buf *out)
     return rc;
 }
 
-static int read_file(const char *path, uint8_t **buf, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *p = NULL;
-    size_t n = 0, cap = 0;
-    int rc = RSP_ERR_IO;
-
-    *buf = NULL;
-    *len = 0;
-    if (!f)
-        return RSP_ERR_IO;
-    for (;;) {
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 4096;
-            uint8_t *np;
-            if (ncap > FILE_MAX + 1)
-                ncap = FILE_MAX + 1;
-            if (ncap == cap) {
-                rc = RSP_ERR_TOOBIG;
-                goto out;
-            }
-            np = realloc(p, ncap);
-            if (!np) {
-                rc = RSP_ERR_NOMEM;
-                goto out;
-            }
-            p = np;
-            cap = ncap;
-        }
-        size_t got = fread(p + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f))
-                goto out;
-            break;
-        }
-    }
-    *buf = p;
-    *len = n;
-    p = NULL;
-    rc = RSP_OK;
-out:
-    free(p);
-    fclose(f);
-    return rc;
-}
-
 static int is_pem(const uint8_t *p, size_t n)
 {
     static const char tag[] = "-----BEGIN";
@@ -185,7 +138,7 @@ int rsp_x509_load_file(const char *path, X509 **out)
     *out = NULL;
     if (!path)
         return RSP_ERR_INVAL;
-    rc = read_file(path, &buf, &len);
+    rc = rsp_file_read(path, FILE_MAX, &buf, &len);
     if (rc)
         return rc;
     if (!is_pem(buf, len)) {
@@ -320,6 +273,26 @@ int rsp_x509_get_aki(const X509 *c, uint8_t *out, size_t outmax)
     rc = aki->keyid ? copy_octets(aki->keyid, out, outmax) : RSP_ERR_NOTFOUND;
     AUTHORITY_KEYID_free(aki);
     return rc;
+}
+
+size_t rsp_x509_get_smdp_oid(const X509 *c, uint8_t out[RSP_X509_OID_MAX])
+{
+    GENERAL_NAMES *gens = X509_get_ext_d2i(c, NID_subject_alt_name, NULL, NULL);
+    size_t len = 0;
+
+    for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        if (g->type != GEN_RID)
+            continue;
+        size_t n = (size_t)OBJ_length(g->d.rid);
+        if (n > 0 && n <= RSP_X509_OID_MAX) {
+            memcpy(out, OBJ_get0_data(g->d.rid), n);
+            len = n;
+        }
+        break;
+    }
+    GENERAL_NAMES_free(gens);
+    return len;
 }
 
 /* UTF-8 text of a name entry or of a string; no NUL inside. */
@@ -876,7 +849,7 @@ int rsp_x509_store_add_file(struct rsp_x509_store *s, const char *path)
 
     if (!s || !path)
         return RSP_ERR_INVAL;
-    rc = read_file(path, &buf, &len);
+    rc = rsp_file_read(path, FILE_MAX, &buf, &len);
     if (rc)
         return rc;
     if (!is_pem(buf, len)) {
@@ -1015,6 +988,37 @@ static int map_verify_error(int err)
     }
 }
 
+/*
+ * Run X509_verify_cert on an initialised ctx at time `at` (or without time
+ * checks) with the SGP.22 profile callback reading `st`.  0 or rsp_err.
+ */
+static int run_verify(X509_STORE_CTX *ctx, time_t at, struct vstate *st)
+{
+    if (at == RSP_X509_NO_TIME)
+        X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_NO_CHECK_TIME);
+    else
+        X509_STORE_CTX_set_time(ctx, 0, at);
+    X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
+    if (!X509_STORE_CTX_set_app_data(ctx, st))
+        return RSP_ERR_NOMEM;
+    if (X509_verify_cert(ctx) != 1)
+        return map_verify_error(X509_STORE_CTX_get_error(ctx));
+    return 0;
+}
+
+/* What a verified chain tells its caller (info may be NULL). */
+static void info_set(struct rsp_x509_chain_info *info, int role, int curve,
+                     const uint8_t *ci_pkid, size_t ci_pkid_len, const char eid[33])
+{
+    if (!info)
+        return;
+    info->role = role;
+    info->curve = curve;
+    memcpy(info->ci_pkid, ci_pkid, ci_pkid_len);
+    info->ci_pkid_len = ci_pkid_len;
+    memcpy(info->eid, eid, sizeof(info->eid));
+}
+
 /* Walk AKI -> SKI through the candidates until a trusted CI. */
 static int find_ci(const struct rsp_x509_store *s, X509 *leaf, X509 *const *u, size_t n,
                    const struct ci_entry **out)
@@ -1081,18 +1085,9 @@ int rsp_x509_verify(const struct rsp_x509_store *s, int role, X509 *leaf,
     ctx = X509_STORE_CTX_new();
     if (!ctx || !X509_STORE_CTX_init(ctx, ci->xs, leaf, sk))
         goto out;
-    if (at == RSP_X509_NO_TIME)
-        X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_NO_CHECK_TIME);
-    else
-        X509_STORE_CTX_set_time(ctx, 0, at);
-    X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
-    if (!X509_STORE_CTX_set_app_data(ctx, &st))
+    rc = run_verify(ctx, at, &st);
+    if (rc)
         goto out;
-
-    if (X509_verify_cert(ctx) != 1) {
-        rc = map_verify_error(X509_STORE_CTX_get_error(ctx));
-        goto out;
-    }
 
     rc = RSP_ERR_CERT;
     chain = X509_STORE_CTX_get0_chain(ctx);
@@ -1128,13 +1123,7 @@ int rsp_x509_verify(const struct rsp_x509_store *s, int role, X509 *leaf,
         if (rc)
             goto out;
     }
-    if (info) {
-        info->role = role;
-        info->curve = ci->curve;
-        memcpy(info->ci_pkid, ci->pkid, ci->pkid_len);
-        info->ci_pkid_len = ci->pkid_len;
-        memcpy(info->eid, eid, sizeof eid);
-    }
+    info_set(info, role, ci->curve, ci->pkid, ci->pkid_len, eid);
     rc = RSP_OK;
 out:
     X509_STORE_CTX_free(ctx);
@@ -1369,17 +1358,9 @@ static int verify_under_eum(const struct eum_entry *e, X509 *leaf, time_t at,
     if (!ctx || !X509_STORE_CTX_init(ctx, e->xs, leaf, NULL))
         goto out;
     X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
-    if (at == RSP_X509_NO_TIME)
-        X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_NO_CHECK_TIME);
-    else
-        X509_STORE_CTX_set_time(ctx, 0, at);
-    X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
-    if (!X509_STORE_CTX_set_app_data(ctx, &st))
+    rc = run_verify(ctx, at, &st);
+    if (rc)
         goto out;
-    if (X509_verify_cert(ctx) != 1) {
-        rc = map_verify_error(X509_STORE_CTX_get_error(ctx));
-        goto out;
-    }
     rc = RSP_ERR_CERT;
     chain = X509_STORE_CTX_get0_chain(ctx);
     if (sk_X509_num(chain) != 2 || X509_cmp(sk_X509_value(chain, 1), e->eum) != 0)
@@ -1398,13 +1379,7 @@ static int verify_under_eum(const struct eum_entry *e, X509 *leaf, time_t at,
     rc = rsp_x509_check_eid(e->eum, leaf, eid);
     if (rc)
         goto out;
-    if (info) {
-        info->role = RSP_X509_ROLE_EUICC;
-        info->curve = e->curve;
-        memcpy(info->ci_pkid, e->ci_pkid, e->ci_pkid_len);
-        info->ci_pkid_len = e->ci_pkid_len;
-        memcpy(info->eid, eid, sizeof eid);
-    }
+    info_set(info, RSP_X509_ROLE_EUICC, e->curve, e->ci_pkid, e->ci_pkid_len, eid);
     rc = RSP_OK;
 out:
     X509_STORE_CTX_free(ctx);

@@ -260,6 +260,12 @@ int rsp_x509_get_subject_org(const X509 *c, char *out, size_t outmax);
  * valid check digits). eid holds 33 bytes. RSP_ERR_EID if malformed. */
 int rsp_x509_get_eid(const X509 *c, char *eid);
 
+/* The SM-DP+ OID (SGP.22 §4.5.2.1.0.4): content octets of the first
+ * registeredID of the subjectAltName into out. Returns its length; 0 if
+ * there is none or it is longer than RSP_X509_OID_MAX. */
+#define RSP_X509_OID_MAX 32
+size_t rsp_x509_get_smdp_oid(const X509 *c, uint8_t out[RSP_X509_OID_MAX]);
+
 /* The i-th dNSName of the subjectAltName (the SM-DP+ / SM-DS FQDN of a TLS
  * certificate). Returns strlen, RSP_ERR_NOTFOUND past the end. */
 int rsp_x509_get_dns_name(const X509 *c, size_t i, char *out, size_t outmax);

@@ -87,29 +87,11 @@ static double median(double *v, size_t n)
 
 static uint8_t *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    uint8_t *p = NULL;
-    long n;
-
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (p = malloc((size_t)n)) && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    } else if (p) {
-        *len = (size_t)n;
-    }
-    fclose(f);
-    return p;
-}
-
-static int put(struct rsp_buf *b, uint32_t tag, const void *v, size_t n)
-{
-    int rc = rsp_tlv_put_header(b, tag, n);
-    if (rc == 0 && n)
-        rc = rsp_buf_append(b, v, n);
-    return rc;
+    uint8_t *p;
+    if (rsp_file_read(path, (size_t)1 << 30, &p, len) == 0 && *len)
+        return p;
+    free(p);
+    return NULL;
 }
 
 /* The card under test and the CPU time spent inside it. */
@@ -268,11 +250,11 @@ static int install_once(struct dp *d, const char *dir, double *cpu_out)
         tid[i] = (uint8_t)(0xA0 + i);
         schal[i] = (uint8_t)(0x30 + i);
     }
-    put(&v, 0x80, tid, 16);
-    put(&v, 0x81, x.val, 16);
-    put(&v, 0x83, addr, strlen(addr));
-    put(&v, 0x84, schal, 16);
-    put(&ss, 0x30, v.data, v.len);
+    rsp_tlv_put(&v, 0x80, tid, 16);
+    rsp_tlv_put(&v, 0x81, x.val, 16);
+    rsp_tlv_put(&v, 0x83, addr, strlen(addr));
+    rsp_tlv_put(&v, 0x84, schal, 16);
+    rsp_tlv_put(&ss, 0x30, v.data, v.len);
     free(resp);
     resp = NULL;
     if (rsp_ecdsa_sign(d->auth.key, ss.data, ss.len, sig) ||
@@ -280,11 +262,11 @@ static int install_once(struct dp *d, const char *dir, double *cpu_out)
         goto out;
     rsp_buf_reset(&v);
     rsp_buf_append(&v, ss.data, ss.len);
-    put(&v, 0x5F37, sig, sizeof(sig));
-    put(&v, 0x04, pkid, (size_t)pl);
+    rsp_tlv_put(&v, 0x5F37, sig, sizeof(sig));
+    rsp_tlv_put(&v, 0x04, pkid, (size_t)pl);
     rsp_x509_to_der(d->auth.cert, &v);
     rsp_buf_append(&v, ctx, sizeof(ctx));
-    if (put(&req, 0xBF38, v.data, v.len))
+    if (rsp_tlv_put(&req, 0xBF38, v.data, v.len))
         goto out;
     /* response: BF38 { A0 { euiccSigned1, 5F37 sig1, eUICC cert, EUM cert } } */
     pos = 0;
@@ -306,19 +288,19 @@ static int install_once(struct dp *d, const char *dir, double *cpu_out)
     rsp_buf_reset(&v);
     rsp_buf_reset(&ss);
     rsp_buf_reset(&req);
-    put(&v, 0x80, tid, 16);
+    rsp_tlv_put(&v, 0x80, tid, 16);
     rsp_buf_append(&v, no_cc, sizeof(no_cc));
-    put(&ss, 0x30, v.data, v.len);
+    rsp_tlv_put(&ss, 0x30, v.data, v.len);
     rsp_buf_reset(&v);
     rsp_buf_append(&v, ss.data, ss.len);
-    put(&v, 0x5F37, sig2, sizeof(sig2));
+    rsp_tlv_put(&v, 0x5F37, sig2, sizeof(sig2));
     if (rsp_ecdsa_sign(d->pb.key, v.data, v.len, sig))
         goto out;
     rsp_buf_reset(&v);
     rsp_buf_append(&v, ss.data, ss.len);
-    put(&v, 0x5F37, sig, sizeof(sig));
+    rsp_tlv_put(&v, 0x5F37, sig, sizeof(sig));
     rsp_x509_to_der(d->pb.cert, &v);
-    if (put(&req, 0xBF21, v.data, v.len))
+    if (rsp_tlv_put(&req, 0xBF21, v.data, v.len))
         goto out;
     pos = 0;
     c0 = card.cpu;

@@ -47,14 +47,6 @@ enum {
 
 #define SW_WRONG_DATA 0x6A80
 
-static int put(struct rsp_buf *b, uint32_t tag, const void *v, size_t n)
-{
-    int rc = rsp_tlv_put_header(b, tag, n);
-    if (rc == 0 && n)
-        rc = rsp_buf_append(b, v, n);
-    return rc;
-}
-
 /* An ES10 request that must be exactly "tag 00" (no input data). */
 static int empty_request(const uint8_t *cmd, size_t len, uint32_t tag)
 {
@@ -81,7 +73,7 @@ int euicc_es10b_get_challenge(struct euicc *e, const uint8_t *cmd, size_t len,
     v[0] = 0x80;
     v[1] = 16;
     memcpy(v + 2, e->sess.euicc_challenge, 16);
-    return put(resp, 0xBF2E, v, sizeof(v)) ? 0x6F00 : 0;
+    return rsp_tlv_put(resp, 0xBF2E, v, sizeof(v)) ? 0x6F00 : 0;
 }
 
 /* ---- EUICCInfo1 / EUICCInfo2 (§5.7.8, §5.7.10) ------------------------ */
@@ -99,7 +91,7 @@ static int put_pkids(const struct euicc *e, struct rsp_buf *b, uint32_t tag, int
     rsp_buf_init(&v, 1024);
     if (!signing) {
         for (size_t i = 0; i < e->st.n_cis && !rc; i++)
-            rc = put(&v, 0x04, e->st.cis[i].pkid, e->st.cis[i].pkid_len);
+            rc = rsp_tlv_put(&v, 0x04, e->st.cis[i].pkid, e->st.cis[i].pkid_len);
     } else {
         for (size_t i = 0; i < e->st.n_creds && !rc; i++) {
             int dup = 0;
@@ -109,11 +101,11 @@ static int put_pkids(const struct euicc *e, struct rsp_buf *b, uint32_t tag, int
                             e->st.creds[i].ci_pkid_len))
                     dup = 1;
             if (!dup)
-                rc = put(&v, 0x04, e->st.creds[i].ci_pkid, e->st.creds[i].ci_pkid_len);
+                rc = rsp_tlv_put(&v, 0x04, e->st.creds[i].ci_pkid, e->st.creds[i].ci_pkid_len);
         }
     }
     if (rc == 0)
-        rc = put(b, tag, v.data, v.len);
+        rc = rsp_tlv_put(b, tag, v.data, v.len);
     rsp_buf_free(&v);
     return rc;
 }
@@ -148,16 +140,16 @@ static int info2_build(const struct euicc *e, struct rsp_buf *out)
 
     ecr[2] = (uint8_t)e->st.n_profiles;
     rsp_buf_init(&v, 4096);
-    if ((rc = put(&v, 0x81, pv, 3)) || (rc = put(&v, 0x82, SVN, 3)) ||
-        (rc = put(&v, 0x83, fw, 3)) || (rc = put(&v, 0x84, ecr, sizeof(ecr))) ||
-        (rc = put(&v, 0x85, uicc_cap, sizeof(uicc_cap))) ||
-        (rc = put(&v, 0x86, t241, 3)) || (rc = put(&v, 0x87, gp, 3)) ||
-        (rc = put(&v, 0x88, rsp_cap, sizeof(rsp_cap))) ||
+    if ((rc = rsp_tlv_put(&v, 0x81, pv, 3)) || (rc = rsp_tlv_put(&v, 0x82, SVN, 3)) ||
+        (rc = rsp_tlv_put(&v, 0x83, fw, 3)) || (rc = rsp_tlv_put(&v, 0x84, ecr, sizeof(ecr))) ||
+        (rc = rsp_tlv_put(&v, 0x85, uicc_cap, sizeof(uicc_cap))) ||
+        (rc = rsp_tlv_put(&v, 0x86, t241, 3)) || (rc = rsp_tlv_put(&v, 0x87, gp, 3)) ||
+        (rc = rsp_tlv_put(&v, 0x88, rsp_cap, sizeof(rsp_cap))) ||
         (rc = put_pkids(e, &v, 0xA9, 0)) || (rc = put_pkids(e, &v, 0xAA, 1)) ||
-        (rc = put(&v, 0x8B, cat, 1)) || (rc = put(&v, 0x04, pp, 3)) ||
-        (rc = put(&v, 0x0C, sas, sizeof(sas) - 1)))
+        (rc = rsp_tlv_put(&v, 0x8B, cat, 1)) || (rc = rsp_tlv_put(&v, 0x04, pp, 3)) ||
+        (rc = rsp_tlv_put(&v, 0x0C, sas, sizeof(sas) - 1)))
         goto out;
-    rc = put(out, 0xBF22, v.data, v.len);
+    rc = rsp_tlv_put(out, 0xBF22, v.data, v.len);
 out:
     rsp_buf_free(&v);
     return rc;
@@ -171,9 +163,9 @@ int euicc_es10b_get_info1(struct euicc *e, const uint8_t *cmd, size_t len,
     if (rc)
         return rc;
     rsp_buf_init(&v, 2048);
-    if ((rc = put(&v, 0x82, SVN, 3)) == 0 && (rc = put_pkids(e, &v, 0xA9, 0)) == 0 &&
+    if ((rc = rsp_tlv_put(&v, 0x82, SVN, 3)) == 0 && (rc = put_pkids(e, &v, 0xA9, 0)) == 0 &&
         (rc = put_pkids(e, &v, 0xAA, 1)) == 0)
-        rc = put(resp, 0xBF20, v.data, v.len);
+        rc = rsp_tlv_put(resp, 0xBF20, v.data, v.len);
     rsp_buf_free(&v);
     return rc ? 0x6F00 : 0;
 }
@@ -188,28 +180,6 @@ int euicc_es10b_get_info2(struct euicc *e, const uint8_t *cmd, size_t len,
 }
 
 /* ---- helpers ------------------------------------------------------------ */
-
-/* The SM-DP+ OID: the registeredID of the certificate's subjectAltName
- * (SGP.22 §4.5.2.1.0.4), content octets. Absent: length 0. */
-static void smdp_oid_get(X509 *c, uint8_t *oid, size_t *oid_len)
-{
-    GENERAL_NAMES *gens;
-
-    *oid_len = 0;
-    gens = X509_get_ext_d2i(c, NID_subject_alt_name, NULL, NULL);
-    for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
-        GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-        if (g->type != GEN_RID)
-            continue;
-        size_t n = (size_t)OBJ_length(g->d.rid);
-        if (n > 0 && n <= 32) {
-            memcpy(oid, OBJ_get0_data(g->d.rid), n);
-            *oid_len = n;
-        }
-        break;
-    }
-    GENERAL_NAMES_free(gens);
-}
 
 /* The index of the credential whose CI has this PKID, or -1. */
 static int cred_for_ci(const struct euicc *e, const uint8_t *pkid, size_t n)
@@ -253,9 +223,10 @@ static int error_response(struct rsp_buf *resp, uint32_t outer, const uint8_t *t
 
     rsp_buf_init(&v, 64);
     rsp_buf_init(&w, 64);
-    if ((rc = put(&v, 0x80, tid, tid_len)) == 0 && (rc = put(&v, 0x02, &c, 1)) == 0 &&
-        (rc = put(&w, 0xA1, v.data, v.len)) == 0)
-        rc = put(resp, outer, w.data, w.len);
+    if ((rc = rsp_tlv_put(&v, 0x80, tid, tid_len)) == 0 &&
+        (rc = rsp_tlv_put(&v, 0x02, &c, 1)) == 0 &&
+        (rc = rsp_tlv_put(&w, 0xA1, v.data, v.len)) == 0)
+        rc = rsp_tlv_put(resp, outer, w.data, w.len);
     rsp_buf_free(&v);
     rsp_buf_free(&w);
     return rc ? 0x6F00 : 0;
@@ -364,7 +335,7 @@ int euicc_es10b_authenticate_server(struct euicc *e, const uint8_t *cmd, size_t 
             (rc = rsp_buf_append(&v, sch.tlv, sch.tlv_len)) ||
             (rc = info2_build(e, &v)) ||
             (rc = rsp_buf_append(&v, ctx.tlv, ctx.tlv_len)) ||
-            (rc = put(&es1, 0x30, v.data, v.len)) ||
+            (rc = rsp_tlv_put(&es1, 0x30, v.data, v.len)) ||
             (rc = cred_sign(e, credi, es1.data, es1.len, esig))) {
             sw = 0x6F00;
             goto out;
@@ -374,11 +345,11 @@ int euicc_es10b_authenticate_server(struct euicc *e, const uint8_t *cmd, size_t 
     {
         const struct euicc_cred *c = &e->st.creds[credi];
         if ((rc = rsp_buf_append(&v, es1.data, es1.len)) ||
-            (rc = put(&v, 0x5F37, esig, sizeof(esig))) ||
+            (rc = rsp_tlv_put(&v, 0x5F37, esig, sizeof(esig))) ||
             (rc = rsp_buf_append(&v, c->euicc_cert, c->euicc_cert_len)) ||
             (rc = rsp_buf_append(&v, c->eum_cert, c->eum_cert_len)) ||
-            (rc = put(&body, 0xA0, v.data, v.len)) ||
-            (rc = put(resp, 0xBF38, body.data, body.len))) {
+            (rc = rsp_tlv_put(&body, 0xA0, v.data, v.len)) ||
+            (rc = rsp_tlv_put(resp, 0xBF38, body.data, body.len))) {
             sw = 0x6F00;
             goto out;
         }
@@ -391,7 +362,7 @@ int euicc_es10b_authenticate_server(struct euicc *e, const uint8_t *cmd, size_t 
     memcpy(e->sess.server_address, s1->serverAddress.buf, (size_t)s1->serverAddress.size);
     e->sess.server_address[s1->serverAddress.size] = 0;
     memcpy(e->sess.euicc_sig1, esig, sizeof(esig));
-    smdp_oid_get(cx, e->sess.smdp_oid, &e->sess.smdp_oid_len);
+    e->sess.smdp_oid_len = rsp_x509_get_smdp_oid(cx, e->sess.smdp_oid);
     e->sess.matching_id_len = 0;
     if (req->ctxParams1.present == CtxParams1_PR_ctxParamsForCommonAuthentication &&
         req->ctxParams1.choice.ctxParamsForCommonAuthentication->matchingId) {
@@ -554,7 +525,7 @@ int euicc_es10b_prepare_download(struct euicc *e, const uint8_t *cmd, size_t len
     /* smdpSignature2 covers smdpSigned2 || the TLV 5F37 40 euiccSignature1
      * (SGP.22 §5.6.2 / §5.7.14; as osmocom pySim's SM-DP+ signs). */
     if ((rc = rsp_buf_append(&msg, ss2.tlv, ss2.tlv_len)) ||
-        (rc = put(&msg, 0x5F37, e->sess.euicc_sig1, sizeof(e->sess.euicc_sig1)))) {
+        (rc = rsp_tlv_put(&msg, 0x5F37, e->sess.euicc_sig1, sizeof(e->sess.euicc_sig1)))) {
         sw = 0x6F00;
         goto out;
     }
@@ -580,10 +551,11 @@ int euicc_es10b_prepare_download(struct euicc *e, const uint8_t *cmd, size_t len
         code = DL_UNSUPPORTED_CURVE;
         goto fail;
     }
-    if ((rc = put(&v, 0x80, s2->transactionId.buf, (size_t)s2->transactionId.size)) ||
-        (rc = put(&v, 0x5F49, otpk, sizeof(otpk))) ||
-        (req->hashCc && (rc = put(&v, 0x04, req->hashCc->buf, (size_t)req->hashCc->size))) ||
-        (rc = put(&es2, 0x30, v.data, v.len))) {
+    if ((rc = rsp_tlv_put(&v, 0x80, s2->transactionId.buf, (size_t)s2->transactionId.size)) ||
+        (rc = rsp_tlv_put(&v, 0x5F49, otpk, sizeof(otpk))) ||
+        (req->hashCc &&
+         (rc = rsp_tlv_put(&v, 0x04, req->hashCc->buf, (size_t)req->hashCc->size))) ||
+        (rc = rsp_tlv_put(&es2, 0x30, v.data, v.len))) {
         sw = 0x6F00;
         goto out;
     }
@@ -597,8 +569,8 @@ int euicc_es10b_prepare_download(struct euicc *e, const uint8_t *cmd, size_t len
     }
     rsp_buf_reset(&v);
     if ((rc = rsp_buf_append(&v, es2.data, es2.len)) ||
-        (rc = put(&v, 0x5F37, esig, sizeof(esig))) ||
-        (rc = put(&body, 0xA0, v.data, v.len))) {
+        (rc = rsp_tlv_put(&v, 0x5F37, esig, sizeof(esig))) ||
+        (rc = rsp_tlv_put(&body, 0xA0, v.data, v.len))) {
         sw = 0x6F00;
         goto out;
     }
@@ -607,7 +579,7 @@ int euicc_es10b_prepare_download(struct euicc *e, const uint8_t *cmd, size_t len
         sw = rc < 0 ? rc : 0x6F00;
         goto out;
     }
-    if ((rc = put(resp, 0xBF21, body.data, body.len))) {
+    if ((rc = rsp_tlv_put(resp, 0xBF21, body.data, body.len))) {
         sw = 0x6F00;
         goto out;
     }
@@ -620,9 +592,8 @@ int euicc_es10b_prepare_download(struct euicc *e, const uint8_t *cmd, size_t len
     memcpy(e->sess.ot_pk, otpk, sizeof(otpk));
     e->sess.ccRequired = s2->ccRequiredFlag != 0;
     {
-        uint8_t oid[32];
-        size_t n;
-        smdp_oid_get(cx, oid, &n);
+        uint8_t oid[RSP_X509_OID_MAX];
+        size_t n = rsp_x509_get_smdp_oid(cx, oid);
         if (n) {
             memcpy(e->sess.smdp_oid, oid, n);
             e->sess.smdp_oid_len = n;
@@ -674,23 +645,23 @@ int euicc_es10b_cancel_session(struct euicc *e, const uint8_t *cmd, size_t len,
         (size_t)req->transactionId.size != e->sess.transaction_id_len ||
         memcmp(req->transactionId.buf, e->sess.transaction_id, e->sess.transaction_id_len)) {
         static const uint8_t err[] = {0x81, 0x01, 0x05};
-        sw = put(resp, 0xBF41, err, sizeof(err)) ? 0x6F00 : 0;
+        sw = rsp_tlv_put(resp, 0xBF41, err, sizeof(err)) ? 0x6F00 : 0;
         goto out;
     }
     /* EuiccCancelSessionSigned (automatic tags): 80 tid, 81 smdpOid, 82 reason. */
     r = (uint8_t)req->reason;
-    if ((rc = put(&v, 0x80, e->sess.transaction_id, e->sess.transaction_id_len)) ||
-        (rc = put(&v, 0x81, e->sess.smdp_oid, e->sess.smdp_oid_len)) ||
-        (rc = put(&v, 0x82, &r, 1)) || (rc = put(&ecs, 0x30, v.data, v.len)) ||
+    if ((rc = rsp_tlv_put(&v, 0x80, e->sess.transaction_id, e->sess.transaction_id_len)) ||
+        (rc = rsp_tlv_put(&v, 0x81, e->sess.smdp_oid, e->sess.smdp_oid_len)) ||
+        (rc = rsp_tlv_put(&v, 0x82, &r, 1)) || (rc = rsp_tlv_put(&ecs, 0x30, v.data, v.len)) ||
         (rc = cred_sign(e, e->sess.cred, ecs.data, ecs.len, esig))) {
         sw = 0x6F00;
         goto out;
     }
     rsp_buf_reset(&v);
     if ((rc = rsp_buf_append(&v, ecs.data, ecs.len)) ||
-        (rc = put(&v, 0x5F37, esig, sizeof(esig))) ||
-        (rc = put(&body, 0xA0, v.data, v.len)) ||
-        (rc = put(resp, 0xBF41, body.data, body.len))) {
+        (rc = rsp_tlv_put(&v, 0x5F37, esig, sizeof(esig))) ||
+        (rc = rsp_tlv_put(&body, 0xA0, v.data, v.len)) ||
+        (rc = rsp_tlv_put(resp, 0xBF41, body.data, body.len))) {
         sw = 0x6F00;
         goto out;
     }
@@ -728,7 +699,7 @@ int euicc_es10b_get_rat(struct euicc *e, const uint8_t *cmd, size_t len,
     int rc = empty_request(cmd, len, 0xBF43);
     if (rc)
         return rc;
-    return put(resp, 0xBF43, rat, sizeof(rat)) ? 0x6F00 : 0;
+    return rsp_tlv_put(resp, 0xBF43, rat, sizeof(rat)) ? 0x6F00 : 0;
 }
 
 /* ---- LoadCRL (§5.7.11) -------------------------------------------------- */
@@ -750,8 +721,8 @@ int euicc_es10b_load_crl(struct euicc *e, const uint8_t *cmd, size_t len,
     int rc = rsp_asn1_decode(&asn_DEF_LoadCRLRequest, cmd, len, EUICC_ES10_MAX, (void **)&req);
     rsp_asn1_free(&asn_DEF_LoadCRLRequest, req);
     if (rc == 0)
-        rc = put(resp, 0xBF35, ok, sizeof(ok));
+        rc = rsp_tlv_put(resp, 0xBF35, ok, sizeof(ok));
     else
-        rc = put(resp, 0xBF35, bad, sizeof(bad));
+        rc = rsp_tlv_put(resp, 0xBF35, bad, sizeof(bad));
     return rc ? 0x6F00 : 0;
 }

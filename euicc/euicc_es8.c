@@ -84,14 +84,6 @@ static void isdp_aid(uint32_t n, uint8_t aid[16])
     aid[15] = (uint8_t)v;
 }
 
-static int put(struct rsp_buf *b, uint32_t tag, const void *v, size_t n)
-{
-    int rc = rsp_tlv_put_header(b, tag, n);
-    if (rc == 0 && n)
-        rc = rsp_buf_append(b, v, n);
-    return rc;
-}
-
 /* INTEGER content octets of a non-negative value (X.690 §8.3). */
 static size_t int_bytes(uint32_t v, uint8_t out[5])
 {
@@ -158,36 +150,36 @@ static int pir_build(struct euicc *e, int bpp_cmd, int reason, const char *iccid
     rsp_buf_init(&data, 1024);
     rsp_buf_init(&body, 1200);
     size_t seql = int_bytes(e->st.next_seq, seq);
-    if ((rc = put(&nm, 0x80, seq, seql)) || (rc = put(&nm, 0x81, install_bit, 2)) ||
-        (rc = put(&nm, 0x0C, s->server_address, strlen(s->server_address))))
+    if ((rc = rsp_tlv_put(&nm, 0x80, seq, seql)) || (rc = rsp_tlv_put(&nm, 0x81, install_bit, 2)) ||
+        (rc = rsp_tlv_put(&nm, 0x0C, s->server_address, strlen(s->server_address))))
         goto out;
     if (iccid && *iccid && rsp_iccid_to_bcd(iccid, 1, bcd) == 0 &&
-        (rc = put(&nm, 0x5A, bcd, sizeof(bcd))))
+        (rc = rsp_tlv_put(&nm, 0x5A, bcd, sizeof(bcd))))
         goto out;
     if (bpp_cmd < 0) {
-        if ((rc = put(&alt, 0x4F, s->pending.aid, s->pending.aid_len)) ||
-            (rc = put(&alt, 0x04, sima_ok, sizeof(sima_ok))) ||
-            (rc = put(&fr, 0xA0, alt.data, alt.len)))
+        if ((rc = rsp_tlv_put(&alt, 0x4F, s->pending.aid, s->pending.aid_len)) ||
+            (rc = rsp_tlv_put(&alt, 0x04, sima_ok, sizeof(sima_ok))) ||
+            (rc = rsp_tlv_put(&fr, 0xA0, alt.data, alt.len)))
             goto out;
     } else {
         uint8_t c = (uint8_t)bpp_cmd, r = (uint8_t)reason;
-        if ((rc = put(&alt, 0x80, &c, 1)) || (rc = put(&alt, 0x81, &r, 1)) ||
-            (rc = put(&fr, 0xA1, alt.data, alt.len)))
+        if ((rc = rsp_tlv_put(&alt, 0x80, &c, 1)) || (rc = rsp_tlv_put(&alt, 0x81, &r, 1)) ||
+            (rc = rsp_tlv_put(&fr, 0xA1, alt.data, alt.len)))
             goto out;
     }
-    if ((rc = put(&v, 0x80, s->transaction_id, s->transaction_id_len)) ||
-        (rc = put(&v, 0xBF2F, nm.data, nm.len)) ||
-        (rc = put(&v, 0x06, s->smdp_oid, s->smdp_oid_len)) ||
-        (rc = put(&v, 0xA2, fr.data, fr.len)) ||
-        (rc = put(&data, 0xBF27, v.data, v.len)))
+    if ((rc = rsp_tlv_put(&v, 0x80, s->transaction_id, s->transaction_id_len)) ||
+        (rc = rsp_tlv_put(&v, 0xBF2F, nm.data, nm.len)) ||
+        (rc = rsp_tlv_put(&v, 0x06, s->smdp_oid, s->smdp_oid_len)) ||
+        (rc = rsp_tlv_put(&v, 0xA2, fr.data, fr.len)) ||
+        (rc = rsp_tlv_put(&data, 0xBF27, v.data, v.len)))
         goto out;
     if ((rc = euicc_cred_key(e, (size_t)s->cred, &k)) ||
         (rc = rsp_ecdsa_sign(k, data.data, data.len, sig)))
         goto out;
     if ((rc = rsp_buf_append(&body, data.data, data.len)) ||
-        (rc = put(&body, 0x5F37, sig, sizeof(sig))))
+        (rc = rsp_tlv_put(&body, 0x5F37, sig, sizeof(sig))))
         goto out;
-    rc = put(out, 0xBF37, body.data, body.len);
+    rc = rsp_tlv_put(out, 0xBF37, body.data, body.len);
 out:
     EVP_PKEY_free(k);
     rsp_buf_free(&nm);

@@ -391,6 +391,21 @@ static int pwrite_all(int fd, const uint8_t *p, size_t n, off_t off)
     return 0;
 }
 
+static int pread_all(int fd, uint8_t *p, size_t n, off_t off)
+{
+    while (n) {
+        ssize_t r = pread(fd, p, n, off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return RSP_ERR_IO;
+        p += r;
+        n -= (size_t)r;
+        off += r;
+    }
+    return 0;
+}
+
 /* An image of st: SLOT_HDR placeholder bytes, the JSON (mode JS_SLOT or
  * JS_IDENT), for a slot the packages, zeros to a whole page. *json_len:
  * the JSON's, *len: the payload's (before the padding). */
@@ -806,7 +821,7 @@ static int load_package_file(const char *path, json_t *o, struct euicc_profile *
     uint8_t md[32];
     struct stat sb;
     json_int_t len;
-    size_t n = 0, got = 0;
+    size_t n = 0;
     int fd = -1, rc;
 
     rsp_hex_encode(p->aid, p->aid_len, want);
@@ -828,14 +843,8 @@ static int load_package_file(const char *path, json_t *o, struct euicc_profile *
         goto out;
     }
     p->package_len = (size_t)len;
-    while (got < p->package_len) {
-        ssize_t r = read(fd, p->package + got, p->package_len - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            goto out;
-        got += (size_t)r;
-    }
+    if (pread_all(fd, p->package, p->package_len, 0))
+        goto out;
     if (EVP_Digest(p->package, p->package_len, md, NULL, EVP_sha256(), NULL) != 1 ||
         CRYPTO_memcmp(md, p->pkg_sha256, sizeof(md)) != 0)
         goto out;
@@ -1247,7 +1256,6 @@ static int load_json_file(const char *path, int fd, size_t size, struct euicc_st
     json_error_t jerr;
     json_t *root = NULL;
     char *text;
-    size_t got = 0;
     int rc = RSP_ERR_IO;
 
     if (size > STATE_FILE_MAX)
@@ -1255,36 +1263,15 @@ static int load_json_file(const char *path, int fd, size_t size, struct euicc_st
     text = malloc(size + 1);
     if (!text)
         return RSP_ERR_NOMEM;
-    while (got < size) {
-        ssize_t r = pread(fd, text + got, size - got, (off_t)got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            goto out;
-        got += (size_t)r;
-    }
-    root = json_loadb(text, got, JSON_REJECT_DUPLICATES, &jerr);
+    if (pread_all(fd, (uint8_t *)text, size, 0))
+        goto out;
+    root = json_loadb(text, size, JSON_REJECT_DUPLICATES, &jerr);
     rc = root ? state_from_json(path, root, st, JS_INLINE, NULL) : RSP_ERR_DECODE;
 out:
     json_decref(root);
-    OPENSSL_cleanse(text, got);
+    OPENSSL_cleanse(text, size);
     free(text);
     return rc;
-}
-
-static int pread_all(int fd, uint8_t *p, size_t n, off_t off)
-{
-    while (n) {
-        ssize_t r = pread(fd, p, n, off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return RSP_ERR_IO;
-        p += r;
-        n -= (size_t)r;
-        off += r;
-    }
-    return 0;
 }
 
 struct slot_hdr {

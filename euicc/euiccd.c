@@ -19,6 +19,7 @@
 #include "euiccd.h"
 #include "rsp_err.h"
 #include "rsp_log.h"
+#include "rsp_util.h"
 
 #define LOG(level, ...) RSP_LOG(level, "euiccd", __VA_ARGS__)
 #define POLL_MS 200
@@ -40,25 +41,11 @@ enum conn_end { END_PEER = 1, END_FAULT, END_STOP, END_DEAD };   /* 0: go on */
 
 static int parse_addr(const char *s, int allow_remote, struct sockaddr_in *sa)
 {
-    char host[64];
-    const char *colon = s ? strrchr(s, ':') : NULL;
-    char *end;
-    long port;
-
-    if (!colon || (size_t)(colon - s) >= sizeof(host) || colon == s)
-        return RSP_ERR_INVAL;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = 0;
-    port = strtol(colon + 1, &end, 10);
-    if (colon[1] == 0 || *end || port < 0 || port > 65535)
-        return RSP_ERR_INVAL;
-    memset(sa, 0, sizeof(*sa));
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+    /* port 0 is allowed: the kernel picks one */
+    if (rsp_ipv4_addr_parse(s, 0, sa))
         return RSP_ERR_INVAL;
     if (!allow_remote && (ntohl(sa->sin_addr.s_addr) >> 24) != 127) {
-        LOG(RSP_LOG_ERROR, "%s is not a loopback address (see --allow-remote)", host);
+        LOG(RSP_LOG_ERROR, "%s is not a loopback address (see --allow-remote)", s);
         return RSP_ERR_INVAL;
     }
     return 0;
@@ -517,6 +504,24 @@ static int serve_conn(struct euiccd_card *c, int fd, int vpcd, volatile sig_atom
     }
 }
 
+/* Wait for the next connection on listen_fd and accept it into *fd:
+ * 1 accepted, 0 stopped, RSP_ERR_IO. */
+static int accept_next(int listen_fd, volatile sig_atomic_t *stop, int *fd)
+{
+    for (;;) {
+        int w = wait_readable(listen_fd, stop);
+        if (w == 0)
+            return 0;
+        if (w < 0)
+            return RSP_ERR_IO;
+        *fd = accept(listen_fd, NULL, NULL);
+        if (*fd >= 0)
+            return 1;
+        if (errno != EINTR && errno != ECONNABORTED)
+            return RSP_ERR_IO;
+    }
+}
+
 /* Accept connections one at a time and serve each (vpcd: reverse mode). */
 static int serve_listen(struct euiccd_card *c, int listen_fd, int vpcd,
                         volatile sig_atomic_t *stop)
@@ -524,17 +529,9 @@ static int serve_listen(struct euiccd_card *c, int listen_fd, int vpcd,
     if (!c || listen_fd < 0)
         return RSP_ERR_INVAL;
     for (;;) {
-        int w = wait_readable(listen_fd, stop);
-        if (w == 0)
-            return 0;
-        if (w < 0)
-            return RSP_ERR_IO;
-        int fd = accept(listen_fd, NULL, NULL);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            return RSP_ERR_IO;
-        }
+        int fd, a = accept_next(listen_fd, stop, &fd);
+        if (a <= 0)
+            return a;
         LOG(RSP_LOG_INFO, "card %s: %s connected", c->eid, vpcd ? "vpcd" : "client");
         int end = serve_conn(c, fd, vpcd, stop);
         close(fd);
@@ -565,17 +562,9 @@ int euiccd_serve_empty_slot(int listen_fd, volatile sig_atomic_t *stop)
     if (listen_fd < 0)
         return RSP_ERR_INVAL;
     for (;;) {
-        int w = wait_readable(listen_fd, stop);
-        if (w == 0)
-            return 0;
-        if (w < 0)
-            return RSP_ERR_IO;
-        int fd = accept(listen_fd, NULL, NULL);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            return RSP_ERR_IO;
-        }
+        int fd, a = accept_next(listen_fd, stop, &fd);
+        if (a <= 0)
+            return a;
         nodelay(fd);
         int n, rc = 0;
         while (rc == 0 && (n = recv_frame(fd, msg, stop)) >= 0) {

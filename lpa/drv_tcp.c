@@ -21,6 +21,7 @@
 
 #include "lpa_drivers.h"
 #include "rsp_err.h"
+#include "rsp_util.h"
 
 #define FRAME_MAX 261   /* EUICCD_FRAME_MAX */
 
@@ -42,27 +43,10 @@ static void set_err(struct lpa_drv_tcp *d, const char *fmt, ...)
     va_end(ap);
 }
 
+/* A loopback IPv4 address:port (the card is never reached off-host). */
 static int parse_addr(const char *s, struct sockaddr_in *sa)
 {
-    char host[64];
-    const char *colon = strrchr(s, ':');
-    char *end;
-    long port;
-
-    if (!colon || colon == s || (size_t)(colon - s) >= sizeof(host))
-        return RSP_ERR_INVAL;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = 0;
-    errno = 0;
-    port = strtol(colon + 1, &end, 10);
-    if (!colon[1] || *end || errno || port < 1 || port > 65535)
-        return RSP_ERR_INVAL;
-    memset(sa, 0, sizeof(*sa));
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-        return RSP_ERR_INVAL;
-    if ((ntohl(sa->sin_addr.s_addr) >> 24) != 127)
+    if (rsp_ipv4_addr_parse(s, 1, sa) || (ntohl(sa->sin_addr.s_addr) >> 24) != 127)
         return RSP_ERR_INVAL;
     return 0;
 }

@@ -64,25 +64,6 @@ static int cert_der(X509 *x, uint8_t **der, size_t *len)
     return *der ? RSP_OK : RSP_ERR_NOMEM;
 }
 
-/* SM-DP+ OID: registeredID of the subjectAltName (§4.5.2.1.0.4). */
-static void cert_oid(X509 *x, uint8_t *oid, size_t *len)
-{
-    GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-    *len = 0;
-    for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
-        GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-        if (g->type != GEN_RID)
-            continue;
-        size_t n = (size_t)OBJ_length(g->d.rid);
-        if (n > 0 && n <= 32) {
-            memcpy(oid, OBJ_get0_data(g->d.rid), n);
-            *len = n;
-        }
-        break;
-    }
-    GENERAL_NAMES_free(gens);
-}
-
 static int cred_load(const struct smdp_cred_paths *p, int want_curve, struct smdp_cred *c)
 {
     struct rsp_pki_cred auth = {0}, pb = {0};
@@ -116,7 +97,7 @@ static int cred_load(const struct smdp_cred_paths *p, int want_curve, struct smd
     if ((rc = cert_der(c->auth_cert, &c->auth_der, &c->auth_der_len)) ||
         (rc = cert_der(c->pb_cert, &c->pb_der, &c->pb_der_len)))
         goto fail_c;
-    cert_oid(c->auth_cert, c->oid, &c->oid_len);
+    c->oid_len = rsp_x509_get_smdp_oid(c->auth_cert, c->oid);
     c->curve = want_curve;
     c->present = 1;
     return RSP_OK;

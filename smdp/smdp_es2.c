@@ -132,13 +132,20 @@ static int own_profile(struct smdp_call *c, const char *iccid, struct smdp_profi
     return 0;
 }
 
-/* The ACTIVE order of an own ICCID (p gets the profile). 1 found, 0 none. */
-static int own_order(struct smdp_call *c, const char *iccid, struct smdp_profile *p,
-                     struct smdp_order *o)
+/* The ACTIVE order of an own ICCID into o (zeroed first), the profile's
+ * state into *pstate. 1 found, 0 none, -1 with the failure recorded. */
+static int own_order(struct smdp_call *c, const char *iccid, struct smdp_order *o,
+                     int *pstate)
 {
+    struct smdp_profile p;
     int rc;
-    if (own_profile(c, iccid, p))
+
+    memset(&p, 0, sizeof(p));
+    memset(o, 0, sizeof(*o));
+    if (own_profile(c, iccid, &p))
         return -1;
+    *pstate = p.state;
+    smdp_profile_clear(&p);
     rc = smdp_store_order_get(c->st, SMDP_ORDER_BY_ICCID, iccid, o);
     if (rc == RSP_ERR_NOTFOUND)
         return 0;
@@ -262,7 +269,6 @@ static int es2_confirm_order(struct smdp_call *c, json_t *req, json_t **resp)
     char iccid[21], eid[33], mid[SMDP_MID_MAX + 1], cc[65], smds[SMDP_FQDN_MAX + 1];
     int has_eid, has_mid, has_cc, rc, found, release;
     json_t *rf;
-    struct smdp_profile p;
     struct smdp_order o;
 
     if (get_iccid(c, req, 1, iccid) < 0 || (has_eid = get_eid(c, req, eid)) < 0 ||
@@ -284,13 +290,10 @@ static int es2_confirm_order(struct smdp_call *c, json_t *req, json_t **resp)
         /* SM-DS registration (ES12) is not provided by this SM-DP+ */
         return smdp_call_fail(c, "8.9", "5.1", "SM-DS not reachable");
 
-    memset(&p, 0, sizeof(p));
-    memset(&o, 0, sizeof(o));
-    found = own_order(c, iccid, &p, &o);
+    int pstate;
+    found = own_order(c, iccid, &o, &pstate);
     if (found < 0)
         return -1;
-    int pstate = p.state;
-    smdp_profile_clear(&p);
     if (!found || (pstate != SMDP_PROFILE_ALLOCATED && pstate != SMDP_PROFILE_LINKED))
         return smdp_call_fail(c, "8.2.1", "3.5", "profile not in Allocated or Linked");
     if (has_eid && o.eid[0] && strcmp(o.eid, eid) != 0)
@@ -346,7 +349,6 @@ static int es2_cancel_order(struct smdp_call *c, json_t *req, json_t **resp)
 {
     char iccid[21], eid[33], mid[SMDP_MID_MAX + 1], fpsi[32];
     int has_eid, has_mid, has_fpsi, rc, found, target;
-    struct smdp_profile p;
     struct smdp_order o;
 
     (void)resp;
@@ -363,13 +365,10 @@ static int es2_cancel_order(struct smdp_call *c, json_t *req, json_t **resp)
     else
         return smdp_call_fail(c, "1.6", "2.1", "finalProfileStatusIndicator invalid");
 
-    memset(&p, 0, sizeof(p));
-    memset(&o, 0, sizeof(o));
-    found = own_order(c, iccid, &p, &o);
+    int pstate;
+    found = own_order(c, iccid, &o, &pstate);
     if (found < 0)
         return -1;
-    int pstate = p.state;
-    smdp_profile_clear(&p);
     if (found) {
         if (has_eid && o.eid[0] && strcmp(o.eid, eid) != 0)
             return smdp_call_fail(c, "8.1.1", "3.10", "eid does not match the order");
@@ -400,18 +399,14 @@ static int es2_release_profile(struct smdp_call *c, json_t *req, json_t **resp)
 {
     char iccid[21];
     int rc, found;
-    struct smdp_profile p;
     struct smdp_order o;
 
     if (get_iccid(c, req, 1, iccid) < 0)
         return -1;
-    memset(&p, 0, sizeof(p));
-    memset(&o, 0, sizeof(o));
-    found = own_order(c, iccid, &p, &o);
+    int pstate;
+    found = own_order(c, iccid, &o, &pstate);
     if (found < 0)
         return -1;
-    int pstate = p.state;
-    smdp_profile_clear(&p);
     if (!found || pstate != SMDP_PROFILE_CONFIRMED)
         return smdp_call_fail(c, "8.2.1", "3.5", "profile not in Confirmed");
     rc = smdp_store_order_transition(c->st, o.matching_id, SMDP_ORDER_ACTIVE, SMDP_ORDER_ACTIVE,

@@ -107,14 +107,6 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static int put_tlv(struct rsp_buf *b, uint32_t tag, const void *v, size_t n)
-{
-    int rc = rsp_tlv_put_header(b, tag, n);
-    if (rc == 0 && n)
-        rc = rsp_buf_append(b, v, n);
-    return rc;
-}
-
 /* A mandatory string field, or a failure recorded. */
 static const char *field_str(struct smdp_call *c, json_t *req, const char *name)
 {
@@ -168,6 +160,50 @@ static int internal(struct smdp_call *c, const char *what, int rc)
 static int octets_eq(const OCTET_STRING_t *os, const uint8_t *p, size_t n)
 {
     return os->size >= 0 && (size_t)os->size == n && !CRYPTO_memcmp(os->buf, p, n);
+}
+
+/* DER field `name` of the request decoded as td (at most max bytes), or
+ * -1 with the failure recorded (1.6 / 2.1, §6.5.1). */
+static int decode_field(struct smdp_call *c, const asn_TYPE_descriptor_t *td,
+                        const struct rsp_buf *der, size_t max, const char *name, void **out)
+{
+    if (rsp_asn1_decode(td, der->data, der->len, max, out))
+        return smdp_call_fail(c, "1.6", "2.1", name);
+    return 0;
+}
+
+static int fail_sess_unknown(struct smdp_call *c)
+{
+    return smdp_call_fail(c, "8.10.1", "3.9",
+                          "The RSP session identified by the TransactionID is unknown");
+}
+
+/* The request's transactionId and its base64 field `name` (into raw,
+ * initialised here), and the session that transactionId names taken from the
+ * table. 0, or -1 with the failure recorded; *ss stays NULL on failure. */
+static int take_session(struct smdp_call *c, json_t *req, const char *name,
+                        struct rsp_buf *raw, struct smdp_sess **ss)
+{
+    const char *tid_hex = field_str(c, req, "transactionId");
+    if (!tid_hex || field_b64(c, req, name, raw))
+        return -1;
+    if (smdp_sess_take(c->s, tid_hex, c->now, ss))
+        return fail_sess_unknown(c);
+    return 0;
+}
+
+/* A "...ResponseOk" [tag] { signed SEQUENCE, 5F37 signature, ... } as the
+ * eUICC sent it: the signed TLV, its signature, and in *a / *pos the
+ * constructed value and the offset after the two (for further members). */
+static int split_signed(const struct rsp_buf *raw, struct rsp_tlv *a, size_t *pos,
+                        struct rsp_tlv *sgd, struct rsp_tlv *sig)
+{
+    struct rsp_tlv t;
+    if (rsp_tlv_parse(raw->data, raw->len, &t) || rsp_tlv_parse(t.val, t.val_len, a) ||
+        rsp_tlv_next(a->val, a->val_len, pos, sgd) != 1 ||
+        rsp_tlv_next(a->val, a->val_len, pos, sig) != 1 || sig->tag != 0x5F37)
+        return -1;
+    return 0;
 }
 
 static void progress_rd(struct smdp_call *c, const struct smdp_order *o, const char *eid,
@@ -385,10 +421,8 @@ static int es9_initiate_authentication(struct smdp_call *c, json_t *req, json_t 
         smdp_call_fail(c, "1.6", "2.1", "euiccChallenge");
         goto out;
     }
-    if (rsp_asn1_decode(&asn_DEF_EUICCInfo1, info.data, info.len, 4096, (void **)&ei)) {
-        smdp_call_fail(c, "1.6", "2.1", "euiccInfo1");
+    if (decode_field(c, &asn_DEF_EUICCInfo1, &info, 4096, "euiccInfo1", (void **)&ei))
         goto out;
-    }
     if (ei->svn.size != 3 || ei->svn.buf[0] != 2) {
         smdp_call_fail(c, "8.8.3", "3.1", "Specification Version Number not supported");
         goto out;
@@ -444,11 +478,11 @@ static int es9_initiate_authentication(struct smdp_call *c, json_t *req, json_t 
     /* The address signed is the one the LPA used (it matched ours). */
     const char *fq = addr;
     /* ServerSigned1 (§5.7.13): 80 tid, 81 euiccChallenge, 83 address, 84 serverChallenge */
-    if (put_tlv(&v, 0x80, tid, sizeof(tid)) || put_tlv(&v, 0x81, chal.data, 16) ||
-        put_tlv(&v, 0x83, fq, strlen(fq)) || put_tlv(&v, 0x84, schal, 16) ||
-        put_tlv(&ss1, 0x30, v.data, v.len) ||
+    if (rsp_tlv_put(&v, 0x80, tid, sizeof(tid)) || rsp_tlv_put(&v, 0x81, chal.data, 16) ||
+        rsp_tlv_put(&v, 0x83, fq, strlen(fq)) || rsp_tlv_put(&v, 0x84, schal, 16) ||
+        rsp_tlv_put(&ss1, 0x30, v.data, v.len) ||
         rsp_ecdsa_sign(cred->auth_key, ss1.data, ss1.len, sig) ||
-        put_tlv(&sig1, 0x5F37, sig, sizeof(sig))) {
+        rsp_tlv_put(&sig1, 0x5F37, sig, sizeof(sig))) {
         internal(c, "serverSigned1", RSP_ERR_CRYPTO);
         goto out;
     }
@@ -536,7 +570,7 @@ static int es9_authenticate_client(struct smdp_call *c, json_t *req, json_t **re
     struct smdp_order ord;
     struct smdp_profile prof;
     struct rsp_buf raw, v, sd2, msg, md;
-    struct rsp_tlv t, a, es1, sig, cert, eum;
+    struct rsp_tlv a, es1, sig, cert, eum;
     struct rsp_x509_chain_info info;
     const struct smdp_cred *cred;
     uint8_t sig2[RSP_ECDSA_SIG_LEN];
@@ -553,32 +587,24 @@ static int es9_authenticate_client(struct smdp_call *c, json_t *req, json_t **re
     rsp_buf_init(&sd2, 1024);
     rsp_buf_init(&msg, 1024);
     rsp_buf_init(&md, 8192);
-    const char *tid_hex = field_str(c, req, "transactionId");
-    if (!tid_hex || field_b64(c, req, "authenticateServerResponse", &raw))
+    if (take_session(c, req, "authenticateServerResponse", &raw, &ss))
         goto out;
-    e = smdp_sess_take(c->s, tid_hex, c->now, &ss);
-    if (e || ss->state != SMDP_SESS_INITIATED) {
-        smdp_call_fail(c, "8.10.1", "3.9",
-                       "The RSP session identified by the TransactionID is unknown");
+    if (ss->state != SMDP_SESS_INITIATED) {
+        fail_sess_unknown(c);
         goto out;
     }
     cred = smdp_cred_get(c->s, ss->cred);
-    if (rsp_asn1_decode(&asn_DEF_AuthenticateServerResponse, raw.data, raw.len, B64_MAX,
-                        (void **)&asr)) {
-        smdp_call_fail(c, "1.6", "2.1", "authenticateServerResponse");
+    if (decode_field(c, &asn_DEF_AuthenticateServerResponse, &raw, B64_MAX,
+                     "authenticateServerResponse", (void **)&asr))
         goto out;
-    }
     if (asr->present != AuthenticateServerResponse_PR_authenticateResponseOk) {
         smdp_call_fail(c, "8.1", "6.1", "AuthenticateServer failed on the eUICC");
         goto out;
     }
     const EuiccSigned1_t *s1 = &asr->choice.authenticateResponseOk->euiccSigned1;
-    if (rsp_tlv_parse(raw.data, raw.len, &t) || rsp_tlv_parse(t.val, t.val_len, &a) ||
-        rsp_tlv_next(a.val, a.val_len, &pos, &es1) != 1 ||
-        rsp_tlv_next(a.val, a.val_len, &pos, &sig) != 1 ||
+    if (split_signed(&raw, &a, &pos, &es1, &sig) || es1.tag != 0x30 ||
         rsp_tlv_next(a.val, a.val_len, &pos, &cert) != 1 ||
-        rsp_tlv_next(a.val, a.val_len, &pos, &eum) != 1 || es1.tag != 0x30 ||
-        sig.tag != 0x5F37) {
+        rsp_tlv_next(a.val, a.val_len, &pos, &eum) != 1) {
         smdp_call_fail(c, "1.6", "2.1", "authenticateServerResponse");
         goto out;
     }
@@ -696,18 +722,18 @@ static int es9_authenticate_client(struct smdp_call *c, json_t *req, json_t **re
     /* SmdpSigned2: 80 tid, 01 ccRequiredFlag, [5F49 bppEuiccOtpk: the
      * otPK.EUICC.ECKA a BPP was already bound to, §3.1.3 retry]. */
     static const uint8_t cc_yes[] = {0x01, 0x01, 0xFF}, cc_no[] = {0x01, 0x01, 0x00};
-    if (put_tlv(&v, 0x80, ss->tid, SMDP_TID_LEN) ||
+    if (rsp_tlv_put(&v, 0x80, ss->tid, SMDP_TID_LEN) ||
         rsp_buf_append(&v, ord.cc_required ? cc_yes : cc_no, 3) ||
-        (ord.otpk_len == RSP_EC_POINT_LEN && put_tlv(&v, 0x5F49, ord.otpk, ord.otpk_len)) ||
-        put_tlv(&sd2, 0x30, v.data, v.len) || rsp_buf_append(&msg, sd2.data, sd2.len) ||
-        put_tlv(&msg, 0x5F37, sig.val, sig.val_len) ||
+        (ord.otpk_len == RSP_EC_POINT_LEN && rsp_tlv_put(&v, 0x5F49, ord.otpk, ord.otpk_len)) ||
+        rsp_tlv_put(&sd2, 0x30, v.data, v.len) || rsp_buf_append(&msg, sd2.data, sd2.len) ||
+        rsp_tlv_put(&msg, 0x5F37, sig.val, sig.val_len) ||
         rsp_ecdsa_sign(cred->pb_key, msg.data, msg.len, sig2)) {
         internal(c, "smdpSigned2", RSP_ERR_CRYPTO);
         goto out;
     }
     memcpy(ss->smdp_sig2, sig2, sizeof(sig2));
     rsp_buf_reset(&msg);
-    if (put_tlv(&msg, 0x5F37, sig2, sizeof(sig2))) {
+    if (rsp_tlv_put(&msg, 0x5F37, sig2, sizeof(sig2))) {
         internal(c, "smdpSignature2", RSP_ERR_NOMEM);
         goto out;
     }
@@ -764,7 +790,7 @@ static int es9_get_bound_profile_package(struct smdp_call *c, json_t *req, json_
     struct smdp_order ord;
     struct smdp_profile prof;
     struct rsp_buf raw, msg, bpp;
-    struct rsp_tlv t, a, es2, esig;
+    struct rsp_tlv a, es2, esig;
     const struct smdp_cred *cred;
     struct notif_cfg nc;
     struct rsp_bpp_metadata md;
@@ -780,37 +806,29 @@ static int es9_get_bound_profile_package(struct smdp_call *c, json_t *req, json_
     rsp_buf_init(&raw, 0);
     rsp_buf_init(&msg, 1024);
     rsp_buf_init(&bpp, RSP_BPP_MAX);
-    const char *tid_hex = field_str(c, req, "transactionId");
-    if (!tid_hex || field_b64(c, req, "prepareDownloadResponse", &raw))
+    if (take_session(c, req, "prepareDownloadResponse", &raw, &ss))
         goto out;
-    e = smdp_sess_take(c->s, tid_hex, c->now, &ss);
-    if (e || ss->state < SMDP_SESS_AUTHENTICATED) {
-        keep = !e;
-        smdp_call_fail(c, "8.10.1", "3.9",
-                       "The RSP session identified by the TransactionID is unknown");
-        goto out;
-    }
     keep = 1;
-    cred = smdp_cred_get(c->s, ss->cred);
-    if (rsp_asn1_decode(&asn_DEF_PrepareDownloadResponse, raw.data, raw.len, 4096,
-                        (void **)&pdr)) {
-        smdp_call_fail(c, "1.6", "2.1", "prepareDownloadResponse");
+    if (ss->state < SMDP_SESS_AUTHENTICATED) {
+        fail_sess_unknown(c);
         goto out;
     }
+    cred = smdp_cred_get(c->s, ss->cred);
+    if (decode_field(c, &asn_DEF_PrepareDownloadResponse, &raw, 4096,
+                     "prepareDownloadResponse", (void **)&pdr))
+        goto out;
     if (pdr->present != PrepareDownloadResponse_PR_downloadResponseOk) {
         smdp_call_fail(c, "8.1", "6.1", "PrepareDownload failed on the eUICC");
         goto out;
     }
     const EUICCSigned2_t *s2 = &pdr->choice.downloadResponseOk->euiccSigned2;
-    if (rsp_tlv_parse(raw.data, raw.len, &t) || rsp_tlv_parse(t.val, t.val_len, &a) ||
-        rsp_tlv_next(a.val, a.val_len, &pos, &es2) != 1 ||
-        rsp_tlv_next(a.val, a.val_len, &pos, &esig) != 1 || esig.tag != 0x5F37) {
+    if (split_signed(&raw, &a, &pos, &es2, &esig)) {
         smdp_call_fail(c, "1.6", "2.1", "prepareDownloadResponse");
         goto out;
     }
     /* euiccSignature2 covers euiccSigned2 || smdpSignature2 (5F37 TLV), §5.7.5 */
     if (rsp_buf_append(&msg, es2.tlv, es2.tlv_len) ||
-        put_tlv(&msg, 0x5F37, ss->smdp_sig2, sizeof(ss->smdp_sig2))) {
+        rsp_tlv_put(&msg, 0x5F37, ss->smdp_sig2, sizeof(ss->smdp_sig2))) {
         internal(c, "euiccSignature2", RSP_ERR_NOMEM);
         goto out;
     }
@@ -1093,10 +1111,10 @@ static int es9_handle_notification(struct smdp_call *c, json_t *req, json_t **re
     *resp = NULL;
     if (field_b64(c, req, "pendingNotification", &raw))
         return -1;
-    if (rsp_asn1_decode(&asn_DEF_PendingNotification, raw.data, raw.len, B64_MAX,
-                        (void **)&pn)) {
+    if (decode_field(c, &asn_DEF_PendingNotification, &raw, B64_MAX, "pendingNotification",
+                     (void **)&pn)) {
         rsp_buf_free(&raw);
-        return smdp_call_fail(c, "1.6", "2.1", "pendingNotification");
+        return -1;
     }
     if (pn->present == PendingNotification_PR_profileInstallationResult)
         notify_pir(c, pn->choice.profileInstallationResult, raw.data, raw.len);
@@ -1114,7 +1132,7 @@ static int es9_cancel_session(struct smdp_call *c, json_t *req, json_t **resp)
     CancelSessionResponse_t *csr = NULL;
     struct smdp_sess *ss = NULL;
     struct rsp_buf raw;
-    struct rsp_tlv t, a, sgd, sig;
+    struct rsp_tlv a, sgd, sig;
     struct smdp_order ord;
     struct smdp_profile prof;
     size_t pos = 0;
@@ -1123,29 +1141,19 @@ static int es9_cancel_session(struct smdp_call *c, json_t *req, json_t **resp)
     *resp = NULL;
     memset(&prof, 0, sizeof(prof));
     rsp_buf_init(&raw, 0);
-    const char *tid_hex = field_str(c, req, "transactionId");
-    if (!tid_hex || field_b64(c, req, "cancelSessionResponse", &raw))
+    if (take_session(c, req, "cancelSessionResponse", &raw, &ss))
         goto out;
-    if (smdp_sess_take(c->s, tid_hex, c->now, &ss)) {
-        smdp_call_fail(c, "8.10.1", "3.9",
-                       "The RSP session identified by the TransactionID is unknown");
-        goto out;
-    }
     keep = 1;
-    if (rsp_asn1_decode(&asn_DEF_CancelSessionResponse, raw.data, raw.len, 4096,
-                        (void **)&csr)) {
-        smdp_call_fail(c, "1.6", "2.1", "cancelSessionResponse");
+    if (decode_field(c, &asn_DEF_CancelSessionResponse, &raw, 4096,
+                     "cancelSessionResponse", (void **)&csr))
         goto out;
-    }
     if (csr->present != CancelSessionResponse_PR_cancelSessionResponseOk) {
         smdp_call_fail(c, "8.1", "6.1", "CancelSession failed on the eUICC");
         goto out;
     }
     const EuiccCancelSessionSigned_t *cs =
         &csr->choice.cancelSessionResponseOk->euiccCancelSessionSigned;
-    if (rsp_tlv_parse(raw.data, raw.len, &t) || rsp_tlv_parse(t.val, t.val_len, &a) ||
-        rsp_tlv_next(a.val, a.val_len, &pos, &sgd) != 1 ||
-        rsp_tlv_next(a.val, a.val_len, &pos, &sig) != 1 || sig.tag != 0x5F37) {
+    if (split_signed(&raw, &a, &pos, &sgd, &sig)) {
         smdp_call_fail(c, "1.6", "2.1", "cancelSessionResponse");
         goto out;
     }

@@ -381,3 +381,22 @@ int euicc_dp_run(struct euicc_fixture *f, struct euicc_dp *d, const uint8_t *upp
     return 0;
 }
 
+int euicc_dp_session_prepare(struct euicc_fixture *f, struct euicc_dp *d, const uint8_t *otpk,
+                             size_t len)
+{
+    size_t n;
+    uint8_t *r = euicc_dp_authenticate(f, d, DP_F_NONE, &n);
+    int rc = r ? euicc_dp_check_auth(d, r, n) : -1;
+
+    free(r);
+    if (rc)
+        return 1000 + rc;
+    if (otpk && len > sizeof(d->bpp_otpk))
+        return -1;
+    d->bpp_otpk_len = otpk ? len : 0;
+    if (otpk)
+        memcpy(d->bpp_otpk, otpk, len);
+    rc = euicc_dp_prepare(f, d, DP_F_NONE);
+    d->bpp_otpk_len = 0;
+    return rc;
+}

@@ -87,4 +87,12 @@ uint8_t *euicc_dp_read_profile(const char *name, size_t *len, char *iccid);
 int euicc_dp_run(struct euicc_fixture *f, struct euicc_dp *d, const uint8_t *upp, size_t upp_len,
                const char *iccid, enum euicc_dp_fault fault, int use_ppk, struct euicc_dp_pir *p);
 
+/* A new session (challenge, AuthenticateServer checked) and PrepareDownload;
+ * the SM-DP+ names otpk (len bytes, any length) as bppEuiccOtpk when otpk is
+ * not NULL (SGP.22 §3.1.3 retry). Returns euicc_dp_prepare's result, or
+ * 1000 + the AuthenticateServer error; the otPK the card answered is in
+ * d->otpk. */
+int euicc_dp_session_prepare(struct euicc_fixture *f, struct euicc_dp *d, const uint8_t *otpk,
+                             size_t len);
+
 #endif

@@ -7,11 +7,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "euicc.private.h"
 #include "euicc_fixture.h"
+#include "rsp_asn1.h"
 #include "rsp_err.h"
 #include "rsp_pki.h"
 #include "rsp_test.h"
 #include "rsp_util.h"
+
+#include "NotificationConfigurationInformation.h"
+#include "StoreMetadataRequest.h"
 
 static char pki_dir[512];
 static char pki_eid[33];
@@ -224,4 +229,63 @@ int euicc_fixture_es10_hex(struct euicc_fixture *f, const char *cmd_hex,
 
     free(c);
     return rc;
+}
+
+void euicc_fixture_add_profile(struct euicc *e, const struct euicc_fixture_profile *pp)
+{
+    static const uint8_t aid[16] = { 0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0xFF,
+                                     0xFF, 0xFF, 0xFF, 0x89, 0x00, 0x00, 0x10, 0x00 };
+    static const uint8_t icon[] = { 0x89, 'P', 'N', 'G' };
+    const char *name = pp->name ? pp->name : pp->iccid;
+    StoreMetadataRequest_t m;
+    struct euicc_profile *p;
+    struct rsp_buf der;
+    uint8_t bcd[10];
+
+    CU_ASSERT_FATAL(e->st.n_profiles < EUICC_MAX_PROFILES);
+    memset(&m, 0, sizeof(m));
+    CU_ASSERT_RC(rsp_iccid_to_bcd(pp->iccid, 1, bcd), 0);
+    rsp_asn1_octets_set(&m.iccid, bcd, sizeof(bcd));
+    rsp_asn1_octets_set(&m.serviceProviderName, "Test SP", 7);
+    rsp_asn1_octets_set(&m.profileName, name, strlen(name));
+    if (pp->icon) {
+        m.iconType = calloc(1, sizeof(*m.iconType));
+        m.icon = calloc(1, sizeof(*m.icon));
+        CU_ASSERT_FATAL(m.iconType != NULL && m.icon != NULL);
+        *m.iconType = 1; /* png */
+        rsp_asn1_octets_set(m.icon, icon, sizeof(icon));
+    }
+    if (pp->cls != 2) { /* DEFAULT operational: absent */
+        m.profileClass = calloc(1, sizeof(*m.profileClass));
+        CU_ASSERT_FATAL(m.profileClass != NULL);
+        *m.profileClass = pp->cls;
+    }
+    if (pp->events) {
+        NotificationConfigurationInformation_t *c = calloc(1, sizeof(*c));
+        m.notificationConfigurationInfo = calloc(1, sizeof(*m.notificationConfigurationInfo));
+        CU_ASSERT_FATAL(c != NULL && m.notificationConfigurationInfo != NULL);
+        rsp_asn1_named_bits_set(&c->profileManagementOperation, pp->events);
+        rsp_asn1_octets_set(&c->notificationAddress, pp->notif_addr, strlen(pp->notif_addr));
+        ASN_SEQUENCE_ADD(&m.notificationConfigurationInfo->list, c);
+    }
+    if (pp->ppr) {
+        m.profilePolicyRules = calloc(1, sizeof(*m.profilePolicyRules));
+        CU_ASSERT_FATAL(m.profilePolicyRules != NULL);
+        rsp_asn1_named_bits_set(m.profilePolicyRules, pp->ppr);
+    }
+    rsp_buf_init(&der, 8192);
+    CU_ASSERT_RC(rsp_asn1_encode(&asn_DEF_StoreMetadataRequest, &m, &der), 0);
+    rsp_asn1_free_contents(&asn_DEF_StoreMetadataRequest, &m);
+
+    p = &e->st.profiles[e->st.n_profiles++];
+    memset(p, 0, sizeof(*p));
+    memcpy(p->aid, aid, 16);
+    p->aid[15] = pp->aid_last;
+    p->aid_len = 16;
+    snprintf(p->iccid, sizeof(p->iccid), "%s", pp->iccid);
+    p->state = pp->state;
+    p->ppr = pp->ppr;
+    p->profile_class = pp->cls;
+    p->metadata = rsp_buf_steal(&der, &p->metadata_len);
+    CU_ASSERT_RC(euicc_commit(e), 0);
 }

@@ -58,4 +58,24 @@ int euicc_fixture_es10_hex(struct euicc_fixture *f, const char *cmd_hex,
 int euicc_fixture_apdu_hex(struct euicc_fixture *f, const char *capdu_hex,
                            uint8_t *rapdu, size_t *rlen);
 
+/* A profile put straight into a card's state (no download), for the suites
+ * that need installed profiles: ISD-P AID A0000005591010FFFFFFFF89000010
+ * with the last byte aid_last, metadata a StoreMetadataRequest (SGP.22
+ * §5.5.3) with serviceProviderName "Test SP". */
+struct euicc_fixture_profile {
+    const char *iccid;
+    uint8_t aid_last;
+    int state;               /* EUICC_PROFILE_DISABLED / EUICC_PROFILE_ENABLED */
+    const char *name;        /* profileName; NULL = the ICCID */
+    int icon;                /* add a 4-byte PNG icon */
+    int cls;                 /* profileClass 0 test, 1 provisioning, 2 operational
+                              * (2 is the default: absent from the metadata) */
+    uint32_t ppr;            /* profilePolicyRules bits */
+    uint32_t events;         /* NotificationEvent mask configured to notif_addr */
+    const char *notif_addr;  /* used when events != 0 */
+};
+
+/* Add the profile to e and commit; CUnit assertions on failure. */
+void euicc_fixture_add_profile(struct euicc *e, const struct euicc_fixture_profile *pp);
+
 #endif

@@ -81,59 +81,17 @@ static void iccid_hex(const char *iccid, char out[21])
     rsp_hex_encode(b, sizeof(b), out);
 }
 
-/* Add a disabled (or enabled) profile with metadata to the card and commit.
- * events: NotificationEvent mask configured to NOTIF_ADDR (0 = none). */
+/* Add a disabled (or enabled) profile with metadata (and an icon) to the
+ * card and commit. events: NotificationEvent mask configured to NOTIF_ADDR
+ * (0 = none). */
 static void add_profile(struct euicc *e, const char *iccid, uint8_t aid_last, int state,
                         uint32_t ppr, int cls, uint32_t events)
 {
-    StoreMetadataRequest_t m;
-    struct euicc_profile *p;
-    struct rsp_buf der;
-    uint8_t bcd[10];
-    static const uint8_t icon[] = { 0x89, 'P', 'N', 'G' };
-
-    CU_ASSERT_FATAL(e->st.n_profiles < EUICC_MAX_PROFILES);
-    memset(&m, 0, sizeof(m));
-    CU_ASSERT_RC(rsp_iccid_to_bcd(iccid, 1, bcd), 0);
-    rsp_asn1_octets_set(&m.iccid, bcd, sizeof(bcd));
-    rsp_asn1_octets_set(&m.serviceProviderName, "Test SP", 7);
-    rsp_asn1_octets_set(&m.profileName, iccid, strlen(iccid));
-    m.iconType = calloc(1, sizeof(*m.iconType));
-    *m.iconType = 1; /* png */
-    m.icon = calloc(1, sizeof(*m.icon));
-    rsp_asn1_octets_set(m.icon, icon, sizeof(icon));
-    if (cls != 2) { /* DEFAULT operational: absent */
-        m.profileClass = calloc(1, sizeof(*m.profileClass));
-        *m.profileClass = cls;
-    }
-    if (events) {
-        NotificationConfigurationInformation_t *c = calloc(1, sizeof(*c));
-        m.notificationConfigurationInfo = calloc(1, sizeof(*m.notificationConfigurationInfo));
-        rsp_asn1_named_bits_set(&c->profileManagementOperation, events);
-        rsp_asn1_octets_set(&c->notificationAddress, NOTIF_ADDR, strlen(NOTIF_ADDR));
-        ASN_SEQUENCE_ADD(&m.notificationConfigurationInfo->list, c);
-    }
-    if (ppr) {
-        m.profilePolicyRules = calloc(1, sizeof(*m.profilePolicyRules));
-        rsp_asn1_named_bits_set(m.profilePolicyRules, ppr);
-    }
-    rsp_buf_init(&der, 8192);
-    CU_ASSERT_RC(rsp_asn1_encode(&asn_DEF_StoreMetadataRequest, &m, &der), 0);
-    rsp_asn1_free_contents(&asn_DEF_StoreMetadataRequest, &m);
-
-    p = &e->st.profiles[e->st.n_profiles++];
-    memset(p, 0, sizeof(*p));
-    static const uint8_t aid[16] = { 0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0xFF,
-                                     0xFF, 0xFF, 0xFF, 0x89, 0x00, 0x00, 0x10, 0x00 };
-    memcpy(p->aid, aid, 16);
-    p->aid[15] = aid_last;
-    p->aid_len = 16;
-    snprintf(p->iccid, sizeof(p->iccid), "%s", iccid);
-    p->state = state;
-    p->ppr = ppr;
-    p->profile_class = cls;
-    p->metadata = rsp_buf_steal(&der, &p->metadata_len);
-    CU_ASSERT_RC(euicc_commit(e), 0);
+    const struct euicc_fixture_profile p = {
+        .iccid = iccid, .aid_last = aid_last, .state = state, .icon = 1, .cls = cls,
+        .ppr = ppr, .events = events, .notif_addr = NOTIF_ADDR,
+    };
+    euicc_fixture_add_profile(e, &p);
 }
 
 static int profile_state(struct euicc *e, const char *iccid)

@@ -105,40 +105,11 @@ static void snap_print(const char *label, const struct snap *s)
 /* Add a profile with a notification configuration for every event. */
 static void add_profile(struct euicc *e, const char *iccid, uint8_t aid_last, int state)
 {
-    static const uint8_t aid[16] = { 0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0xFF,
-                                     0xFF, 0xFF, 0xFF, 0x89, 0x00, 0x00, 0x10, 0x00 };
-    StoreMetadataRequest_t m;
-    NotificationConfigurationInformation_t *c;
-    struct euicc_profile *p;
-    struct rsp_buf der;
-    uint8_t bcd[10];
-
-    CU_ASSERT_FATAL(e->st.n_profiles < EUICC_MAX_PROFILES);
-    memset(&m, 0, sizeof(m));
-    CU_ASSERT_RC(rsp_iccid_to_bcd(iccid, 1, bcd), 0);
-    rsp_asn1_octets_set(&m.iccid, bcd, sizeof(bcd));
-    rsp_asn1_octets_set(&m.serviceProviderName, "Test SP", 7);
-    rsp_asn1_octets_set(&m.profileName, iccid, strlen(iccid));
-    c = calloc(1, sizeof(*c));
-    m.notificationConfigurationInfo = calloc(1, sizeof(*m.notificationConfigurationInfo));
-    CU_ASSERT_FATAL(c != NULL && m.notificationConfigurationInfo != NULL);
-    rsp_asn1_named_bits_set(&c->profileManagementOperation, ALL_EVENTS);
-    rsp_asn1_octets_set(&c->notificationAddress, NOTIF_ADDR, strlen(NOTIF_ADDR));
-    ASN_SEQUENCE_ADD(&m.notificationConfigurationInfo->list, c);
-    rsp_buf_init(&der, 8192);
-    CU_ASSERT_RC(rsp_asn1_encode(&asn_DEF_StoreMetadataRequest, &m, &der), 0);
-    rsp_asn1_free_contents(&asn_DEF_StoreMetadataRequest, &m);
-
-    p = &e->st.profiles[e->st.n_profiles++];
-    memset(p, 0, sizeof(*p));
-    memcpy(p->aid, aid, 16);
-    p->aid[15] = aid_last;
-    p->aid_len = 16;
-    snprintf(p->iccid, sizeof(p->iccid), "%s", iccid);
-    p->state = state;
-    p->profile_class = 2;
-    p->metadata = rsp_buf_steal(&der, &p->metadata_len);
-    CU_ASSERT_RC(euicc_commit(e), 0);
+    const struct euicc_fixture_profile p = {
+        .iccid = iccid, .aid_last = aid_last, .state = state, .cls = 2,
+        .events = ALL_EVENTS, .notif_addr = NOTIF_ADDR,
+    };
+    euicc_fixture_add_profile(e, &p);
 }
 
 /* "BF3x LL [A0 0C] 5A0A <iccid> [81 01 FF]" */
@@ -192,13 +163,18 @@ static int snap_file(const char *path, struct snap *s)
     return rc;
 }
 
-/* Child: never returns, never asserts. */
-static void child(struct euicc_fixture *f, long crash_at, const char *cmd)
+/* The work of a tear child at crash point n: never returns, never asserts. */
+typedef void tear_child_fn(struct euicc_fixture *f, long n, const void *arg);
+
+/* Child of the ES10c tear loop: the command arg (hex) with the crash armed n
+ * points after those passed so far. */
+static void child(struct euicc_fixture *f, long n, const void *arg)
 {
+    const char *cmd = arg;
     char v[32];
     int rc;
 
-    snprintf(v, sizeof(v), "%ld", crash_at);
+    snprintf(v, sizeof(v), "%ld", euicc_crash_points_passed() + n);
     setenv("EUICC_CRASH_AT", v, 1);
     f->card = NULL;               /* the parent's copy; not ours to free */
     rc = euicc_fixture_reopen(f);
@@ -207,14 +183,64 @@ static void child(struct euicc_fixture *f, long crash_at, const char *cmd)
     _exit(rc == 0 ? 0 : 3);
 }
 
+/* One tear at point n: put old_file back as the state file, reopen, run fn
+ * in a child that the crash point may kill (exit 99) and wait for it.
+ * Returns 1 when the child ran through (exit 0), 0 when it was torn. */
+static int tear_once(struct euicc_fixture *f, const uint8_t *old_file, size_t old_len, long n,
+                     tear_child_fn *fn, const void *arg, const char *what)
+{
+    pid_t pid;
+    int status = 0;
+
+    CU_ASSERT_FATAL(write_file(f->state_path, old_file, old_len) == 0);
+    CU_ASSERT_RC(euicc_fixture_reopen(f), 0);
+    fflush(NULL);
+    pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0)
+        fn(f, n, arg);
+    CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
+    CU_ASSERT_FATAL(WIFEXITED(status));
+    if (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 99)
+        fprintf(stderr, "\n  %s tear %ld: child exit %d\n", what, n, WEXITSTATUS(status));
+    CU_ASSERT_FATAL(WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 99);
+    return WEXITSTATUS(status) == 0;
+}
+
+/* After the tear at point n: the state file parses and is exactly OLD or
+ * exactly NEW (NEW when done), never a mix; the torn runs that left OLD are
+ * counted in *n_old, NEW in *n_new. What is left behind must not break the
+ * next open. */
+static void tear_verdict(struct euicc_fixture *f, const char *what, long n, int done,
+                         const struct snap *old, const struct snap *neu, int *n_old, int *n_new)
+{
+    struct snap got;
+    int is_old, is_new;
+
+    CU_ASSERT_RC(snap_file(f->state_path, &got), 0);
+    is_old = snap_eq(&got, old);
+    is_new = snap_eq(&got, neu);
+    if (done ? !is_new : !(is_old || is_new)) {
+        fprintf(stderr, "\n  %s tear at point %ld (%s): mixed state\n", what, n,
+                done ? "completed" : "crashed");
+        snap_print("got", &got);
+        snap_print("old", old);
+        snap_print("new", neu);
+    }
+    CU_ASSERT(done ? is_new : (is_old || is_new));
+    *n_old += !done && is_old;
+    *n_new += !done && is_new;
+    CU_ASSERT_RC(euicc_fixture_reopen(f), 0);
+}
+
 enum op { OP_ENABLE, OP_DISABLE, OP_DELETE };
 
 /* Card with A enabled, B disabled; the operation's command in cmd. */
 static void tear_loop(enum op op)
 {
     struct euicc_fixture f;
-    struct snap old, neu, got;
-    char cmd[128];
+    struct snap old, neu;
+    char cmd[128], what[32];
     uint8_t *old_file;
     size_t old_len;
     int n_old = 0, n_new = 0, done = 0;
@@ -243,42 +269,10 @@ static void tear_loop(enum op op)
     if (op != OP_DELETE) /* enable/disable queue a notification */
         CU_ASSERT(neu.n_notifs > old.n_notifs);
 
+    snprintf(what, sizeof(what), "op %d", (int)op);
     for (long n = 1; n <= MAX_TEARS && !done; n++) {
-        pid_t pid;
-        int status = 0, is_old, is_new;
-
-        CU_ASSERT_FATAL(write_file(f.state_path, old_file, old_len) == 0);
-        CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
-        fflush(NULL);
-        pid = fork();
-        CU_ASSERT_FATAL(pid >= 0);
-        if (pid == 0)
-            child(&f, euicc_crash_points_passed() + n, cmd);
-        CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
-        CU_ASSERT_FATAL(WIFEXITED(status));
-        if (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 99)
-            fprintf(stderr, "\n  op %d tear %ld: child exit %d\n", (int)op, n,
-                    WEXITSTATUS(status));
-        CU_ASSERT_FATAL(WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 99);
-        if (WEXITSTATUS(status) == 0)
-            done = 1;
-
-        /* the file parses and is exactly OLD or exactly NEW */
-        CU_ASSERT_RC(snap_file(f.state_path, &got), 0);
-        is_old = snap_eq(&got, &old);
-        is_new = snap_eq(&got, &neu);
-        if (done ? !is_new : !(is_old || is_new)) {
-            fprintf(stderr, "\n  op %d tear at point %ld (%s): mixed state\n", (int)op, n,
-                    done ? "completed" : "crashed");
-            snap_print("got", &got);
-            snap_print("old", &old);
-            snap_print("new", &neu);
-        }
-        CU_ASSERT(done ? is_new : (is_old || is_new));
-        n_old += !done && is_old;
-        n_new += !done && is_new;
-        /* what is left behind does not break the next open */
-        CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+        done = tear_once(&f, old_file, old_len, n, child, cmd, what);
+        tear_verdict(&f, what, n, done, &old, &neu, &n_old, &n_new);
     }
     if (!done)
         fprintf(stderr, "\n  op %d never completed in %d tears\n", (int)op, MAX_TEARS);
@@ -403,12 +397,19 @@ static void test_tear_slot(void)
     euicc_fixture_close(&f);
 }
 
-/* Child of the install tear loop: the whole download (AuthenticateServer,
+/* Child of the install tear loop: the whole download of arg (AuthenticateServer,
  * PrepareDownload, every BPP segment) with crash=n armed through
  * euicc_fault_set. Never returns, never asserts. */
-static void child_install(struct euicc_fixture *f, long n, struct euicc_dp *d,
-                          const uint8_t *upp, size_t len, const char *iccid)
+struct install_job {
+    struct euicc_dp *d;
+    const uint8_t *upp;
+    size_t len;
+    const char *iccid;
+};
+
+static void child_install(struct euicc_fixture *f, long n, const void *arg)
 {
+    const struct install_job *j = arg;
     struct euicc_dp_pir p;
     char v[32];
     int rc;
@@ -419,7 +420,7 @@ static void child_install(struct euicc_fixture *f, long n, struct euicc_dp *d,
     if (rc == 0)
         rc = euicc_fault_set(f->card, v);
     if (rc == 0)
-        rc = euicc_dp_run(f, d, upp, len, iccid, DP_F_NONE, 0, &p);
+        rc = euicc_dp_run(f, j->d, j->upp, j->len, j->iccid, DP_F_NONE, 0, &p);
     _exit(rc == 0 && p.ok ? 0 : 3);
 }
 
@@ -432,7 +433,8 @@ static void test_tear_install(void)
     struct euicc_fixture f;
     struct euicc_dp d;
     struct euicc_dp_pir pir;
-    struct snap old, neu, got;
+    struct snap old, neu;
+    struct install_job job;
     char iccid[21];
     uint8_t *upp, *old_file;
     size_t upp_len, old_len;
@@ -444,6 +446,7 @@ static void test_tear_install(void)
     CU_ASSERT_FATAL(euicc_fixture_open(&f, NULL) == 0);
     CU_ASSERT_FATAL(euicc_dp_load(&d, euicc_fixture_pki_dir(), "NIST", 0) == 0);
     add_profile(f.card, ICCID_A, 0x01, EUICC_PROFILE_ENABLED);
+    job = (struct install_job){ &d, upp, upp_len, iccid };
     snap_take(f.card, &old);
     old_file = test_read_file(f.state_path, &old_len);
     CU_ASSERT_FATAL(old_file != NULL);
@@ -458,37 +461,8 @@ static void test_tear_install(void)
               !strcmp(neu.n[neu.n_notifs - 1].iccid, iccid));
 
     for (n = 1; n <= 256 && !done; n++) {
-        pid_t pid;
-        int status = 0, is_old, is_new;
-
-        CU_ASSERT_FATAL(write_file(f.state_path, old_file, old_len) == 0);
-        CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
-        fflush(NULL);
-        pid = fork();
-        CU_ASSERT_FATAL(pid >= 0);
-        if (pid == 0)
-            child_install(&f, n, &d, upp, upp_len, iccid);
-        CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
-        CU_ASSERT_FATAL(WIFEXITED(status));
-        if (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 99)
-            fprintf(stderr, "\n  install tear %ld: child exit %d\n", n, WEXITSTATUS(status));
-        CU_ASSERT_FATAL(WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 99);
-        done = WEXITSTATUS(status) == 0;
-
-        CU_ASSERT_RC(snap_file(f.state_path, &got), 0);
-        is_old = snap_eq(&got, &old);
-        is_new = snap_eq(&got, &neu);
-        if (done ? !is_new : !(is_old || is_new)) {
-            fprintf(stderr, "\n  install tear at point %ld (%s): mixed state\n", n,
-                    done ? "completed" : "crashed");
-            snap_print("got", &got);
-            snap_print("old", &old);
-            snap_print("new", &neu);
-        }
-        CU_ASSERT(done ? is_new : (is_old || is_new));
-        n_old += !done && is_old;
-        n_new += !done && is_new;
-        CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+        done = tear_once(&f, old_file, old_len, n, child_install, &job, "install");
+        tear_verdict(&f, "install", n, done, &old, &neu, &n_old, &n_new);
     }
     CU_ASSERT(done);
     /* isdp + metadata + >= 1 PE + pir + commit:before give OLD, commit:after NEW */
@@ -547,7 +521,7 @@ static void test_tear_retry(void)
     struct euicc_dp_pir pir;
     uint8_t otpk[RSP_EC_POINT_LEN], *upp, *old_file;
     char iccid[21];
-    size_t upp_len, old_len, rl;
+    size_t upp_len, old_len;
     int done = 0, n_reused = 0, n_plain = 0, n_after = 0;
 
     upp = euicc_dp_read_profile("TS48v2_SAIP2.3_NoBERTLV.der", &upp_len, iccid);
@@ -562,7 +536,6 @@ static void test_tear_retry(void)
         int fds[2], status = 0;
         ssize_t got;
         pid_t pid;
-        uint8_t *r;
 
         CU_ASSERT_FATAL(write_file(f.state_path, old_file, old_len) == 0);
         CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
@@ -591,13 +564,7 @@ static void test_tear_retry(void)
             CU_ASSERT_EQUAL(f.card->st.n_profiles, 2);
             CU_ASSERT_EQUAL(f.card->st.otk.present, 0);
             CU_ASSERT_EQUAL_FATAL(got, (ssize_t)sizeof(otpk));
-            r = euicc_dp_authenticate(&f, &d, DP_F_NONE, &rl);
-            CU_ASSERT_RC(r ? euicc_dp_check_auth(&d, r, rl) : -1, 0);
-            free(r);
-            memcpy(d.bpp_otpk, otpk, sizeof(otpk));
-            d.bpp_otpk_len = sizeof(otpk);
-            CU_ASSERT_RC(euicc_dp_prepare(&f, &d, DP_F_NONE), 0);
-            d.bpp_otpk_len = 0;
+            CU_ASSERT_RC(euicc_dp_session_prepare(&f, &d, otpk, sizeof(otpk)), 0);
             CU_ASSERT(memcmp(d.otpk, otpk, sizeof(otpk)) != 0);
             n_after += !done;
             continue;
@@ -608,13 +575,7 @@ static void test_tear_retry(void)
             CU_ASSERT_EQUAL_FATAL(f.card->st.otk.present, 1);
             CU_ASSERT_BYTES("retained otPK", f.card->st.otk.pk, sizeof(otpk), otpk,
                             sizeof(otpk));
-            r = euicc_dp_authenticate(&f, &d, DP_F_NONE, &rl);
-            CU_ASSERT_RC(r ? euicc_dp_check_auth(&d, r, rl) : -1, 0);
-            free(r);
-            memcpy(d.bpp_otpk, otpk, sizeof(otpk));
-            d.bpp_otpk_len = sizeof(otpk);
-            CU_ASSERT_RC(euicc_dp_prepare(&f, &d, DP_F_NONE), 0);
-            d.bpp_otpk_len = 0;
+            CU_ASSERT_RC(euicc_dp_session_prepare(&f, &d, otpk, sizeof(otpk)), 0);
             CU_ASSERT_BYTES("otPK of the retry", d.otpk, sizeof(d.otpk), otpk, sizeof(otpk));
             euicc_dp_load_bpp(&f, &d, upp, upp_len, iccid, DP_F_NONE, 0, &pir);
             if (!pir.ok)
@@ -708,6 +669,27 @@ static void pkg_name(const struct euicc_fixture *f, size_t i, char *out, size_t 
     snprintf(out, max, "%s.%s.pkg", f->state_path, hex);
 }
 
+/* Reopen the card (a power cycle): exactly one profile, whose package is
+ * pk (what: the label printed on a mismatch). */
+static void reopen_expect_package(struct euicc_fixture *f, const char *what, const uint8_t *pk,
+                                  size_t pk_len)
+{
+    CU_ASSERT_RC(euicc_fixture_reopen(f), 0);
+    CU_ASSERT_FATAL(f->card->st.n_profiles == 1);
+    CU_ASSERT_BYTES(what, f->card->st.profiles[0].package, f->card->st.profiles[0].package_len,
+                    pk, pk_len);
+}
+
+/* Rewrite the card's state file as version 1 (pkg_file: packages in
+ * separate files, else inline), as an older euicc left it. */
+static void save_version1(struct euicc_fixture *f, int pkg_file)
+{
+    struct euicc_state st;
+    CU_ASSERT_RC(euicc_state_load(f->state_path, &st), 0);
+    CU_ASSERT_RC(euicc_state_save_json(f->state_path, &st, pkg_file), 0);
+    euicc_state_clear(&st);
+}
+
 /* Packages live in the two-slot state file; version-1 states (packages
  * inline, or in package files) load and move into it at the next commit;
  * an image that outgrows its slot gets a new, larger file. */
@@ -717,7 +699,6 @@ static void test_package_files(void)
     struct euicc_dp d;
     struct euicc_dp_pir pir;
     struct euicc *e = NULL;
-    struct euicc_state st;
     struct euicc_profile *p;
     char iccid[21], pkg[700], orphan[700], other[700];
     uint8_t *upp, *file, *pk;
@@ -743,16 +724,11 @@ static void test_package_files(void)
     CU_ASSERT(file[0] == 'r');
     CU_ASSERT(memmem(file, len, pk, pk_len) != NULL);
     free(file);
-    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
-    CU_ASSERT_FATAL(f.card->st.n_profiles == 1);
-    CU_ASSERT_BYTES("reloaded", f.card->st.profiles[0].package,
-                    f.card->st.profiles[0].package_len, pk, pk_len);
+    reopen_expect_package(&f, "reloaded", pk, pk_len);
 
     /* version 1 with a package file: loads; a damaged file keeps the card
      * from opening; orphans go at open, other files stay */
-    CU_ASSERT_RC(euicc_state_load(f.state_path, &st), 0);
-    CU_ASSERT_RC(euicc_state_save_json(f.state_path, &st, 1), 0);
-    euicc_state_clear(&st);
+    save_version1(&f, 1);
     file = test_read_file(pkg, &len);
     CU_ASSERT_BYTES("package file", file, file ? len : 0, pk, pk_len);
     snprintf(orphan, sizeof(orphan), "%s.A0000005591010FFFFFFFF8900009900.pkg", f.state_path);
@@ -786,29 +762,18 @@ static void test_package_files(void)
     CU_ASSERT(f.card->st.slot_size >= 256u * 1024);
     CU_ASSERT_EQUAL(f.card->st.profiles[0].pkg_stored, 0);
     CU_ASSERT(stat(pkg, &sb) != 0);
-    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
-    CU_ASSERT_FATAL(f.card->st.n_profiles == 1);
-    CU_ASSERT_BYTES("migrated from a file", f.card->st.profiles[0].package,
-                    f.card->st.profiles[0].package_len, pk, pk_len);
+    reopen_expect_package(&f, "migrated from a file", pk, pk_len);
 
     /* version 1, inline: the same */
-    CU_ASSERT_RC(euicc_state_load(f.state_path, &st), 0);
-    CU_ASSERT_RC(euicc_state_save_json(f.state_path, &st, 0), 0);
-    euicc_state_clear(&st);
+    save_version1(&f, 0);
     file = test_read_file(f.state_path, &len);
     CU_ASSERT(file && file[0] == '{' && memmem(file, len, "\"package\"", 9) != NULL);
     free(file);
-    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
-    CU_ASSERT_FATAL(f.card->st.n_profiles == 1);
+    reopen_expect_package(&f, "version 1, inline", pk, pk_len);
     CU_ASSERT_EQUAL(f.card->st.profiles[0].pkg_stored, 0);
-    CU_ASSERT_BYTES("version 1, inline", f.card->st.profiles[0].package,
-                    f.card->st.profiles[0].package_len, pk, pk_len);
     CU_ASSERT_RC(euicc_commit(f.card), 0);
-    CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
+    reopen_expect_package(&f, "migrated inline", pk, pk_len);
     CU_ASSERT(f.card->st.slot_size >= 256u * 1024);
-    CU_ASSERT_FATAL(f.card->st.n_profiles == 1);
-    CU_ASSERT_BYTES("migrated inline", f.card->st.profiles[0].package,
-                    f.card->st.profiles[0].package_len, pk, pk_len);
 
     /* growth: an image larger than half its slot gets a new file with
      * larger slots; commits go in place again after it */

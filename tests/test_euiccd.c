@@ -47,34 +47,14 @@
 
 /* ---- cards ---- */
 
-/* A profile straight into the state (as test_lpa_drivers does). */
+/* A disabled profile straight into the state (no download). */
 static void add_profile(struct euicc *e, const char *iccid)
 {
-    static const uint8_t aid[16] = { 0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0xFF,
-                                     0xFF, 0xFF, 0xFF, 0x89, 0x00, 0x00, 0x10, 0x01 };
-    StoreMetadataRequest_t m;
-    struct euicc_profile *p;
-    struct rsp_buf der;
-    uint8_t bcd[10];
-
-    CU_ASSERT_FATAL(e->st.n_profiles < EUICC_MAX_PROFILES);
-    memset(&m, 0, sizeof(m));
-    CU_ASSERT_RC(rsp_iccid_to_bcd(iccid, 1, bcd), 0);
-    rsp_asn1_octets_set(&m.iccid, bcd, sizeof(bcd));
-    rsp_asn1_octets_set(&m.serviceProviderName, "Test SP", 7);
-    rsp_asn1_octets_set(&m.profileName, "Profile A", 9);
-    rsp_buf_init(&der, 8192);
-    CU_ASSERT_RC(rsp_asn1_encode(&asn_DEF_StoreMetadataRequest, &m, &der), 0);
-    rsp_asn1_free_contents(&asn_DEF_StoreMetadataRequest, &m);
-    p = &e->st.profiles[e->st.n_profiles++];
-    memset(p, 0, sizeof(*p));
-    memcpy(p->aid, aid, 16);
-    p->aid_len = 16;
-    snprintf(p->iccid, sizeof(p->iccid), "%s", iccid);
-    p->state = EUICC_PROFILE_DISABLED;
-    p->profile_class = 2;
-    p->metadata = rsp_buf_steal(&der, &p->metadata_len);
-    CU_ASSERT_RC(euicc_commit(e), 0);
+    const struct euicc_fixture_profile p = {
+        .iccid = iccid, .aid_last = 0x01, .state = EUICC_PROFILE_DISABLED,
+        .name = "Profile A", .cls = 2,
+    };
+    euicc_fixture_add_profile(e, &p);
 }
 
 /* A fixture card (the generated PKI's EID), released so euiccd opens its

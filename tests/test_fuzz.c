@@ -1583,16 +1583,11 @@ static void test_smdp_es2_headers(void)
                               "/%?\x7f"[rng_below(&r, 4)]); break;
             }
         }
-        struct smdp_req q;
-        memset(&q, 0, sizeof(q));
-        q.iface = iface;
-        q.method = method;
-        q.path = path;
-        q.admin_protocol = xap;
-        q.content_type = ct;
-        q.body = (const uint8_t *)m;
-        q.body_len = m ? ml : 0;
-        q.operator_id = rng_below(&r, 8) ? OP : (rng_below(&r, 2) ? NULL : "nobody");
+        struct smdp_req q = {
+            .iface = iface, .method = method, .path = path, .admin_protocol = xap,
+            .content_type = ct, .body = (const uint8_t *)m, .body_len = m ? ml : 0,
+            .operator_id = rng_below(&r, 8) ? OP : (rng_below(&r, 2) ? NULL : "nobody"),
+        };
         smdp_handle(W.s, W.st, &q, &resp);
         if (check_resp(&t, path, &resp)) {
             t.accepted++;

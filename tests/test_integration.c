@@ -519,6 +519,34 @@ static void card_contents(struct card *c, char *iccids, size_t len, int *n_notif
         CU_ASSERT_EQUAL(nn_, (want_notif));                                      \
     } while (0)
 
+/* Download ac onto c from d (with the confirmation code cc, NULL for none)
+ * and expect iccid installed on both sides: the card holds it alone, no
+ * notification pending, the SM-DP+ has it Installed and the order DONE. */
+static void download_expect_installed(struct card *c, struct dp *d, const char *ac,
+                                      const char *cc, const char *iccid)
+{
+    json_t *doc = NULL;
+    int rc = download(c, d, ac, cc, 1, &doc);
+    expect_installed(rc, doc, iccid);
+    json_decref(doc);
+    ASSERT_CARD(c, iccid, 0);
+    ASSERT_DP(d, iccid, SMDP_PROFILE_INSTALLED, SMDP_ORDER_DONE);
+}
+
+/* Download ac onto c from d (cc: the confirmation code, yes: the user's
+ * consent) that must fail: lpa exit want_rc at step with subj/reason
+ * (expect_failed), nothing on the card, no notification pending. */
+static void download_expect_failed(struct card *c, struct dp *d, const char *ac, const char *cc,
+                                   int yes, int want_rc, const char *step, const char *subj,
+                                   const char *reason)
+{
+    json_t *doc = NULL;
+    int rc = download(c, d, ac, cc, yes, &doc);
+    expect_failed(rc, doc, want_rc, step, subj, reason);
+    json_decref(doc);
+    ASSERT_CARD(c, "", 0);
+}
+
 /* ---- suite ---- */
 
 static int suite_init(void)
@@ -651,56 +679,40 @@ static void test_ts48_all(void)
     ASSERT_CARD(&c, want, 0);
 }
 
+/* A new card (the eUICC certificate and key of cert/key; NULL: of the
+ * SM-DP+'s PKI) downloads an order of ts48 from d (bound to eid when not
+ * NULL): installed on both sides. */
+static void install_one(struct dp *d, const char *cert, const char *key, const char *ts48,
+                        const char *eid)
+{
+    struct card c;
+    char iccid[21], ac[300];
+    CU_ASSERT_FATAL(card_new(&c, d->pki, cert, key) == 0);
+    CU_ASSERT_FATAL(new_order(d, "op1", ts48, eid, NULL, iccid, ac, sizeof(ac)) == 0);
+    download_expect_installed(&c, d, ac, NULL, iccid);
+}
+
 /* The GSMA SGP.26 set end to end: SGP.26 DPauth/DPpb, the VARO DPtls of
  * testsmdpplus1.example.com (resolved to 127.0.0.1 by the client), the
  * SGP.26 eUICC (EID 89049032123451234512345678901235), EID-bound order. */
 static void test_sgp26_e2e(void)
 {
-    struct card c;
-    char iccid[21], ac[300];
-    json_t *doc = NULL;
-    CU_ASSERT_FATAL(card_new(&c, G.sgp26.pki, NULL, NULL) == 0);
-    CU_ASSERT_FATAL(new_order(&G.sgp26, "op1", "TS48v1_A.der", SGP26_EID, NULL, iccid, ac,
-                              sizeof(ac)) == 0);
-    int rc = download(&c, &G.sgp26, ac, NULL, 1, &doc);
-    expect_installed(rc, doc, iccid);
-    json_decref(doc);
-    ASSERT_CARD(&c, iccid, 0);
-    ASSERT_DP(&G.sgp26, iccid, SMDP_PROFILE_INSTALLED, SMDP_ORDER_DONE);
+    install_one(&G.sgp26, NULL, NULL, "TS48v1_A.der", SGP26_EID);
 }
 
 /* brainpoolP256r1 only: PKI, SM-DP+ credentials and eUICC all on BRP. */
 static void test_brainpool(void)
 {
-    struct card c;
-    char iccid[21], ac[300];
-    json_t *doc = NULL;
-    CU_ASSERT_FATAL(card_new(&c, G.brp.pki, NULL, NULL) == 0);
-    CU_ASSERT_FATAL(new_order(&G.brp, "op1", "TS48v2_SAIP2.1_BERTLV.der", NULL, NULL, iccid, ac,
-                              sizeof(ac)) == 0);
-    int rc = download(&c, &G.brp, ac, NULL, 1, &doc);
-    expect_installed(rc, doc, iccid);
-    json_decref(doc);
-    ASSERT_CARD(&c, iccid, 0);
-    ASSERT_DP(&G.brp, iccid, SMDP_PROFILE_INSTALLED, SMDP_ORDER_DONE);
+    install_one(&G.brp, NULL, NULL, "TS48v2_SAIP2.1_BERTLV.der", NULL);
 }
 
 /* P-256 only on the card (the SM-DP+ serves both curves). */
 static void test_p256_card(void)
 {
-    struct card c;
-    char iccid[21], ac[300], cert[PATH_MAX], key[PATH_MAX];
-    json_t *doc = NULL;
+    char cert[PATH_MAX], key[PATH_MAX];
     snprintf(cert, sizeof(cert), "%s/eUICC/CERT_EUICC_ECDSA_NIST.der", G.pki);
     snprintf(key, sizeof(key), "%s/eUICC/SK_EUICC_ECDSA_NIST.pem", G.pki);
-    CU_ASSERT_FATAL(card_new(&c, G.pki, cert, key) == 0);
-    CU_ASSERT_FATAL(new_order(&G.main, "op1", "TS48v1_A.der", NULL, NULL, iccid, ac,
-                              sizeof(ac)) == 0);
-    int rc = download(&c, &G.main, ac, NULL, 1, &doc);
-    expect_installed(rc, doc, iccid);
-    json_decref(doc);
-    ASSERT_CARD(&c, iccid, 0);
-    ASSERT_DP(&G.main, iccid, SMDP_PROFILE_INSTALLED, SMDP_ORDER_DONE);
+    install_one(&G.main, cert, key, "TS48v1_A.der", NULL);
 }
 
 /* PC/SC: pcscd + vsmartcard-vpcd + euiccd --vpcd + lpa --driver pcsc
@@ -732,14 +744,11 @@ static void test_wrong_cc(void)
 {
     struct card c;
     char iccid[21], ac[300];
-    json_t *doc = NULL;
     CU_ASSERT_FATAL(card_new(&c, G.pki, NULL, NULL) == 0);
     CU_ASSERT_FATAL(new_order(&G.main, "op1", "TS48v1_A.der", NULL, "4321", iccid, ac,
                               sizeof(ac)) == 0);
-    int rc = download(&c, &G.main, ac, "9999", 1, &doc);
-    expect_failed(rc, doc, 3, "getBoundProfilePackage", "8.2.7", "3.8");
-    json_decref(doc);
-    ASSERT_CARD(&c, "", 0);
+    download_expect_failed(&c, &G.main, ac, "9999", 1, 3, "getBoundProfilePackage", "8.2.7",
+                           "3.8");
     /* 8.2.7/3.8 ends the RSP session on the SM-DP+ but not the order: the
      * LPA's CancelSession(undefinedReason) that follows finds no session
      * (8.10.1/3.9) and the order stays for another attempt until the
@@ -751,11 +760,7 @@ static void test_wrong_cc(void)
                 smdp_profile_state_name(ps), smdp_order_state_name(os));
     CU_ASSERT_EQUAL(ps, SMDP_PROFILE_RELEASED);
     CU_ASSERT_EQUAL_FATAL(os, SMDP_ORDER_ACTIVE);
-    rc = download(&c, &G.main, ac, "4321", 1, &doc);
-    expect_installed(rc, doc, iccid);
-    json_decref(doc);
-    ASSERT_CARD(&c, iccid, 0);
-    ASSERT_DP(&G.main, iccid, SMDP_PROFILE_INSTALLED, SMDP_ORDER_DONE);
+    download_expect_installed(&c, &G.main, ac, "4321", iccid);
 }
 
 /* Wrong EID: the order is bound to another eUICC; AuthenticateClient
@@ -765,14 +770,10 @@ static void test_wrong_eid(void)
 {
     struct card c;
     char iccid[21], ac[300];
-    json_t *doc = NULL;
     CU_ASSERT_FATAL(card_new(&c, G.pki, NULL, NULL) == 0);
     CU_ASSERT_FATAL(new_order(&G.main, "op1", "TS48v1_A.der", OTHER_EID, NULL, iccid, ac,
                               sizeof(ac)) == 0);
-    int rc = download(&c, &G.main, ac, NULL, 1, &doc);
-    expect_failed(rc, doc, 3, "authenticateClient", "8.1.1", "3.8");
-    json_decref(doc);
-    ASSERT_CARD(&c, "", 0);
+    download_expect_failed(&c, &G.main, ac, NULL, 1, 3, "authenticateClient", "8.1.1", "3.8");
     ASSERT_DP(&G.main, iccid, SMDP_PROFILE_RELEASED, SMDP_ORDER_ACTIVE);
 }
 
@@ -832,14 +833,10 @@ static void test_cancelled_download(void)
 {
     struct card c;
     char iccid[21], ac[300], i2[21], ac2[300];
-    json_t *doc = NULL;
     CU_ASSERT_FATAL(card_new(&c, G.pki, NULL, NULL) == 0);
     CU_ASSERT_FATAL(new_order(&G.main, "op1", "TS48v1_A.der", NULL, NULL, iccid, ac,
                               sizeof(ac)) == 0);
-    int rc = download(&c, &G.main, ac, NULL, 0, &doc);
-    expect_failed(rc, doc, 5, "userConsent", NULL, NULL);
-    json_decref(doc);
-    ASSERT_CARD(&c, "", 0);
+    download_expect_failed(&c, &G.main, ac, NULL, 0, 5, "userConsent", NULL, NULL);
     ASSERT_DP(&G.main, iccid, SMDP_PROFILE_ERROR, SMDP_ORDER_FAILED);
 
     CU_ASSERT_FATAL(new_order(&G.main, "op1", "TS48v1_A.der", NULL, NULL, i2, ac2,
@@ -848,10 +845,7 @@ static void test_cancelled_download(void)
     CU_ASSERT_RC(es2(&G.main, "op1", "cancelOrder",
                      json_pack("{s:s, s:s, s:s}", "iccid", i2, "matchingId", mid,
                                "finalProfileStatusIndicator", "Available"), NULL), 0);
-    rc = download(&c, &G.main, ac2, NULL, 1, &doc);
-    expect_failed(rc, doc, 3, "authenticateClient", "8.2.6", "3.8");
-    json_decref(doc);
-    ASSERT_CARD(&c, "", 0);
+    download_expect_failed(&c, &G.main, ac2, NULL, 1, 3, "authenticateClient", "8.2.6", "3.8");
     ASSERT_DP(&G.main, i2, SMDP_PROFILE_AVAILABLE, SMDP_ORDER_CANCELLED);
 }
 
@@ -929,7 +923,6 @@ static void test_smdpd_restart_retry(void)
 {
     struct card c;
     char iccid[21], ac[300];
-    json_t *doc = NULL;
     struct lpa_drv_inproc *ip = NULL;
     struct lpa_apdu_driver drv;
     struct lpa_ctx l;
@@ -966,11 +959,7 @@ static void test_smdpd_restart_retry(void)
     ASSERT_STR("reasonCode", r.reason_code, "3.9");
     ASSERT_CARD(&c, "", 0);
     ASSERT_DP(&G.main, iccid, SMDP_PROFILE_RELEASED, SMDP_ORDER_ACTIVE);
-    rc = download(&c, &G.main, ac, NULL, 1, &doc);
-    expect_installed(rc, doc, iccid);
-    json_decref(doc);
-    ASSERT_CARD(&c, iccid, 0);
-    ASSERT_DP(&G.main, iccid, SMDP_PROFILE_INSTALLED, SMDP_ORDER_DONE);
+    download_expect_installed(&c, &G.main, ac, NULL, iccid);
 }
 
 static void test_init_ok(void)

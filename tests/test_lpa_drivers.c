@@ -34,36 +34,14 @@
 #define ICCID_A "8944476500000000017"
 #define ICCID_B "8944476500000000025"
 
-/* Put a profile straight into the card's state (as test_euicc_es10c does),
- * so these tests need no download. */
+/* Put a profile straight into the card's state, so these tests need no
+ * download. */
 static void add_profile(struct euicc *e, const char *iccid, uint8_t aid_last, int state)
 {
-    static const uint8_t aid[16] = { 0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0xFF,
-                                     0xFF, 0xFF, 0xFF, 0x89, 0x00, 0x00, 0x10, 0x00 };
-    StoreMetadataRequest_t m;
-    struct euicc_profile *p;
-    struct rsp_buf der;
-    uint8_t bcd[10];
-
-    CU_ASSERT_FATAL(e->st.n_profiles < EUICC_MAX_PROFILES);
-    memset(&m, 0, sizeof(m));
-    CU_ASSERT_RC(rsp_iccid_to_bcd(iccid, 1, bcd), 0);
-    rsp_asn1_octets_set(&m.iccid, bcd, sizeof(bcd));
-    rsp_asn1_octets_set(&m.serviceProviderName, "Test SP", 7);
-    rsp_asn1_octets_set(&m.profileName, "Profile A", 9);
-    rsp_buf_init(&der, 8192);
-    CU_ASSERT_RC(rsp_asn1_encode(&asn_DEF_StoreMetadataRequest, &m, &der), 0);
-    rsp_asn1_free_contents(&asn_DEF_StoreMetadataRequest, &m);
-    p = &e->st.profiles[e->st.n_profiles++];
-    memset(p, 0, sizeof(*p));
-    memcpy(p->aid, aid, 16);
-    p->aid[15] = aid_last;
-    p->aid_len = 16;
-    snprintf(p->iccid, sizeof(p->iccid), "%s", iccid);
-    p->state = state;
-    p->profile_class = 2;
-    p->metadata = rsp_buf_steal(&der, &p->metadata_len);
-    CU_ASSERT_RC(euicc_commit(e), 0);
+    const struct euicc_fixture_profile p = {
+        .iccid = iccid, .aid_last = aid_last, .state = state, .name = "Profile A", .cls = 2,
+    };
+    euicc_fixture_add_profile(e, &p);
 }
 
 /* A fixture card with one disabled profile; 0 on success. */

@@ -262,17 +262,24 @@ static int curl_download(struct env *e, const char *ca, int insecure, struct lpa
     return rc;
 }
 
-static void test_curl_tls(void)
+/* A download through the curl driver (CA file ca; insecure: no
+ * verification) that must install e->iccid: Installed / DONE. */
+static void curl_download_installed(struct env *e, const char *ca, int insecure)
 {
-    struct env e;
     struct lpa_result r;
-    CU_ASSERT_FATAL(env_open(&e, 1) == 0);
-    int rc = curl_download(&e, e.ci, 0, &r);
+    int rc = curl_download(e, ca, insecure, &r);
     if (rc)
         print_result(rc, &r);
     CU_ASSERT_RC(rc, 0);
-    CU_ASSERT_STRING_EQUAL(r.iccid, e.iccid);
-    ASSERT_STATES(&e, SMDP_PROFILE_INSTALLED, SMDP_ORDER_DONE);
+    CU_ASSERT_STRING_EQUAL(r.iccid, e->iccid);
+    ASSERT_STATES(e, SMDP_PROFILE_INSTALLED, SMDP_ORDER_DONE);
+}
+
+static void test_curl_tls(void)
+{
+    struct env e;
+    CU_ASSERT_FATAL(env_open(&e, 1) == 0);
+    curl_download_installed(&e, e.ci, 0);
     env_close(&e);
 }
 
@@ -300,12 +307,7 @@ static void test_curl_wrong_ca(void)
         CU_FAIL("TLS verification failure not reported clearly");
     }
     ASSERT_STATES(&e, SMDP_PROFILE_RELEASED, SMDP_ORDER_ACTIVE);
-    rc = curl_download(&e, wrong, 1, &r);
-    if (rc)
-        print_result(rc, &r);
-    CU_ASSERT_RC(rc, 0);
-    CU_ASSERT_STRING_EQUAL(r.iccid, e.iccid);
-    ASSERT_STATES(&e, SMDP_PROFILE_INSTALLED, SMDP_ORDER_DONE);
+    curl_download_installed(&e, wrong, 1);
     env_close(&e);
 }
 

@@ -223,6 +223,24 @@ static int b64_get(json_t *o, const char *key, struct rsp_buf *out)
     return 0;
 }
 
+/* The base64 field key of o decoded into out and parsed as tag { first ...
+ * } (*t the whole TLV, *first the first element inside). Returns 0 or -1. */
+static int b64_get_tlv(json_t *o, const char *key, uint32_t tag, struct rsp_buf *out,
+                       struct rsp_tlv *t, struct rsp_tlv *first)
+{
+    if (b64_get(o, key, out) || rsp_tlv_parse(out->data, out->len, t) || t->tag != tag)
+        return -1;
+    return rsp_tlv_parse(t->val, t->val_len, first) ? -1 : 0;
+}
+
+/* An ES9+ answer: functionExecutionStatus Failed with subj/reason. */
+static json_t *es9_failed(const char *subj, const char *reason)
+{
+    return json_pack("{s:{s:{s:s, s:{s:s, s:s}}}}", "header", "functionExecutionStatus",
+                     "status", "Failed", "statusCodeData", "subjectCode", subj, "reasonCode",
+                     reason);
+}
+
 static void set_ok_header(json_t *o)
 {
     json_object_set_new(o, "header", json_pack("{s:{s:s}}", "functionExecutionStatus",
@@ -339,15 +357,13 @@ static json_t *fn_client(struct fdp *d, json_t *req)
     rsp_buf_init(&msg, 512);
     rsp_buf_init(&md_der, 4096);
     rsp_buf_init(&b, 4096);
-    if (b64_get(req, "authenticateServerResponse", &asr) || rsp_tlv_parse(asr.data, asr.len, &t) ||
-        t.tag != 0xBF38 || rsp_tlv_parse(t.val, t.val_len, &a)) {
+    if (b64_get_tlv(req, "authenticateServerResponse", 0xBF38, &asr, &t, &a)) {
         fdp_bad(d, "authenticateServerResponse not a BF38");
         goto out;
     }
     if (a.tag != 0xA0) {
         d->auth_error_seen = 1;
-        o = json_pack("{s:{s:{s:s, s:{s:s, s:s}}}}", "header", "functionExecutionStatus",
-                      "status", "Failed", "statusCodeData", "subjectCode", "8.1", "reasonCode", "6.1");
+        o = es9_failed("8.1", "6.1");
         goto out;
     }
     if (rsp_tlv_next(a.val, a.val_len, &pos, &es1) != 1 ||
@@ -407,15 +423,13 @@ static json_t *fn_bpp(struct fdp *d, json_t *req)
 
     check_tid(d, req);
     rsp_buf_init(&bpp, RSP_BPP_MAX);
-    if (b64_get(req, "prepareDownloadResponse", &pdr) || rsp_tlv_parse(pdr.data, pdr.len, &t) ||
-        t.tag != 0xBF21 || rsp_tlv_parse(t.val, t.val_len, &a)) {
+    if (b64_get_tlv(req, "prepareDownloadResponse", 0xBF21, &pdr, &t, &a)) {
         fdp_bad(d, "prepareDownloadResponse not a BF21");
         goto out;
     }
     if (a.tag != 0xA0) {
         d->pd_error_seen = 1;
-        o = json_pack("{s:{s:{s:s, s:{s:s, s:s}}}}", "header", "functionExecutionStatus",
-                      "status", "Failed", "statusCodeData", "subjectCode", "8.2", "reasonCode", "6.1");
+        o = es9_failed("8.2", "6.1");
         goto out;
     }
     if (rsp_tlv_parse(a.val, a.val_len, &es2) ||
@@ -486,8 +500,7 @@ static json_t *fn_cancel(struct fdp *d, json_t *req)
     d->cancel_calls++;
     check_tid(d, req);
     /* BF41 { A0 { 30 { 80 tid, 81 smdpOid, 82 reason }, 5F37 sig } } (automatic tags) */
-    if (b64_get(req, "cancelSessionResponse", &p) || rsp_tlv_parse(p.data, p.len, &t) ||
-        t.tag != 0xBF41 || rsp_tlv_parse(t.val, t.val_len, &a) || a.tag != 0xA0 ||
+    if (b64_get_tlv(req, "cancelSessionResponse", 0xBF41, &p, &t, &a) || a.tag != 0xA0 ||
         rsp_tlv_parse(a.val, a.val_len, &s) || rsp_tlv_find(s.val, s.val_len, 0x82, &r) ||
         r.val_len != 1)
         fdp_bad(d, "cancelSessionResponse not a signed BF41 response");
@@ -649,6 +662,18 @@ static void go(struct run *r)
     r->rc = lpa_download(&r->l, &r->http, &r->opt, &r->res);
 }
 
+/* Process every pending notification (seq -1): exactly one goes out, the
+ * install PIR (BF37) the SM-DP+ accepts, and the card keeps none. */
+static void deliver_pir(struct run *r)
+{
+    unsigned sent = 9;
+    CU_ASSERT_RC(lpa_process_notifications(&r->l, &r->http, -1, &sent, &r->res), 0);
+    CU_ASSERT_RC((int)sent, 1);
+    CU_ASSERT_RC(r->d.notif_calls, 1);
+    CU_ASSERT_RC((int)r->d.notif_tag, 0xBF37);
+    CU_ASSERT_RC((int)r->f.card->st.n_notifs, 0);
+}
+
 /* setup + go: one download with the SM-DP+ answering fault on fault_fn. */
 static void run_with(struct run *r, int fault, const char *fault_fn)
 {
@@ -777,11 +802,7 @@ static void test_download_ac_keep_notifications(void)
     CU_ASSERT_RC(lpa_process_notifications(&r.l, &r.http, r.res.notification_seq + 100, &sent,
                                            &r.res), 0);
     CU_ASSERT_EQUAL(sent, 0);
-    CU_ASSERT_RC(lpa_process_notifications(&r.l, &r.http, -1, &sent, &r.res), 0);
-    CU_ASSERT_EQUAL(sent, 1);
-    CU_ASSERT_EQUAL(r.d.notif_calls, 1);
-    CU_ASSERT_EQUAL(r.d.notif_tag, 0xBF37);
-    CU_ASSERT_EQUAL(r.f.card->st.n_notifs, 0);
+    deliver_pir(&r);
     teardown(&r);
 }
 
@@ -1177,7 +1198,6 @@ static void test_lost_pir_recovered(void)
 static void test_lost_pir_card_gone(void)
 {
     struct run r;
-    unsigned sent = 0;
     CU_ASSERT_FATAL(setup(&r, FF_NONE, NULL) == 0);
     r.sc.drop_pir = 2;
     go(&r);
@@ -1193,11 +1213,7 @@ static void test_lost_pir_card_gone(void)
     CU_ASSERT_EQUAL(r.f.card->st.n_profiles, 1);
     CU_ASSERT_EQUAL(r.f.card->st.n_notifs, 1);
     r.sc.down = 0;   /* reconnected */
-    CU_ASSERT_RC(lpa_process_notifications(&r.l, &r.http, -1, &sent, &r.res), 0);
-    CU_ASSERT_EQUAL(sent, 1);
-    CU_ASSERT_EQUAL(r.d.notif_calls, 1);
-    CU_ASSERT_EQUAL(r.d.notif_tag, 0xBF37);
-    CU_ASSERT_EQUAL(r.f.card->st.n_notifs, 0);
+    deliver_pir(&r);
     teardown(&r);
 }
 

@@ -451,12 +451,30 @@ static int step_notify(struct env *e)
     return rc;
 }
 
+/* InitiateAuthentication + AuthenticateClient, both expected to succeed
+ * (cc: the confirmation code, NULL for none). */
+static void open_session(struct env *e, const char *cc)
+{
+    CU_ASSERT_RC(step_initiate(e, F_NONE), 0);
+    CU_ASSERT_RC(step_auth_client(e, F_NONE, cc), 0);
+}
+
+/* The BPP installed and its PIR delivered: the profile Installed, the order
+ * DONE, one profile on the card. */
+static void install_done(struct env *e)
+{
+    CU_ASSERT_RC(step_bpp(e, 1), 0);
+    CU_ASSERT_RC(step_notify(e), 0);
+    CU_ASSERT_RC(profile_state(e), SMDP_PROFILE_INSTALLED);
+    CU_ASSERT_RC(order_state(e), SMDP_ORDER_DONE);
+    CU_ASSERT_RC((int)e->f.card->st.n_profiles, 1);
+}
+
 static void happy(const char *curve)
 {
     struct env e;
     CU_ASSERT_RC(env_open(&e, curve, NULL, 0), 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    open_session(&e, NULL);
     CU_ASSERT_RC(step_bpp(&e, 1), 0);
     CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_DOWNLOADED);
     CU_ASSERT_RC(step_notify(&e), 0);
@@ -513,8 +531,7 @@ static void test_eid_bound_ok(void)
 {
     struct env e;
     CU_ASSERT_RC(env_open(&e, "NIST", euicc_fixture_eid(), 0), 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    open_session(&e, NULL);
     env_close(&e);
 }
 
@@ -536,8 +553,7 @@ static void test_already_downloaded(void)
 {
     struct env e;
     CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    open_session(&e, NULL);
     CU_ASSERT_RC(step_bpp(&e, 1), 0);
     CU_ASSERT_RC(step_notify(&e), 0);
     CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
@@ -553,19 +569,16 @@ static void test_cc(void)
      * (downloadResponseError), which the SM-DP+ answers 8.1/6.1; 8.2.7/2.2
      * is for an eUICC that signs euiccSigned2 without hashCc. */
     CU_ASSERT_RC(env_open(&e, "NIST", NULL, 1), 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    open_session(&e, NULL);
     CU_ASSERT_RC(step_bpp(&e, 0), -1);
     ASSERT_CODE(&e, "8.1", "6.1");
     env_close(&e);
     /* wrong, then wrong again: locked (limit 2) */
     CU_ASSERT_RC(env_open(&e, "NIST", NULL, 1), 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, "9999"), 0);
+    open_session(&e, "9999");
     CU_ASSERT_RC(step_bpp(&e, 0), -1);
     ASSERT_CODE(&e, "8.2.7", "3.8");
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, "9999"), 0);
+    open_session(&e, "9999");
     CU_ASSERT_RC(step_bpp(&e, 0), -1);
     ASSERT_CODE(&e, "8.2.7", "6.4");
     CU_ASSERT_EQUAL(order_state(&e), SMDP_ORDER_FAILED);
@@ -574,8 +587,7 @@ static void test_cc(void)
     env_close(&e);
     /* right */
     CU_ASSERT_RC(env_open(&e, "NIST", NULL, 1), 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, "1234"), 0);
+    open_session(&e, "1234");
     CU_ASSERT_RC(step_bpp(&e, 1), 0);
     CU_ASSERT_RC(step_notify(&e), 0);
     CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_INSTALLED);
@@ -588,12 +600,10 @@ static void test_retry_new_otpk(void)
 {
     struct env e;
     CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    open_session(&e, NULL);
     CU_ASSERT_RC(step_bpp(&e, 0), 0);
     CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_DOWNLOADED);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    open_session(&e, NULL);
     /* The card reuses otPK.EUICC.ECKA when smdpSigned2 names it and it
      * still has it; otherwise a different one is refused. */
     int rc = step_bpp(&e, 1);
@@ -634,8 +644,7 @@ static void cancel(long reason, int want_order, int want_profile)
 {
     struct env e;
     CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    open_session(&e, NULL);
     struct rsp_buf v, cmd;
     uint8_t tid[16], r = (uint8_t)reason;
     rsp_hex_decode(e.tid, 32, tid, 16);
@@ -822,23 +831,46 @@ static const struct rsp_pki_rdn eum_subj[] = {
     {NID_commonName, "EUM Test"},
 };
 
+/* Which certificate of the AuthenticateServerResponse a test replaces. */
+enum cert_slot {
+    SLOT_EUICC,          /* the eUICC certificate */
+    SLOT_EUICC_SIGNED,   /* the eUICC certificate, euiccSignature1 by its key */
+    SLOT_EUM,            /* the EUM certificate */
+};
+
+/* A new session whose AuthenticateServerResponse carries cert in slot:
+ * AuthenticateClient must fail with subj/reas (auth_expect). */
+static void auth_with_cert(struct env *e, X509 *cert, EVP_PKEY *key, enum cert_slot slot,
+                           const char *subj, const char *reas)
+{
+    struct rsp_buf der;
+    CU_ASSERT_RC(cert_der(cert, &der), 0);
+    const struct rsp_buf *as_euicc = slot == SLOT_EUM ? NULL : &der;
+    const struct rsp_buf *as_eum = slot == SLOT_EUM ? &der : NULL;
+    CU_ASSERT_RC(step_initiate(e, F_NONE), 0);
+    CU_ASSERT_RC(asr_rebuild(e, NULL, as_euicc, as_eum, slot == SLOT_EUICC_SIGNED ? key : NULL), 0);
+    auth_expect(e, subj, reas);
+    rsp_buf_free(&der);
+}
+
+/* The same with the credential Negative/<stem> of the generated PKI. */
+static void negative_cert(const char *stem, enum cert_slot slot, const char *subj,
+                          const char *reas)
+{
+    struct env e;
+    struct rsp_pki_cred c = {0};
+    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
+    CU_ASSERT_RC(load_cred("Negative", stem, &c), 0);
+    auth_with_cert(&e, c.cert, c.key, slot, subj, reas);
+    rsp_pki_cred_free(&c);
+    env_close(&e);
+}
+
 /* 8.1.3/6.3: Negative/CERT_EUICC_ECDSA_NIST_EXPIRED (rsp-pki --negative):
  * the card's own key and EID under a validity that ended. */
 static void test_euicc_cert_expired(void)
 {
-    struct env e;
-    struct rsp_pki_cred eu = {0};
-    struct rsp_buf der;
-    rsp_buf_init(&der, 0);
-    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
-    CU_ASSERT_RC(load_cred("Negative", "EUICC_ECDSA_NIST_EXPIRED", &eu), 0);
-    CU_ASSERT_RC(cert_der(eu.cert, &der), 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(asr_rebuild(&e, NULL, &der, NULL, NULL), 0);
-    auth_expect(&e, "8.1.3", "6.3");
-    rsp_buf_free(&der);
-    rsp_pki_cred_free(&eu);
-    env_close(&e);
+    negative_cert("EUICC_ECDSA_NIST_EXPIRED", SLOT_EUICC, "8.1.3", "6.3");
 }
 
 /* 8.1.2/6.3: Negative/CERT_EUM_ECDSA_NIST_EXPIRED, the EUM key re-certified
@@ -846,19 +878,7 @@ static void test_euicc_cert_expired(void)
  * verifies under it). */
 static void test_eum_cert_expired(void)
 {
-    struct env e;
-    struct rsp_pki_cred eum = {0};
-    struct rsp_buf der;
-    rsp_buf_init(&der, 0);
-    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
-    CU_ASSERT_RC(load_cred("Negative", "EUM_ECDSA_NIST_EXPIRED", &eum), 0);
-    CU_ASSERT_RC(cert_der(eum.cert, &der), 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(asr_rebuild(&e, NULL, NULL, &der, NULL), 0);
-    auth_expect(&e, "8.1.2", "6.3");
-    rsp_buf_free(&der);
-    rsp_pki_cred_free(&eum);
-    env_close(&e);
+    negative_cert("EUM_ECDSA_NIST_EXPIRED", SLOT_EUM, "8.1.2", "6.3");
 }
 
 /* rsp_x509 verifies an EUM certificate on its own (role EUM, CI -> EUM):
@@ -911,8 +931,6 @@ static void test_eum_foreign_ci(void)
 {
     struct env e;
     struct rsp_pki_cred fci = {0}, eum = {0}, out = {0};
-    struct rsp_buf der;
-    rsp_buf_init(&der, 0);
     CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
     CU_ASSERT_RC(load_cred("Negative", "CI_ECDSA_NIST_FOREIGN", &fci), 0);
     CU_ASSERT_RC(load_cred("EUM", "EUM_ECDSA_NIST", &eum), 0);
@@ -926,11 +944,7 @@ static void test_eum_foreign_ci(void)
     p.eum_org = RSP_PKI_DEFAULT_EUM_ORG;
     p.eum_prefix = RSP_PKI_DEFAULT_EUM_PREFIX;
     CU_ASSERT_RC(rsp_pki_issue(&p, &fci, &out), 0);
-    CU_ASSERT_RC(cert_der(out.cert, &der), 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(asr_rebuild(&e, NULL, NULL, &der, NULL), 0);
-    auth_expect(&e, "8.11.1", "3.9");
-    rsp_buf_free(&der);
+    auth_with_cert(&e, out.cert, NULL, SLOT_EUM, "8.11.1", "3.9");
     rsp_pki_cred_free(&fci);
     rsp_pki_cred_free(&eum);
     rsp_pki_cred_free(&out);
@@ -942,19 +956,7 @@ static void test_eum_foreign_ci(void)
  * only the EID check can fail. */
 static void test_eid_out_of_range(void)
 {
-    struct env e;
-    struct rsp_pki_cred oor = {0};
-    struct rsp_buf der;
-    rsp_buf_init(&der, 0);
-    CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
-    CU_ASSERT_RC(load_cred("Negative", "EUICC_ECDSA_NIST_OUT_OF_RANGE", &oor), 0);
-    CU_ASSERT_RC(cert_der(oor.cert, &der), 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(asr_rebuild(&e, NULL, &der, NULL, oor.key), 0);
-    auth_expect(&e, "8.1.3", "6.1");
-    rsp_buf_free(&der);
-    rsp_pki_cred_free(&oor);
-    env_close(&e);
+    negative_cert("EUICC_ECDSA_NIST_OUT_OF_RANGE", SLOT_EUICC_SIGNED, "8.1.3", "6.1");
 }
 
 /* 8.1/6.1 from the serverChallenge check itself: the challenge changed and
@@ -988,26 +990,33 @@ static void test_wrong_challenge_signed(void)
     env_close(&e);
 }
 
+/* On an order with a confirmation code (env_open with_cc): a session with
+ * the right code, then a PrepareDownloadResponse whose euiccSigned2 carries
+ * no hashCc, validly signed by the eUICC: 8.2.7/2.2 at getBoundProfilePackage. */
+static void bpp_without_hashcc(struct env *e)
+{
+    struct rsp_pki_cred eu = {0};
+    CU_ASSERT_RC(load_cred("eUICC", "EUICC_ECDSA_NIST", &eu), 0);
+    open_session(e, "1234");
+    CU_ASSERT_RC(pdr_rebuild(e, NULL, 0, eu.key), 0);
+    CU_ASSERT_RC(step_bpp(e, 0), -1);
+    ASSERT_CODE(e, "8.2.7", "2.2");
+    rsp_pki_cred_free(&eu);
+}
+
 /* 8.2.7/2.2: an order with a confirmation code, and a PrepareDownloadResponse
  * whose euiccSigned2 carries no hashCc, validly signed by the eUICC. */
 static void test_cc_missing_signed(void)
 {
     struct env e;
-    struct rsp_pki_cred eu = {0};
     struct smdp_order o;
     CU_ASSERT_RC(env_open(&e, "NIST", NULL, 1), 0);
-    CU_ASSERT_RC(load_cred("eUICC", "EUICC_ECDSA_NIST", &eu), 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, "1234"), 0);
-    CU_ASSERT_RC(pdr_rebuild(&e, NULL, 0, eu.key), 0);
-    CU_ASSERT_RC(step_bpp(&e, 0), -1);
-    ASSERT_CODE(&e, "8.2.7", "2.2");
+    bpp_without_hashcc(&e);
     /* not counted as a wrong code; the order is still downloadable */
     CU_ASSERT_RC(smdp_store_order_get(e.st, SMDP_ORDER_BY_MATCHING_ID, MID, &o), 0);
     CU_ASSERT_EQUAL(o.cc_attempts, 0);
     CU_ASSERT_EQUAL(o.state, SMDP_ORDER_ACTIVE);
     CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_RELEASED);
-    rsp_pki_cred_free(&eu);
     env_close(&e);
 }
 
@@ -1018,15 +1027,9 @@ static void test_cc_missing_signed(void)
 static void test_cc_missing_then_retry(void)
 {
     struct env e;
-    struct rsp_pki_cred eu = {0};
     struct smdp_order o;
     CU_ASSERT_RC(env_open(&e, "NIST", NULL, 1), 0);
-    CU_ASSERT_RC(load_cred("eUICC", "EUICC_ECDSA_NIST", &eu), 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, "1234"), 0);
-    CU_ASSERT_RC(pdr_rebuild(&e, NULL, 0, eu.key), 0);
-    CU_ASSERT_RC(step_bpp(&e, 0), -1);
-    ASSERT_CODE(&e, "8.2.7", "2.2");
+    bpp_without_hashcc(&e);
     CU_ASSERT_EQUAL(smdp_sess_count(e.s), 0);
     CU_ASSERT_RC(cancel_call(&e, 127), -1);
     ASSERT_CODE(&e, "8.10.1", "3.9");
@@ -1035,14 +1038,8 @@ static void test_cc_missing_then_retry(void)
     CU_ASSERT_EQUAL(o.cc_attempts, 0);
     CU_ASSERT_EQUAL(o.download_attempts, 0);
     CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_RELEASED);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, "1234"), 0);
-    CU_ASSERT_RC(step_bpp(&e, 1), 0);
-    CU_ASSERT_RC(step_notify(&e), 0);
-    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_INSTALLED);
-    CU_ASSERT_EQUAL(order_state(&e), SMDP_ORDER_DONE);
-    CU_ASSERT_EQUAL(e.f.card->st.n_profiles, 1);
-    rsp_pki_cred_free(&eu);
+    open_session(&e, "1234");
+    install_done(&e);
     env_close(&e);
 }
 
@@ -1061,15 +1058,13 @@ static void test_retry_same_otpk(void)
     struct rsp_tlv t, x;
     CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
     CU_ASSERT_RC(load_cred("eUICC", "EUICC_ECDSA_NIST", &eu), 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    open_session(&e, NULL);
     memcpy(otpk1, e.f.card->sess.ot_pk, sizeof(otpk1));
     otsk1 = e.f.card->sess.ot_sk;
     CU_ASSERT_FATAL(otsk1 && EVP_PKEY_up_ref(otsk1));
     CU_ASSERT_RC(step_bpp(&e, 0), 0);              /* delivered, lost */
     CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_DOWNLOADED);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    open_session(&e, NULL);
     /* smdpSigned2 names the otPK bound before */
     CU_ASSERT(rsp_tlv_parse(e.sd2, e.sd2_len, &t) == 0 &&
               rsp_tlv_find(t.val, t.val_len, 0x5F49, &x) == 0);
@@ -1078,12 +1073,8 @@ static void test_retry_same_otpk(void)
     e.f.card->sess.ot_sk = otsk1;
     memcpy(e.f.card->sess.ot_pk, otpk1, sizeof(otpk1));
     CU_ASSERT_RC(pdr_rebuild(&e, otpk1, 1, eu.key), 0);
-    CU_ASSERT_RC(step_bpp(&e, 1), 0);
-    CU_ASSERT_EQUAL(e.sw, 0x9000);
-    CU_ASSERT_RC(step_notify(&e), 0);
-    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_INSTALLED);
-    CU_ASSERT_EQUAL(order_state(&e), SMDP_ORDER_DONE);
-    CU_ASSERT_EQUAL(e.f.card->st.n_profiles, 1);
+    install_done(&e);
+    CU_ASSERT_EQUAL(e.sw, 0x9000);             /* of the last BPP segment */
     rsp_pki_cred_free(&eu);
     env_close(&e);
 }
@@ -1149,8 +1140,7 @@ static void test_other_notifications(void)
 {
     struct env e;
     CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    open_session(&e, NULL);
     CU_ASSERT_RC(step_bpp(&e, 1), 0);
     CU_ASSERT_RC(step_notify(&e), 0);
     CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_INSTALLED);
@@ -1198,8 +1188,7 @@ static void test_pir_after_restart(void)
 {
     struct env e;
     CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    open_session(&e, NULL);
     CU_ASSERT_RC(step_bpp(&e, 1), 0);
     CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_DOWNLOADED);
     /* restart: new core, new store connection on the same database */
@@ -1295,8 +1284,7 @@ static void test_notif_config(void)
     json_decref(resp);
     env_close(&e);
     CU_ASSERT_RC(env_open2(&e, "NIST", NULL, 0, cfg.data, cfg.len), 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    open_session(&e, NULL);
     CU_ASSERT_RC(step_bpp(&e, 1), 0);
     CU_ASSERT_RC(step_notify(&e), 0);
     CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_INSTALLED);
@@ -1455,8 +1443,7 @@ static void test_cc_wrong_then_cancel(void)
     struct env e;
     struct smdp_order o;
     CU_ASSERT_RC(env_open(&e, "NIST", NULL, 1), 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, "9999"), 0);
+    open_session(&e, "9999");
     CU_ASSERT_RC(step_bpp(&e, 0), -1);
     ASSERT_CODE(&e, "8.2.7", "3.8");
     CU_ASSERT_EQUAL(e.last_step, SMDP_STEP_CONFIRMATION_FAILURE);
@@ -1473,13 +1460,8 @@ static void test_cc_wrong_then_cancel(void)
     CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_RELEASED);
     CU_ASSERT_EQUAL(e.last_step, SMDP_STEP_CONFIRMATION_FAILURE);  /* no "cancelled" */
     /* the right code in a new session */
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, "1234"), 0);
-    CU_ASSERT_RC(step_bpp(&e, 1), 0);
-    CU_ASSERT_RC(step_notify(&e), 0);
-    CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_INSTALLED);
-    CU_ASSERT_EQUAL(order_state(&e), SMDP_ORDER_DONE);
-    CU_ASSERT_EQUAL(e.f.card->st.n_profiles, 1);
+    open_session(&e, "1234");
+    install_done(&e);
     env_close(&e);
 }
 
@@ -1528,8 +1510,7 @@ static void test_expired_order_bpp(void)
     int rc = env_open(&e, "NIST", NULL, 0);
     g_order_ttl = 86400;
     CU_ASSERT_RC(rc, 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    open_session(&e, NULL);
     e.now += 101;    /* the session (300 s) lives on, the order not */
     CU_ASSERT_RC(step_bpp(&e, 0), -1);
     ASSERT_CODE(&e, "8.8.5", "4.1");
@@ -1581,8 +1562,7 @@ static void test_notif_addr_port(void)
     env_close(&e);
     /* the card installs a BPP with that metadata and its PIR verifies */
     CU_ASSERT_RC(env_open(&e, "NIST", NULL, 0), 0);
-    CU_ASSERT_RC(step_initiate(&e, F_NONE), 0);
-    CU_ASSERT_RC(step_auth_client(&e, F_NONE, NULL), 0);
+    open_session(&e, NULL);
     CU_ASSERT_RC(step_bpp(&e, 1), 0);
     CU_ASSERT_RC(step_notify(&e), 0);
     CU_ASSERT_EQUAL(profile_state(&e), SMDP_PROFILE_INSTALLED);

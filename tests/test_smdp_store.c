@@ -59,6 +59,15 @@ static int import_fake(struct smdp_store *s, const char *iccid)
     return smdp_store_profile_import(s, &p);
 }
 
+/* A fresh store holding one Available profile, TS48_ICCID. */
+static struct smdp_store *open_with_profile(const char *name, char *path, size_t n)
+{
+    struct smdp_store *s = open_fresh(name, path, n);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_RC(import_fake(s, TS48_ICCID), RSP_OK);
+    return s;
+}
+
 static int profile_state(struct smdp_store *s, const char *iccid)
 {
     struct smdp_profile p;
@@ -171,9 +180,7 @@ static void test_import_ts48(void)
 static void test_transitions(void)
 {
     char path[512];
-    struct smdp_store *s = open_fresh("sm", path, sizeof(path));
-    CU_ASSERT_FATAL(s != NULL);
-    CU_ASSERT_RC(import_fake(s, TS48_ICCID), RSP_OK);
+    struct smdp_store *s = open_with_profile("sm", path, sizeof(path));
     /* Spot checks of the table against SGP.22. */
     CU_ASSERT(smdp_profile_transition_legal(SMDP_PROFILE_AVAILABLE, SMDP_PROFILE_LINKED));
     CU_ASSERT(smdp_profile_transition_legal(SMDP_PROFILE_CONFIRMED, SMDP_PROFILE_RELEASED));
@@ -218,6 +225,17 @@ static void new_order(struct smdp_order *o, const char *iccid, const char *eid)
     snprintf(o->eid, sizeof(o->eid), "%s", eid ? eid : "");
     o->expires = (int64_t)time(NULL) + 3600;
     o->download_limit = 2;
+}
+
+/* An order of TS48_ICCID protected by the confirmation code "1234", failed
+ * after limit wrong codes; created in s. */
+static void create_cc_order(struct smdp_store *s, struct smdp_order *o, unsigned limit)
+{
+    new_order(o, TS48_ICCID, NULL);
+    o->cc_required = 1;
+    o->cc_limit = limit;
+    CU_ASSERT_RC(smdp_cc_hash("1234", o->cc_hash), RSP_OK);
+    CU_ASSERT_RC(smdp_store_order_create(s, o), RSP_OK);
 }
 
 struct race {
@@ -344,9 +362,7 @@ static void test_migration_v1_upgrade(void)
 {
     char path[512];
     struct smdp_order o, got;
-    struct smdp_store *s = open_fresh("mig1", path, sizeof(path));
-    CU_ASSERT_FATAL(s != NULL);
-    CU_ASSERT_RC(import_fake(s, TS48_ICCID), RSP_OK);
+    struct smdp_store *s = open_with_profile("mig1", path, sizeof(path));
     new_order(&o, TS48_ICCID, NULL);
     CU_ASSERT_RC(smdp_store_order_create(s, &o), RSP_OK);
     smdp_store_close(s);
@@ -383,9 +399,7 @@ static void test_orders(void)
 {
     char path[512];
     struct smdp_order o, got;
-    struct smdp_store *s = open_fresh("orders", path, sizeof(path));
-    CU_ASSERT_FATAL(s != NULL);
-    CU_ASSERT_RC(import_fake(s, TS48_ICCID), RSP_OK);
+    struct smdp_store *s = open_with_profile("orders", path, sizeof(path));
     new_order(&o, NULL, EID_OK);
     CU_ASSERT_RC(smdp_store_order_create(s, &o), RSP_OK);
     CU_ASSERT_STRING_EQUAL(o.iccid, TS48_ICCID);
@@ -456,14 +470,8 @@ static void test_confirmation_code(void)
     char path[512];
     struct smdp_order o, got;
     int outcome = -1;
-    struct smdp_store *s = open_fresh("cc", path, sizeof(path));
-    CU_ASSERT_FATAL(s != NULL);
-    CU_ASSERT_RC(import_fake(s, TS48_ICCID), RSP_OK);
-    new_order(&o, TS48_ICCID, NULL);
-    o.cc_required = 1;
-    o.cc_limit = 3;
-    CU_ASSERT_RC(smdp_cc_hash("1234", o.cc_hash), RSP_OK);
-    CU_ASSERT_RC(smdp_store_order_create(s, &o), RSP_OK);
+    struct smdp_store *s = open_with_profile("cc", path, sizeof(path));
+    create_cc_order(s, &o, 3);
     /* The stored value is SHA-256("1234"), never the code. */
     size_t hl = 0;
     uint8_t *want = test_hex("03AC674216F3E15C761EE1A5E255F067953623C8B388B4459E13F978D7C846F4",
@@ -512,14 +520,8 @@ static void test_cc_ends_session(void)
     char path[512];
     struct smdp_order o, got;
     int outcome = -1;
-    struct smdp_store *s = open_fresh("ccsess", path, sizeof(path));
-    CU_ASSERT_FATAL(s != NULL);
-    CU_ASSERT_RC(import_fake(s, TS48_ICCID), RSP_OK);
-    new_order(&o, TS48_ICCID, NULL);
-    o.cc_required = 1;
-    o.cc_limit = 2;
-    CU_ASSERT_RC(smdp_cc_hash("1234", o.cc_hash), RSP_OK);
-    CU_ASSERT_RC(smdp_store_order_create(s, &o), RSP_OK);
+    struct smdp_store *s = open_with_profile("ccsess", path, sizeof(path));
+    create_cc_order(s, &o, 2);
     CU_ASSERT_RC(smdp_store_session_create(s, o.matching_id, "AA01", (int64_t)time(NULL) + 60),
                  RSP_OK);
     CU_ASSERT_RC(smdp_store_cc_attempt(s, o.matching_id, 1, &outcome), RSP_OK);
@@ -550,9 +552,7 @@ static void test_order_confirm(void)
     char path[512];
     struct smdp_order o, o2, got;
     uint8_t h[32];
-    struct smdp_store *s = open_fresh("confirm", path, sizeof(path));
-    CU_ASSERT_FATAL(s != NULL);
-    CU_ASSERT_RC(import_fake(s, TS48_ICCID), RSP_OK);
+    struct smdp_store *s = open_with_profile("confirm", path, sizeof(path));
     CU_ASSERT_RC(import_fake(s, "89000000000000000017"), RSP_OK);
     new_order(&o, TS48_ICCID, NULL);
     CU_ASSERT_RC(smdp_store_order_create(s, &o), RSP_OK);
@@ -664,9 +664,7 @@ static void test_expiry(void)
     char path[512];
     struct smdp_order o, got;
     unsigned ns = 9, no = 9;
-    struct smdp_store *s = open_fresh("expiry", path, sizeof(path));
-    CU_ASSERT_FATAL(s != NULL);
-    CU_ASSERT_RC(import_fake(s, TS48_ICCID), RSP_OK);
+    struct smdp_store *s = open_with_profile("expiry", path, sizeof(path));
     new_order(&o, TS48_ICCID, NULL);
     int64_t now = (int64_t)time(NULL);
     o.expires = now + 100;
@@ -702,9 +700,7 @@ static void test_expiry(void)
 static void test_crash_safety(void)
 {
     char path[512];
-    struct smdp_store *s = open_fresh("crash", path, sizeof(path));
-    CU_ASSERT_FATAL(s != NULL);
-    CU_ASSERT_RC(import_fake(s, TS48_ICCID), RSP_OK);
+    struct smdp_store *s = open_with_profile("crash", path, sizeof(path));
     smdp_store_close(s);
     fflush(NULL);
     pid_t pid = fork();

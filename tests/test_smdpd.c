@@ -306,17 +306,12 @@ static void call_raw(struct answer *a, int iface, const char *method, const char
                      const char *xap, const char *ct, const char *body, size_t len,
                      const char *op)
 {
-    struct smdp_req r;
+    struct smdp_req r = {
+        .iface = iface, .method = method, .path = path, .admin_protocol = xap,
+        .content_type = ct, .body = (const uint8_t *)body, .body_len = len,
+        .operator_id = op,
+    };
     struct smdp_resp resp;
-    memset(&r, 0, sizeof(r));
-    r.iface = iface;
-    r.method = method;
-    r.path = path;
-    r.admin_protocol = xap;
-    r.content_type = ct;
-    r.body = (const uint8_t *)body;
-    r.body_len = len;
-    r.operator_id = op;
     smdp_handle(F.s, F.st, &r, &resp);
     parse_answer(a, resp.status, resp.body, resp.body_len);
     if (resp.body)
@@ -346,6 +341,25 @@ static void es2(struct answer *a, const char *fn, const char *op, const char *fi
         CU_ASSERT_STRING_EQUAL((a).fstatus, (fs));                                     \
         CU_ASSERT_STRING_EQUAL((a).subject, (subj));                                   \
         CU_ASSERT_STRING_EQUAL((a).reason, (rsn));                                     \
+    } while (0)
+
+/* A call_raw (the request of interface iface) that must fail: HTTP st,
+ * "Failed", subj/rsn. */
+#define RAW_FAILS(iface, method, path, xap, ct, body, len, op, st, subj, rsn)   \
+    do {                                                                      \
+        struct answer a_;                                                     \
+        call_raw(&a_, (iface), (method), (path), (xap), (ct), (body), (len), (op)); \
+        EXPECT(a_, (st), "Failed", (subj), (rsn));                            \
+        answer_free(&a_);                                                     \
+    } while (0)
+
+/* An ES2+ call that must fail: HTTP 200, "Failed", subj/rsn. */
+#define ES2_FAILS(fn, op, fields, subj, rsn)          \
+    do {                                             \
+        struct answer a_;                            \
+        es2(&a_, (fn), (op), (fields));              \
+        EXPECT(a_, 200, "Failed", (subj), (rsn));    \
+        answer_free(&a_);                            \
     } while (0)
 
 static int profile_state(const char *iccid)
@@ -390,42 +404,21 @@ static void test_binding_errors(void)
     const char *xap = "gsma/rsp/v2.5.0", *ct = "application/json";
 
     CU_ASSERT_FATAL(F.ready);
-    call_raw(&a, SMDP_IFACE_ES9, "GET", p9, xap, ct, NULL, 0, NULL);
-    EXPECT(a, 405, "Failed", "1.6", "2.1");
-    answer_free(&a);
-    call_raw(&a, SMDP_IFACE_ES9, "POST", "/gsma/rsp2/es9plus/noSuchFunction", xap, ct, ok, 7,
-             NULL);
-    EXPECT(a, 404, "Failed", "1.6", "2.1");
-    answer_free(&a);
-    call_raw(&a, SMDP_IFACE_ES9, "POST", "/index.html", xap, ct, ok, 7, NULL);
-    EXPECT(a, 404, "Failed", "1.6", "2.1");
-    answer_free(&a);
+    RAW_FAILS(SMDP_IFACE_ES9, "GET", p9, xap, ct, NULL, 0, NULL, 405, "1.6", "2.1");
+    RAW_FAILS(SMDP_IFACE_ES9, "POST", "/gsma/rsp2/es9plus/noSuchFunction", xap, ct, ok, 7, NULL,
+              404, "1.6", "2.1");
+    RAW_FAILS(SMDP_IFACE_ES9, "POST", "/index.html", xap, ct, ok, 7, NULL, 404, "1.6", "2.1");
     /* ES2+ function on the ES9+-only interface */
-    call_raw(&a, SMDP_IFACE_ES9, "POST", "/gsma/rsp2/es2plus/downloadOrder", xap, ct, ok, 7,
-             "opA");
-    EXPECT(a, 404, "Failed", "1.6", "2.1");
-    answer_free(&a);
-    call_raw(&a, SMDP_IFACE_ES9, "POST", p9, "gsma/rsp/v3.0.0", ct, ok, 7, NULL);
-    EXPECT(a, 400, "Failed", "1.6", "2.1");
-    answer_free(&a);
-    call_raw(&a, SMDP_IFACE_ES9, "POST", p9, NULL, ct, ok, 7, NULL);
-    EXPECT(a, 400, "Failed", "1.6", "2.1");
-    answer_free(&a);
-    call_raw(&a, SMDP_IFACE_ES9, "POST", p9, xap, "text/plain", ok, 7, NULL);
-    EXPECT(a, 415, "Failed", "1.6", "2.1");
-    answer_free(&a);
-    call_raw(&a, SMDP_IFACE_ES9, "POST", p9, xap, ct, "{\"a\":", 5, NULL);
-    EXPECT(a, 400, "Failed", "1.6", "2.1");
-    answer_free(&a);
-    call_raw(&a, SMDP_IFACE_ES9, "POST", p9, xap, ct, "{\"a\":1,\"a\":2}", 13, NULL);
-    EXPECT(a, 400, "Failed", "1.6", "2.1");
-    answer_free(&a);
-    call_raw(&a, SMDP_IFACE_ES9, "POST", p9, xap, ct, "[1,2]", 5, NULL);
-    EXPECT(a, 400, "Failed", "1.6", "2.1");
-    answer_free(&a);
-    call_raw(&a, SMDP_IFACE_ES9, "POST", p9, xap, ct, "", 0, NULL);
-    EXPECT(a, 400, "Failed", "1.6", "2.1");
-    answer_free(&a);
+    RAW_FAILS(SMDP_IFACE_ES9, "POST", "/gsma/rsp2/es2plus/downloadOrder", xap, ct, ok, 7, "opA",
+              404, "1.6", "2.1");
+    RAW_FAILS(SMDP_IFACE_ES9, "POST", p9, "gsma/rsp/v3.0.0", ct, ok, 7, NULL, 400, "1.6", "2.1");
+    RAW_FAILS(SMDP_IFACE_ES9, "POST", p9, NULL, ct, ok, 7, NULL, 400, "1.6", "2.1");
+    RAW_FAILS(SMDP_IFACE_ES9, "POST", p9, xap, "text/plain", ok, 7, NULL, 415, "1.6", "2.1");
+    RAW_FAILS(SMDP_IFACE_ES9, "POST", p9, xap, ct, "{\"a\":", 5, NULL, 400, "1.6", "2.1");
+    RAW_FAILS(SMDP_IFACE_ES9, "POST", p9, xap, ct, "{\"a\":1,\"a\":2}", 13, NULL,
+              400, "1.6", "2.1");
+    RAW_FAILS(SMDP_IFACE_ES9, "POST", p9, xap, ct, "[1,2]", 5, NULL, 400, "1.6", "2.1");
+    RAW_FAILS(SMDP_IFACE_ES9, "POST", p9, xap, ct, "", 0, NULL, 400, "1.6", "2.1");
     {
         /* depth SMDP_JSON_DEPTH_MAX + 1: refused; "[" inside a string: no depth */
         char deep[128], *p = deep;
@@ -456,10 +449,8 @@ static void test_binding_errors(void)
         free(big);
     }
     /* ES2+ without an authenticated operator */
-    call_raw(&a, SMDP_IFACE_ES2, "POST", "/gsma/rsp2/es2plus/downloadOrder", xap, ct, ok, 7,
-             NULL);
-    EXPECT(a, 401, "Failed", "1.1", "1.1");
-    answer_free(&a);
+    RAW_FAILS(SMDP_IFACE_ES2, "POST", "/gsma/rsp2/es2plus/downloadOrder", xap, ct, ok, 7, NULL,
+              401, "1.1", "1.1");
     /* ES2+ requires the request header (§6.5.1.3) */
     {
         const char *nohdr = "{\"iccid\":\"" ICCID_A1 "\"}";
@@ -469,9 +460,7 @@ static void test_binding_errors(void)
     EXPECT(a, 200, "Failed", "1.6", "2.2");
     answer_free(&a);
     /* wrong type of a field */
-    es2(&a, "downloadOrder", "opA", "\"iccid\":8900000000000000011");
-    EXPECT(a, 200, "Failed", "8.2.1", "2.1");
-    answer_free(&a);
+    ES2_FAILS("downloadOrder", "opA", "\"iccid\":8900000000000000011", "8.2.1", "2.1");
 }
 
 /* ---- ES2+ through smdp_handle ---- */
@@ -488,13 +477,9 @@ static void test_es2_order_flow(void)
     answer_free(&a);
     CU_ASSERT_EQUAL(profile_state(ICCID_A1), SMDP_PROFILE_ALLOCATED);
     /* a second order on the same profile: not available */
-    es2(&a, "downloadOrder", "opA", "\"iccid\":\"" ICCID_A1 "\"");
-    EXPECT(a, 200, "Failed", "8.2.1", "3.7");
-    answer_free(&a);
+    ES2_FAILS("downloadOrder", "opA", "\"iccid\":\"" ICCID_A1 "\"", "8.2.1", "3.7");
     /* release before confirm: invalid transition */
-    es2(&a, "releaseProfile", "opA", "\"iccid\":\"" ICCID_A1 "\"");
-    EXPECT(a, 200, "Failed", "8.2.1", "3.5");
-    answer_free(&a);
+    ES2_FAILS("releaseProfile", "opA", "\"iccid\":\"" ICCID_A1 "\"", "8.2.1", "3.5");
     es2(&a, "confirmOrder", "opA", "\"iccid\":\"" ICCID_A1 "\",\"releaseFlag\":false");
     EXPECT(a, 200, "Executed-Success", "", "");
     snprintf(mid, sizeof(mid), "%s", json_string_value(json_object_get(a.j, "matchingId")) ?: "");
@@ -529,9 +514,7 @@ static void test_es2_order_flow(void)
     EXPECT(a, 200, "Executed-Success", "", "");
     answer_free(&a);
     CU_ASSERT_EQUAL(profile_state(ICCID_A1), SMDP_PROFILE_AVAILABLE);
-    es2(&a, "releaseProfile", "opA", "\"iccid\":\"" ICCID_A1 "\"");
-    EXPECT(a, 200, "Failed", "8.2.1", "3.5");
-    answer_free(&a);
+    ES2_FAILS("releaseProfile", "opA", "\"iccid\":\"" ICCID_A1 "\"", "8.2.1", "3.5");
 }
 
 static void test_es2_confirm_details(void)
@@ -548,12 +531,9 @@ static void test_es2_confirm_details(void)
         "\"iccid\":\"" ICCID_A2 "\",\"eid\":\"" EID_2 "\",\"releaseFlag\":true");
     EXPECT(a, 200, "Failed", "8.1.1", "3.10");
     answer_free(&a);
-    es2(&a, "confirmOrder", "opA", "\"iccid\":\"" ICCID_A2 "\"");
-    EXPECT(a, 200, "Failed", "1.6", "2.2");
-    answer_free(&a);
-    es2(&a, "confirmOrder", "opA", "\"iccid\":\"" ICCID_A2 "\",\"releaseFlag\":\"yes\"");
-    EXPECT(a, 200, "Failed", "1.6", "2.1");
-    answer_free(&a);
+    ES2_FAILS("confirmOrder", "opA", "\"iccid\":\"" ICCID_A2 "\"", "1.6", "2.2");
+    ES2_FAILS("confirmOrder", "opA", "\"iccid\":\"" ICCID_A2 "\",\"releaseFlag\":\"yes\"",
+              "1.6", "2.1");
     /* operator-chosen matchingId and a confirmation code */
     es2(&a, "confirmOrder", "opA",
         "\"iccid\":\"" ICCID_A2 "\",\"matchingId\":\"OPA-ORDER-0001\","
@@ -596,18 +576,12 @@ static void test_es2_confirm_details(void)
         CU_ASSERT((!strcmp(got[0], ICCID_A1) && !strcmp(got[1], ICCID_A4)) ||
                   (!strcmp(got[0], ICCID_A4) && !strcmp(got[1], ICCID_A1)));
     }
-    es2(&a, "downloadOrder", "opA", "\"profileType\":\"typeA\"");
-    EXPECT(a, 200, "Failed", "8.2.5", "3.7");
-    answer_free(&a);
-    es2(&a, "downloadOrder", "opA", "\"profileType\":\"typeB\"");  /* opB's type */
-    EXPECT(a, 200, "Failed", "8.2.5", "3.9");
-    answer_free(&a);
-    es2(&a, "downloadOrder", "opA", "\"eid\":\"123\",\"iccid\":\"" ICCID_A3 "\"");
-    EXPECT(a, 200, "Failed", "8.1.1", "2.1");
-    answer_free(&a);
-    es2(&a, "downloadOrder", "opA", "");
-    EXPECT(a, 200, "Failed", "1.6", "2.3");
-    answer_free(&a);
+    ES2_FAILS("downloadOrder", "opA", "\"profileType\":\"typeA\"", "8.2.5", "3.7");
+    /* opB's type */
+    ES2_FAILS("downloadOrder", "opA", "\"profileType\":\"typeB\"", "8.2.5", "3.9");
+    ES2_FAILS("downloadOrder", "opA", "\"eid\":\"123\",\"iccid\":\"" ICCID_A3 "\"",
+              "8.1.1", "2.1");
+    ES2_FAILS("downloadOrder", "opA", "", "1.6", "2.3");
 }
 
 /* Another operator's ICCID answers exactly like an unknown one. */
@@ -701,6 +675,15 @@ static int https_post(int port, const char *path, const char *body, int op,
     return (int)rc;
 }
 
+/* https_post that must answer HTTP st with fs and subj/rsn (EXPECT). */
+#define TLS_EXPECT(port, path, body, op, st, fs, subj, rsn)                   \
+    do {                                                                   \
+        struct answer a_;                                                  \
+        CU_ASSERT_RC(https_post((port), (path), (body), (op), &a_), CURLE_OK); \
+        EXPECT(a_, (st), (fs), (subj), (rsn));                             \
+        answer_free(&a_);                                                  \
+    } while (0)
+
 static void test_tls_es2(void)
 {
     struct answer a;
@@ -710,41 +693,29 @@ static void test_tls_es2(void)
     p2 = smdpd_port_es2(F.d);
     CU_ASSERT(p2 > 0 && p2 != smdpd_port_es9(F.d));
     /* operator B, its own profile */
-    CU_ASSERT_RC(https_post(p2, "/gsma/rsp2/es2plus/downloadOrder",
-                            "{" ES2_HDR ",\"iccid\":\"" ICCID_B1 "\"}", 1, &a), CURLE_OK);
-    EXPECT(a, 200, "Executed-Success", "", "");
-    answer_free(&a);
-    CU_ASSERT_RC(https_post(p2, "/gsma/rsp2/es2plus/confirmOrder",
-                            "{" ES2_HDR ",\"iccid\":\"" ICCID_B1 "\",\"releaseFlag\":false}", 1,
-                            &a), CURLE_OK);
-    EXPECT(a, 200, "Executed-Success", "", "");
-    answer_free(&a);
-    CU_ASSERT_RC(https_post(p2, "/gsma/rsp2/es2plus/releaseProfile",
-                            "{" ES2_HDR ",\"iccid\":\"" ICCID_B1 "\"}", 1, &a), CURLE_OK);
-    EXPECT(a, 200, "Executed-Success", "", "");
-    answer_free(&a);
+    TLS_EXPECT(p2, "/gsma/rsp2/es2plus/downloadOrder",
+               "{" ES2_HDR ",\"iccid\":\"" ICCID_B1 "\"}", 1, 200, "Executed-Success", "", "");
+    TLS_EXPECT(p2, "/gsma/rsp2/es2plus/confirmOrder",
+               "{" ES2_HDR ",\"iccid\":\"" ICCID_B1 "\",\"releaseFlag\":false}", 1,
+               200, "Executed-Success", "", "");
+    TLS_EXPECT(p2, "/gsma/rsp2/es2plus/releaseProfile",
+               "{" ES2_HDR ",\"iccid\":\"" ICCID_B1 "\"}", 1, 200, "Executed-Success", "", "");
     /* operator A cannot see it */
-    CU_ASSERT_RC(https_post(p2, "/gsma/rsp2/es2plus/cancelOrder",
-                            "{" ES2_HDR ",\"iccid\":\"" ICCID_B1
-                            "\",\"finalProfileStatusIndicator\":\"Available\"}", 0, &a),
-                 CURLE_OK);
-    EXPECT(a, 200, "Failed", "8.2.1", "3.9");
-    answer_free(&a);
-    CU_ASSERT_RC(https_post(p2, "/gsma/rsp2/es2plus/cancelOrder",
-                            "{" ES2_HDR ",\"iccid\":\"" ICCID_B1
-                            "\",\"finalProfileStatusIndicator\":\"Unavailable\"}", 1, &a),
-                 CURLE_OK);
-    EXPECT(a, 200, "Executed-Success", "", "");
-    answer_free(&a);
+    TLS_EXPECT(p2, "/gsma/rsp2/es2plus/cancelOrder",
+               "{" ES2_HDR ",\"iccid\":\"" ICCID_B1
+               "\",\"finalProfileStatusIndicator\":\"Available\"}", 0,
+               200, "Failed", "8.2.1", "3.9");
+    TLS_EXPECT(p2, "/gsma/rsp2/es2plus/cancelOrder",
+               "{" ES2_HDR ",\"iccid\":\"" ICCID_B1
+               "\",\"finalProfileStatusIndicator\":\"Unavailable\"}", 1,
+               200, "Executed-Success", "", "");
     CU_ASSERT_EQUAL(profile_state(ICCID_B1), SMDP_PROFILE_UNAVAILABLE);
     /* no client certificate: the handshake is refused */
     CU_ASSERT(https_post(p2, "/gsma/rsp2/es2plus/downloadOrder", "{}", -1, &a) != CURLE_OK);
     answer_free(&a);
     /* a certificate under the trusted CA, but of no registered operator */
-    CU_ASSERT_RC(https_post(p2, "/gsma/rsp2/es2plus/downloadOrder",
-                            "{" ES2_HDR ",\"iccid\":\"" ICCID_A3 "\"}", 2, &a), CURLE_OK);
-    EXPECT(a, 401, "Failed", "1.1", "1.1");
-    answer_free(&a);
+    TLS_EXPECT(p2, "/gsma/rsp2/es2plus/downloadOrder",
+               "{" ES2_HDR ",\"iccid\":\"" ICCID_A3 "\"}", 2, 401, "Failed", "1.1", "1.1");
 }
 
 static void test_tls_es9(void)
@@ -761,17 +732,14 @@ static void test_tls_es9(void)
     CU_ASSERT_STRING_EQUAL(a.fstatus, "Failed");
     answer_free(&a);
     /* ES2+ is not served on the ES9+ listener */
-    CU_ASSERT_RC(https_post(p9, "/gsma/rsp2/es2plus/downloadOrder", "{" ES2_HDR "}", 0, &a),
-                 CURLE_OK);
-    EXPECT(a, 404, "Failed", "1.6", "2.1");
-    answer_free(&a);
+    TLS_EXPECT(p9, "/gsma/rsp2/es2plus/downloadOrder", "{" ES2_HDR "}", 0,
+               404, "Failed", "1.6", "2.1");
 }
 
 /* Bodies over SMDP_BODY_MAX but under the evhttp cap get our JSON 413,
  * not libevent's HTML page. */
 static void test_tls_body_too_large(void)
 {
-    struct answer a;
     size_t n = SMDP_BODY_MAX + 4096;
     char *body = malloc(n + 1);
 
@@ -780,10 +748,8 @@ static void test_tls_body_too_large(void)
     body[0] = '{';
     body[n - 1] = '}';
     body[n] = '\0';
-    CU_ASSERT_RC(https_post(smdpd_port_es9(F.d), "/gsma/rsp2/es9plus/initiateAuthentication",
-                            body, -1, &a), CURLE_OK);
-    EXPECT(a, 413, "Failed", "1.6", "2.1");
-    answer_free(&a);
+    TLS_EXPECT(smdpd_port_es9(F.d), "/gsma/rsp2/es9plus/initiateAuthentication", body, -1,
+               413, "Failed", "1.6", "2.1");
     free(body);
     CU_ASSERT(SMDPD_BODY_HARD_MAX > SMDP_BODY_MAX);
 }
@@ -800,10 +766,8 @@ static void test_operator_added_live(void)
     CU_ASSERT_FATAL(F.ready);
     p2 = smdpd_port_es2(F.d);
     /* opC's certificate chains to the operator CA but it is not registered */
-    CU_ASSERT_RC(https_post(p2, "/gsma/rsp2/es2plus/releaseProfile",
-                            "{" ES2_HDR ",\"iccid\":\"" ICCID_NONE "\"}", 2, &a), CURLE_OK);
-    EXPECT(a, 401, "Failed", "1.1", "1.1");
-    answer_free(&a);
+    TLS_EXPECT(p2, "/gsma/rsp2/es2plus/releaseProfile",
+               "{" ES2_HDR ",\"iccid\":\"" ICCID_NONE "\"}", 2, 401, "Failed", "1.1", "1.1");
     memset(&op, 0, sizeof(op));
     snprintf(op.id, sizeof(op.id), "opC");
     snprintf(op.name, sizeof(op.name), "Operator opC");
@@ -827,6 +791,31 @@ static void test_operator_added_live(void)
 }
 
 /* ---- HandleDownloadProgressInfo ---- */
+
+/* A BPP installation progress event of operator op (NULL: none) for
+ * iccid, at a fixed time. */
+static void install_event(struct smdp_progress *ev, const char *op, const char *iccid,
+                          int success)
+{
+    memset(ev, 0, sizeof(*ev));
+    snprintf(ev->operator_id, sizeof(ev->operator_id), "%s", op ? op : "");
+    snprintf(ev->iccid, sizeof(ev->iccid), "%s", iccid);
+    ev->step = SMDP_STEP_BPP_INSTALLATION;
+    ev->success = success;
+    ev->timestamp = 1700000000;
+}
+
+/* The callback server answers 500 to the next `failures` requests, then
+ * 204. Returns the number of requests so far. */
+static int cb_arm(int failures)
+{
+    int base;
+    pthread_mutex_lock(&F.cb.mu);
+    base = F.cb.requests;
+    F.cb.fail_first = failures ? base + failures : 0;
+    pthread_mutex_unlock(&F.cb.mu);
+    return base;
+}
 
 static void test_notify_url(void)
 {
@@ -865,11 +854,7 @@ static void test_notify_body_result(void)
     json_t *j;
     char *b;
 
-    memset(&ev, 0, sizeof(ev));
-    snprintf(ev.iccid, sizeof(ev.iccid), ICCID_A1);
-    ev.step = SMDP_STEP_BPP_INSTALLATION;
-    ev.success = 1;
-    ev.timestamp = 1700000000;
+    install_event(&ev, NULL, ICCID_A1, 1);
     b = smdp_notify_body(&ev, pir, sizeof(pir), "typeA", "smdp.example", 7);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
     j = json_loads(b, JSON_REJECT_DUPLICATES, NULL);
@@ -904,16 +889,8 @@ static void test_notify_bare_url(void)
     snprintf(op.name, sizeof(op.name), "bare callback");
     snprintf(op.callback_url, sizeof(op.callback_url), "http://127.0.0.1:%d", F.cb.port);
     CU_ASSERT_RC(smdp_store_operator_add(F.st, &op), RSP_OK);
-    memset(&ev, 0, sizeof(ev));
-    snprintf(ev.operator_id, sizeof(ev.operator_id), "opBare");
-    snprintf(ev.iccid, sizeof(ev.iccid), ICCID_NONE);
-    ev.step = SMDP_STEP_BPP_INSTALLATION;
-    ev.success = 1;
-    ev.timestamp = 1700000000;
-    pthread_mutex_lock(&F.cb.mu);
-    base = F.cb.requests;
-    F.cb.fail_first = 0;
-    pthread_mutex_unlock(&F.cb.mu);
+    install_event(&ev, "opBare", ICCID_NONE, 1);
+    base = cb_arm(0);
     smdp_notify_progress_result(F.nt, &ev, pir, sizeof(pir));
     CU_ASSERT_FATAL(cb_wait(&F.cb, base + 1));
     pthread_mutex_lock(&F.cb.mu);
@@ -934,20 +911,12 @@ static void test_notify_callback(void)
     int base;
 
     CU_ASSERT_FATAL(F.ready);
-    memset(&ev, 0, sizeof(ev));
-    snprintf(ev.operator_id, sizeof(ev.operator_id), "opA");
-    snprintf(ev.iccid, sizeof(ev.iccid), ICCID_A2);
+    install_event(&ev, "opA", ICCID_A2, 0);
     snprintf(ev.eid, sizeof(ev.eid), EID_1);
-    ev.step = SMDP_STEP_BPP_INSTALLATION;
-    ev.success = 0;
     snprintf(ev.subject_code, sizeof(ev.subject_code), "8.2");
     snprintf(ev.reason_code, sizeof(ev.reason_code), "4.2");
-    ev.timestamp = 1700000000;
 
-    pthread_mutex_lock(&F.cb.mu);
-    base = F.cb.requests;
-    F.cb.fail_first = base + 2;     /* two failures, then delivered */
-    pthread_mutex_unlock(&F.cb.mu);
+    base = cb_arm(2);               /* two failures, then delivered */
     smdp_progress_emit(F.s, &ev);
     CU_ASSERT_FATAL(cb_wait(&F.cb, base + 3));
     /* the worker counts after the HTTP answer: wait for it (bounded) */

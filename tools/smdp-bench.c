@@ -94,29 +94,11 @@ static double process_cpu_s(void)
 
 static uint8_t *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    uint8_t *p = NULL;
-    long n;
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && n < (64L << 20) &&
-        fseek(f, 0, SEEK_SET) == 0 && (p = malloc((size_t)n)) &&
-        fread(p, 1, (size_t)n, f) == (size_t)n) {
-        *len = (size_t)n;
-    } else {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    return p;
-}
-
-static int put(struct rsp_buf *b, uint32_t tag, const void *v, size_t n)
-{
-    int rc = rsp_tlv_put_header(b, tag, n);
-    if (rc == 0 && n)
-        rc = rsp_buf_append(b, v, n);
-    return rc;
+    uint8_t *p;
+    if (rsp_file_read(path, (64u << 20) - 1, &p, len) == 0 && *len)
+        return p;
+    free(p);
+    return NULL;
 }
 
 static const char *opt(int argc, char **argv, const char *name, const char *def)
@@ -400,6 +382,21 @@ static json_t *b64_json(const uint8_t *p, size_t n)
     return j;
 }
 
+/* POST fn with { transactionId (unless NULL), field: base64 of p[0..n) };
+ * *r, the previous response, is dropped first and receives the new one. */
+static int es9_post_b64(struct bench *b, struct conn *c, const char *fn, const char *tid_hex,
+                        const char *field, const uint8_t *p, size_t n, json_t **r)
+{
+    json_t *q = json_object();
+
+    json_decref(*r);
+    *r = NULL;
+    if (tid_hex)
+        json_object_set_new(q, "transactionId", json_string(tid_hex));
+    json_object_set_new(q, field, b64_json(p, n));
+    return es9_post(b, c, fn, q, r);
+}
+
 static int b64_field(json_t *o, const char *name, struct rsp_buf *out)
 {
     const char *s = json_string_value(json_object_get(o, name));
@@ -469,26 +466,22 @@ static int download(struct bench *b, struct conn *c, unsigned order, const struc
         if (rsp_buf_append(&v, tid.tlv, tid.tlv_len) || rsp_buf_append(&v, addr.tlv, addr.tlv_len) ||
             rsp_buf_append(&v, sch.tlv, sch.tlv_len) ||
             rsp_buf_append(&v, b->info2, b->info2_len) ||
-            put(&ctx, 0x80, mid, strlen(mid)) || rsp_buf_append(&ctx, dev, sizeof(dev)) ||
-            put(&v, 0xA0, ctx.data, ctx.len) || put(&es1, 0x30, v.data, v.len) ||
+            rsp_tlv_put(&ctx, 0x80, mid, strlen(mid)) || rsp_buf_append(&ctx, dev, sizeof(dev)) ||
+            rsp_tlv_put(&v, 0xA0, ctx.data, ctx.len) || rsp_tlv_put(&es1, 0x30, v.data, v.len) ||
             rsp_ecdsa_sign(id->key, es1.data, es1.len, sig)) {
             rsp_buf_free(&ctx);
             goto out;
         }
         rsp_buf_free(&ctx);
         rsp_buf_reset(&v);
-        if (rsp_buf_append(&v, es1.data, es1.len) || put(&v, 0x5F37, sig, sizeof(sig)) ||
+        if (rsp_buf_append(&v, es1.data, es1.len) || rsp_tlv_put(&v, 0x5F37, sig, sizeof(sig)) ||
             rsp_buf_append(&v, id->cert, id->cert_len) ||
-            rsp_buf_append(&v, b->eum, b->eum_len) || put(&body, 0xA0, v.data, v.len) ||
-            put(&asr, 0xBF38, body.data, body.len))
+            rsp_buf_append(&v, b->eum, b->eum_len) || rsp_tlv_put(&body, 0xA0, v.data, v.len) ||
+            rsp_tlv_put(&asr, 0xBF38, body.data, body.len))
             goto out;
     }
-    json_decref(r);
-    r = NULL;
-    q = json_object();
-    json_object_set_new(q, "transactionId", json_string(tid_hex));
-    json_object_set_new(q, "authenticateServerResponse", b64_json(asr.data, asr.len));
-    if ((rc = es9_post(b, c, "authenticateClient", q, &r)))
+    if ((rc = es9_post_b64(b, c, "authenticateClient", tid_hex, "authenticateServerResponse",
+                           asr.data, asr.len, &r)))
         goto out;
     rc = RSP_ERR_DECODE;
     if (park_only) {
@@ -508,23 +501,19 @@ static int download(struct bench *b, struct conn *c, unsigned order, const struc
     rsp_buf_reset(&es1);
     rsp_buf_reset(&body);
     if (rsp_ec_key_generate(RSP_CURVE_P256, &ot) || rsp_ec_pubkey_to_point(ot, otpk) ||
-        rsp_buf_append(&v, tid.tlv, tid.tlv_len) || put(&v, 0x5F49, otpk, sizeof(otpk)) ||
-        put(&es1, 0x30, v.data, v.len))
+        rsp_buf_append(&v, tid.tlv, tid.tlv_len) || rsp_tlv_put(&v, 0x5F49, otpk, sizeof(otpk)) ||
+        rsp_tlv_put(&es1, 0x30, v.data, v.len))
         goto out;
     rsp_buf_reset(&v);
     if (rsp_buf_append(&v, es1.data, es1.len) || rsp_buf_append(&v, sd2sig.data, sd2sig.len) ||
         rsp_ecdsa_sign(id->key, v.data, v.len, sig))
         goto out;
     rsp_buf_reset(&v);
-    if (rsp_buf_append(&v, es1.data, es1.len) || put(&v, 0x5F37, sig, sizeof(sig)) ||
-        put(&body, 0xA0, v.data, v.len) || put(&pdr, 0xBF21, body.data, body.len))
+    if (rsp_buf_append(&v, es1.data, es1.len) || rsp_tlv_put(&v, 0x5F37, sig, sizeof(sig)) ||
+        rsp_tlv_put(&body, 0xA0, v.data, v.len) || rsp_tlv_put(&pdr, 0xBF21, body.data, body.len))
         goto out;
-    json_decref(r);
-    r = NULL;
-    q = json_object();
-    json_object_set_new(q, "transactionId", json_string(tid_hex));
-    json_object_set_new(q, "prepareDownloadResponse", b64_json(pdr.data, pdr.len));
-    if ((rc = es9_post(b, c, "getBoundProfilePackage", q, &r)))
+    if ((rc = es9_post_b64(b, c, "getBoundProfilePackage", tid_hex, "prepareDownloadResponse",
+                           pdr.data, pdr.len, &r)))
         goto out;
     rc = RSP_ERR_DECODE;
     {
@@ -556,19 +545,22 @@ static int download(struct bench *b, struct conn *c, unsigned order, const struc
         rsp_buf_init(&alt, 256);
         rsp_buf_init(&data, 1024);
         rsp_buf_reset(&v);
-        int e = put(&nm, 0x80, seq, sizeof(seq)) || put(&nm, 0x81, install_bit, 2) ||
-                put(&nm, 0x0C, addr.val, addr.val_len);
+        int e = rsp_tlv_put(&nm, 0x80, seq, sizeof(seq)) ||
+                rsp_tlv_put(&nm, 0x81, install_bit, 2) ||
+                rsp_tlv_put(&nm, 0x0C, addr.val, addr.val_len);
         if (!e && rsp_tlv_parse(md.data, md.len, &mdt) == 0 &&
             rsp_tlv_find(mdt.val, mdt.val_len, 0x5A, &ic) == 0)
             e = rsp_buf_append(&nm, ic.tlv, ic.tlv_len);
-        e = e || put(&alt, 0x4F, aid, sizeof(aid)) || put(&alt, 0x04, sima_ok, sizeof(sima_ok)) ||
-            put(&fr, 0xA0, alt.data, alt.len) || rsp_buf_append(&v, tid.tlv, tid.tlv_len) ||
-            put(&v, 0xBF2F, nm.data, nm.len) || put(&v, 0x06, b->oid, b->oid_len) ||
-            put(&v, 0xA2, fr.data, fr.len) || put(&data, 0xBF27, v.data, v.len) ||
+        e = e || rsp_tlv_put(&alt, 0x4F, aid, sizeof(aid)) ||
+            rsp_tlv_put(&alt, 0x04, sima_ok, sizeof(sima_ok)) ||
+            rsp_tlv_put(&fr, 0xA0, alt.data, alt.len) || rsp_buf_append(&v, tid.tlv, tid.tlv_len) ||
+            rsp_tlv_put(&v, 0xBF2F, nm.data, nm.len) || rsp_tlv_put(&v, 0x06, b->oid, b->oid_len) ||
+            rsp_tlv_put(&v, 0xA2, fr.data, fr.len) || rsp_tlv_put(&data, 0xBF27, v.data, v.len) ||
             rsp_ecdsa_sign(id->key, data.data, data.len, sig);
         rsp_buf_reset(&body);
         e = e || rsp_buf_append(&body, data.data, data.len) ||
-            put(&body, 0x5F37, sig, sizeof(sig)) || put(&pir, 0xBF37, body.data, body.len);
+            rsp_tlv_put(&body, 0x5F37, sig, sizeof(sig)) ||
+            rsp_tlv_put(&pir, 0xBF37, body.data, body.len);
         rsp_buf_free(&nm);
         rsp_buf_free(&fr);
         rsp_buf_free(&alt);
@@ -576,11 +568,8 @@ static int download(struct bench *b, struct conn *c, unsigned order, const struc
         if (e)
             goto out;
     }
-    json_decref(r);
-    r = NULL;
-    q = json_object();
-    json_object_set_new(q, "pendingNotification", b64_json(pir.data, pir.len));
-    rc = es9_post(b, c, "handleNotification", q, &r);
+    rc = es9_post_b64(b, c, "handleNotification", NULL, "pendingNotification", pir.data,
+                      pir.len, &r);
 out:
     json_decref(r);
     EVP_PKEY_free(ot);
