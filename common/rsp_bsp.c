@@ -1,8 +1,10 @@
 /*
  * rsp_bsp.c - X9.63 KDF, AES-CMAC and the BSP segment protection of SGP.22
- * (see rsp_crypto.h for the wire format).
+ * (see rsp_crypto.h for the wire format), and the eUICC's keyed unwrap
+ * context of rsp_bsp.h (SGP.22 v2.5 §2.6.4.4, Annex G).
  */
 #include "rsp_crypto.h"
+#include "rsp_bsp.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -318,11 +320,92 @@ int rsp_bsp_wrap_all(struct rsp_bsp *bsp, uint8_t tag, int prot,
     return RSP_OK;
 }
 
-int rsp_bsp_unwrap(struct rsp_bsp *bsp, int prot, const uint8_t *seg,
-                   size_t len, uint8_t *tag, struct rsp_buf *out)
+/* The keyed contexts of rsp_bsp.h: CMAC under S-MAC (restarted per
+ * segment), AES-128-ECB encryption under S-ENC (the ICV) and AES-128-CBC
+ * decryption under S-ENC (never restarted, see seg_decrypt); all keyed
+ * once per key set. */
+struct rsp_bsp_ctx {
+    struct rsp_bsp bsp;
+    EVP_MAC_CTX *mac;
+    EVP_CIPHER_CTX *enc;
+    EVP_CIPHER_CTX *dec;
+};
+
+/* CMAC of mcv || seg: with c, the keyed context restarted (EVP_MAC_init
+ * without a key keeps it); without, a fresh one. */
+static int seg_cmac(struct rsp_bsp_ctx *c, const struct rsp_bsp *bsp,
+                    const uint8_t *seg, size_t len, uint8_t mac[RSP_AES_BLOCK])
+{
+    size_t maclen = 0;
+
+    if (!c)
+        return cmac2(bsp->s_mac, bsp->mcv, RSP_AES_BLOCK, seg, len, mac);
+    if (EVP_MAC_init(c->mac, NULL, 0, NULL) != 1 ||
+        EVP_MAC_update(c->mac, bsp->mcv, RSP_AES_BLOCK) != 1 ||
+        (len && EVP_MAC_update(c->mac, seg, len) != 1) ||
+        EVP_MAC_final(c->mac, mac, &maclen, RSP_AES_BLOCK) != 1 ||
+        maclen != RSP_AES_BLOCK) {
+        OPENSSL_cleanse(mac, RSP_AES_BLOCK);
+        return RSP_ERR_CRYPTO;
+    }
+    return RSP_OK;
+}
+
+/* AES-128-ECB, fetched once per process like rsp_crypto.c's algorithms:
+ * the ICV is one ECB block, so the context needs no IV and no restart. */
+static pthread_once_t ecb_once = PTHREAD_ONCE_INIT;
+static EVP_CIPHER *aes128_ecb;
+
+static void ecb_fetch(void)
+{
+    aes128_ecb = EVP_CIPHER_fetch(NULL, "AES-128-ECB", NULL);
+}
+
+/* ICV, then CBC decryption of data[0..dlen) into plain. With c, no context
+ * is re-initialised: the ICV comes from the ECB context, and the CBC
+ * context, whose chaining block is whatever it last saw, is given the ICV
+ * as one extra leading ciphertext block; every following block is then
+ * chained on the ICV exactly as with IV = ICV, and the first output block
+ * (not plaintext) is dropped. */
+static int seg_decrypt(struct rsp_bsp_ctx *c, const struct rsp_bsp *bsp,
+                       const uint8_t *data, size_t dlen, uint8_t *plain)
+{
+    uint8_t blk[RSP_AES_BLOCK] = { 0 }, icv[RSP_AES_BLOCK], junk[RSP_AES_BLOCK];
+    int rc = RSP_ERR_CRYPTO, n = 0;
+
+    if (!c) {
+        if ((rc = bsp_icv(bsp, icv)) == RSP_OK)
+            rc = aes_cbc(0, bsp->s_enc, icv, data, dlen, plain);
+        OPENSSL_cleanse(icv, sizeof(icv));
+        return rc;
+    }
+    if (dlen % RSP_AES_BLOCK || dlen > RSP_BSP_SEG_MAX)
+        return RSP_ERR_CRYPTO;
+    blk[12] = (uint8_t)(bsp->counter >> 24);
+    blk[13] = (uint8_t)(bsp->counter >> 16);
+    blk[14] = (uint8_t)(bsp->counter >> 8);
+    blk[15] = (uint8_t)bsp->counter;
+    if (EVP_CipherUpdate(c->enc, icv, &n, blk, sizeof(blk)) != 1 ||
+        n != RSP_AES_BLOCK ||
+        EVP_CipherUpdate(c->dec, junk, &n, icv, sizeof(icv)) != 1 ||
+        n != RSP_AES_BLOCK ||
+        EVP_CipherUpdate(c->dec, plain, &n, data, (int)dlen) != 1 ||
+        (size_t)n != dlen)
+        goto out;
+    rc = RSP_OK;
+out:
+    OPENSSL_cleanse(icv, sizeof(icv));
+    OPENSSL_cleanse(junk, sizeof(junk));
+    return rc;
+}
+
+/* rsp_bsp_unwrap's body; c is NULL (fresh contexts) or bsp's keyed ctx. */
+static int unwrap_core(struct rsp_bsp_ctx *c, struct rsp_bsp *bsp, int prot,
+                       const uint8_t *seg, size_t len, uint8_t *tag,
+                       struct rsp_buf *out)
 {
     uint8_t plain[RSP_BSP_SEG_MAX];
-    uint8_t icv[RSP_AES_BLOCK], cmac[RSP_AES_BLOCK];
+    uint8_t cmac[RSP_AES_BLOCK];
     const uint8_t *data, *res;
     size_t hdr, clen, dlen, rlen;
     int rc;
@@ -360,8 +443,7 @@ int rsp_bsp_unwrap(struct rsp_bsp *bsp, int prot, const uint8_t *seg,
 
     /* MAC first: nothing is decrypted (no padding oracle) until the
      * segment is known to come from the holder of S-MAC. */
-    if ((rc = cmac2(bsp->s_mac, bsp->mcv, RSP_AES_BLOCK, seg, hdr + dlen,
-                    cmac)) != RSP_OK)
+    if ((rc = seg_cmac(c, bsp, seg, hdr + dlen, cmac)) != RSP_OK)
         goto out;
     if (CRYPTO_memcmp(cmac, data + dlen, RSP_BSP_MAC_LEN) != 0) {
         rc = RSP_ERR_VERIFY;
@@ -372,8 +454,7 @@ int rsp_bsp_unwrap(struct rsp_bsp *bsp, int prot, const uint8_t *seg,
     if (prot == RSP_BSP_ENC_MAC) {
         size_t i;
 
-        if ((rc = bsp_icv(bsp, icv)) != RSP_OK ||
-            (rc = aes_cbc(0, bsp->s_enc, icv, data, dlen, plain)) != RSP_OK)
+        if ((rc = seg_decrypt(c, bsp, data, dlen, plain)) != RSP_OK)
             goto out;
         /* Padding: 80 then 0..15 zeros, within the last block. */
         i = dlen - 1;
@@ -393,7 +474,103 @@ int rsp_bsp_unwrap(struct rsp_bsp *bsp, int prot, const uint8_t *seg,
     bsp->counter++;
 out:
     OPENSSL_cleanse(plain, prot == RSP_BSP_ENC_MAC ? dlen : 0);
-    OPENSSL_cleanse(icv, sizeof(icv));
     OPENSSL_cleanse(cmac, sizeof(cmac));
     return done(rc);
+}
+
+int rsp_bsp_unwrap(struct rsp_bsp *bsp, int prot, const uint8_t *seg,
+                   size_t len, uint8_t *tag, struct rsp_buf *out)
+{
+    return unwrap_core(NULL, bsp, prot, seg, len, tag, out);
+}
+
+/* (Re)key the three contexts from c->bsp. */
+static int ctx_key(struct rsp_bsp_ctx *c)
+{
+    static const uint8_t zero[RSP_AES_BLOCK];
+    const EVP_CIPHER *aes = rsp_crypto_aes128_cbc();
+    OSSL_PARAM params[2];
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER,
+                                                 (char *)"AES-128-CBC", 0);
+    params[1] = OSSL_PARAM_construct_end();
+    pthread_once(&ecb_once, ecb_fetch);
+    if (!aes || !aes128_ecb ||
+        EVP_MAC_init(c->mac, c->bsp.s_mac, RSP_AES_KEY_LEN, params) != 1 ||
+        EVP_CipherInit_ex2(c->enc, aes128_ecb, c->bsp.s_enc, NULL, 1, NULL) != 1 ||
+        EVP_CIPHER_CTX_set_padding(c->enc, 0) != 1 ||
+        EVP_CipherInit_ex2(c->dec, aes, c->bsp.s_enc, zero, 0, NULL) != 1 ||
+        EVP_CIPHER_CTX_set_padding(c->dec, 0) != 1)
+        return RSP_ERR_CRYPTO;
+    return RSP_OK;
+}
+
+int rsp_bsp_ctx_new(const struct rsp_bsp *bsp, struct rsp_bsp_ctx **out)
+{
+    EVP_MAC *m = rsp_crypto_cmac();
+    struct rsp_bsp_ctx *c;
+    int rc;
+
+    if (!out)
+        return RSP_ERR_INVAL;
+    *out = NULL;
+    if (!bsp)
+        return RSP_ERR_INVAL;
+    if (!bsp_usable(bsp))
+        return RSP_ERR_STATE;
+    if (!(c = OPENSSL_zalloc(sizeof(*c))))
+        return RSP_ERR_NOMEM;
+    c->bsp = *bsp;
+    c->mac = m ? EVP_MAC_CTX_new(m) : NULL;
+    c->enc = EVP_CIPHER_CTX_new();
+    c->dec = EVP_CIPHER_CTX_new();
+    if (!c->mac || !c->enc || !c->dec)
+        rc = RSP_ERR_NOMEM;
+    else
+        rc = ctx_key(c);
+    if (rc != RSP_OK) {
+        rsp_bsp_ctx_free(c);
+        return done(rc);
+    }
+    *out = c;
+    return RSP_OK;
+}
+
+int rsp_bsp_ctx_replace_keys(struct rsp_bsp_ctx *c,
+                             const uint8_t ppk_enc[RSP_AES_KEY_LEN],
+                             const uint8_t ppk_mac[RSP_AES_KEY_LEN],
+                             const uint8_t initial_mcv[RSP_AES_BLOCK])
+{
+    int rc;
+
+    if (!c)
+        return RSP_ERR_INVAL;
+    rsp_bsp_replace_keys(&c->bsp, ppk_enc, ppk_mac, initial_mcv);
+    if (!bsp_usable(&c->bsp))
+        return RSP_ERR_INVAL;
+    if ((rc = ctx_key(c)) != RSP_OK)
+        rsp_bsp_wipe(&c->bsp);
+    return done(rc);
+}
+
+int rsp_bsp_ctx_unwrap(struct rsp_bsp_ctx *c, int prot, const uint8_t *seg,
+                       size_t len, uint8_t *tag, struct rsp_buf *out)
+{
+    if (!c) {
+        if (tag)
+            *tag = 0;
+        return RSP_ERR_INVAL;
+    }
+    return unwrap_core(c, &c->bsp, prot, seg, len, tag, out);
+}
+
+void rsp_bsp_ctx_free(struct rsp_bsp_ctx *c)
+{
+    if (!c)
+        return;
+    /* the _free calls cleanse the key schedules and CMAC state */
+    EVP_MAC_CTX_free(c->mac);
+    EVP_CIPHER_CTX_free(c->enc);
+    EVP_CIPHER_CTX_free(c->dec);
+    OPENSSL_clear_free(c, sizeof(*c));
 }

@@ -26,6 +26,7 @@
 #include <openssl/types.h>
 
 #include "euicc.h"
+#include "rsp_bsp.h"
 #include "rsp_buf.h"
 #include "rsp_crypto.h"
 
@@ -233,7 +234,11 @@ struct euicc_session {
     EVP_PKEY *ot_sk;                  /* otSK.EUICC.ECKA */
     uint8_t ot_pk[RSP_EC_POINT_LEN];  /* otPK.EUICC.ECKA */
     /* ES8+ progress, owned by euicc_es8.c. */
-    struct rsp_bsp bsp;
+    struct rsp_bsp bsp;               /* staging only: zero outside do_isc */
+    struct rsp_bsp_ctx *bspc;         /* BSP unwrap state from
+                                       * InitialiseSecureChannel on
+                                       * (rsp_bsp.h); euicc_session_clear
+                                       * frees and wipes it */
     int bpp_step;                     /* which BPP segment comes next */
     struct euicc_profile pending;     /* the ISD-P under construction: it
                                        * reaches state.profiles only when

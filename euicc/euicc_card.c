@@ -468,6 +468,7 @@ void euicc_session_clear(struct euicc_session *s)
     EVP_PKEY_free(s->dp_pb);
     EVP_PKEY_free(s->ot_sk);
     rsp_bsp_wipe(&s->bsp);
+    rsp_bsp_ctx_free(s->bspc);
     euicc_profile_clear(&s->pending);
     rsp_buf_free(&s->pe_data);
     OPENSSL_cleanse(s, sizeof(*s));

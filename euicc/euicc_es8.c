@@ -282,7 +282,18 @@ static int do_isc(struct euicc *e, const uint8_t *tlv, size_t len, struct item_e
         err->reason = ER_UNKNOWN;
         goto out;
     }
+    /* One keyed BSP context for the whole BPP (rsp_bsp.h); a second ISC
+     * in a session cannot happen (bpp_step), but would replace it. */
     rsp_bsp_init_keys(&s->bsp, &keys);
+    rsp_bsp_ctx_free(s->bspc);
+    s->bspc = NULL;
+    rc = rsp_bsp_ctx_new(&s->bsp, &s->bspc);
+    rsp_bsp_wipe(&s->bsp);
+    if (rc) {
+        err->reason = rc == RSP_ERR_NOMEM ? ER_NO_MEMORY : ER_UNKNOWN;
+        rc = -1;
+        goto out;
+    }
     /* The session's copy of otSK.EUICC.ECKA has served. The pair retained
      * in the state for a download retry (§3.1.3) stays until the profile
      * is installed (finish) or a new PrepareDownload replaces it. */
@@ -303,7 +314,7 @@ static int unwrap(struct euicc *e, int prot, uint8_t want, const uint8_t *seg, s
                   struct rsp_buf *out, struct item_err *err)
 {
     uint8_t tag = 0;
-    int rc = rsp_bsp_unwrap(&e->sess.bsp, prot, seg, len, &tag, out);
+    int rc = rsp_bsp_ctx_unwrap(e->sess.bspc, prot, seg, len, &tag, out);
     if (rc == RSP_ERR_VERIFY) {
         err->reason = ER_SECURITY;
         return rc;
@@ -450,8 +461,11 @@ static int do_replace_keys(struct euicc *e, const uint8_t *seg, size_t len,
         rc = rc ? rc : RSP_ERR_DECODE;
         goto out;
     }
-    rsp_bsp_replace_keys(&e->sess.bsp, req->ppkEnc.buf, req->ppkCmac.buf,
-                         req->initialMacChainingValue.buf);
+    if (rsp_bsp_ctx_replace_keys(e->sess.bspc, req->ppkEnc.buf, req->ppkCmac.buf,
+                                 req->initialMacChainingValue.buf)) {
+        err->reason = ER_UNKNOWN;
+        rc = RSP_ERR_CRYPTO;
+    }
 out:
     if (req) {
         OPENSSL_cleanse(req->ppkEnc.buf, (size_t)req->ppkEnc.size);

@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "rsp_bsp.h"
 #include "rsp_crypto.h"
 #include "rsp_err.h"
 #include "rsp_test.h"
@@ -1131,6 +1132,166 @@ static void test_bsp_unwrap_negative(void)
 }
 
 /* Sizes, padding edge cases, splitting, the out cap. */
+/* ---- the keyed unwrap context (rsp_bsp.h) ----------------------------------------- */
+
+static void ctx_unwrap_eq(struct rsp_bsp_ctx *c, int prot, const char *wire,
+                          const char *plain, uint8_t want_tag, const char *what)
+{
+    static uint8_t p[1100], w[1100];
+    size_t plen = hx(plain, p, sizeof(p)), wlen = hx(wire, w, sizeof(w));
+    struct rsp_buf out;
+    uint8_t tag = 0;
+
+    rsp_buf_init(&out, 4096);
+    CU_ASSERT_RC(rsp_bsp_ctx_unwrap(c, prot, w, wlen, &tag, &out), RSP_OK);
+    CU_ASSERT_EQUAL(tag, want_tag);
+    CU_ASSERT_BYTES(what, out.data, out.len, p, plen);
+    rsp_buf_free(&out);
+}
+
+static void ctx_unwrap_fails(struct rsp_bsp_ctx *c, int prot, const uint8_t *seg,
+                             size_t len, int want, const char *what)
+{
+    struct rsp_buf out;
+    uint8_t tag = 0xAA;
+    int rc;
+
+    rsp_buf_init(&out, 4096);
+    rc = rsp_bsp_ctx_unwrap(c, prot, seg, len, &tag, &out);
+    if (rc != want)
+        fprintf(stderr, "\n  %s: rc %d, want %d\n", what, rc, want);
+    CU_ASSERT_EQUAL(rc, want);
+    CU_ASSERT_EQUAL(tag, 0);
+    CU_ASSERT_EQUAL(out.len, 0);
+    rsp_buf_free(&out);
+}
+
+/* The [PYSIM-BSP] chains through one keyed context: same outputs as
+ * rsp_bsp_unwrap; failures (MAC, order, replay) leave it usable. */
+static void test_bsp_ctx_chain(void)
+{
+    static uint8_t w1[64], w2[128], w3[128], seg[64];
+    size_t l1 = hx(M51_W1, w1, sizeof(w1));
+    size_t l2 = hx(M51_W2, w2, sizeof(w2));
+    size_t l3 = hx(M51_W3, w3, sizeof(w3));
+    struct rsp_bsp b, z;
+    struct rsp_bsp_ctx *c = NULL;
+    uint8_t p3[64];
+
+    memset(&z, 0, sizeof(z));
+    CU_ASSERT_RC(rsp_bsp_ctx_new(&z, &c), RSP_ERR_STATE);
+    CU_ASSERT_PTR_NULL(c);
+    CU_ASSERT_RC(rsp_bsp_ctx_new(NULL, &c), RSP_ERR_INVAL);
+    CU_ASSERT_RC(rsp_bsp_ctx_unwrap(NULL, RSP_BSP_ENC_MAC, w1, l1, p3, NULL),
+                 RSP_ERR_INVAL);
+
+    bsp_from_hex(&b, M51_S_ENC, M51_S_MAC, M51_MCV);
+    CU_ASSERT_RC(rsp_bsp_ctx_new(&b, &c), RSP_OK);
+    rsp_bsp_wipe(&b);
+    if (!c)
+        return;
+    /* out of order: 2 and 3 before 1 (wrong chaining value and counter) */
+    ctx_unwrap_fails(c, RSP_BSP_MAC_ONLY, w2, l2, RSP_ERR_VERIFY, "ctx 88 first");
+    ctx_unwrap_fails(c, RSP_BSP_ENC_MAC, w3, l3, RSP_ERR_VERIFY, "ctx 87#2 first");
+    /* tampered MAC */
+    memcpy(seg, w1, l1);
+    seg[l1 - 1] ^= 0x01;
+    ctx_unwrap_fails(c, RSP_BSP_ENC_MAC, seg, l1, RSP_ERR_VERIFY, "ctx tampered MAC");
+    ctx_unwrap_fails(c, RSP_BSP_ENC_MAC, w1, l1 - 1, RSP_ERR_DECODE, "ctx truncated");
+    /* then the right order still works */
+    ctx_unwrap_eq(c, RSP_BSP_ENC_MAC, M51_W1, M51_P1, 0x87, "ctx 87 ConfigureISDP");
+    ctx_unwrap_fails(c, RSP_BSP_ENC_MAC, w1, l1, RSP_ERR_VERIFY, "ctx replay of 87");
+    ctx_unwrap_eq(c, RSP_BSP_MAC_ONLY, M51_W2, M51_P2, 0x88, "ctx 88 StoreMetadata");
+    ctx_unwrap_eq(c, RSP_BSP_ENC_MAC, M51_W3, M51_P3, 0x87, "ctx 87 ReplaceSessionKeys");
+    hx(M51_P3, p3, sizeof(p3));
+    CU_ASSERT_RC(rsp_bsp_ctx_replace_keys(c, p3 + 23, p3 + 41, p3 + 5), RSP_OK);
+    /* the old keys no longer verify */
+    ctx_unwrap_fails(c, RSP_BSP_ENC_MAC, w1, l1, RSP_ERR_VERIFY, "ctx old keys");
+    ctx_unwrap_eq(c, RSP_BSP_ENC_MAC, PPK_SEG0_WIRE, PPK_SEG0_PLAIN, 0x86, "ctx 86 segment 0");
+    ctx_unwrap_eq(c, RSP_BSP_ENC_MAC, PPK_SEG1_WIRE, PPK_SEG1_PLAIN, 0x86, "ctx 86 segment 1");
+    /* a replace with no keys leaves a context that refuses everything */
+    CU_ASSERT_RC(rsp_bsp_ctx_replace_keys(c, NULL, NULL, NULL), RSP_ERR_INVAL);
+    ctx_unwrap_fails(c, RSP_BSP_ENC_MAC, w1, l1, RSP_ERR_STATE, "ctx after bad replace");
+    rsp_bsp_ctx_free(c);
+
+    /* [PYSIM-BSP] TestBSPdecode through a context */
+    bsp_from_hex(&b, DEC_S_ENC, DEC_S_MAC, DEC_MCV);
+    CU_ASSERT_RC(rsp_bsp_ctx_new(&b, &c), RSP_OK);
+    rsp_bsp_wipe(&b);
+    ctx_unwrap_eq(c, RSP_BSP_ENC_MAC, DEC_W87, "bf2400", 0x87, "ctx decode 87");
+    ctx_unwrap_eq(c, RSP_BSP_MAC_ONLY, DEC_W88, DEC_P88, 0x88, "ctx decode 88");
+    rsp_bsp_ctx_free(c);
+    rsp_bsp_ctx_free(NULL);
+}
+
+/* Many segments (the restart path of every context), MAC failure and bad
+ * padding in the middle: the context agrees with rsp_bsp_unwrap. */
+static void test_bsp_ctx_many(void)
+{
+    static uint8_t plain[6000], seg[1100];
+    uint8_t k1[16], k2[16], mcv[16], padded[32];
+    struct rsp_bsp w, u, copy;
+    struct rsp_bsp_ctx *c = NULL;
+    struct rsp_buf wire, got, ref;
+    size_t off = 0, n;
+    uint8_t tag;
+
+    for (size_t i = 0; i < sizeof(plain); i++)
+        plain[i] = (uint8_t)(i * 7 + 3);
+    for (size_t i = 0; i < 16; i++) {
+        k1[i] = (uint8_t)i;
+        k2[i] = (uint8_t)(0xF0 - i);
+        mcv[i] = (uint8_t)(i * 3);
+    }
+    rsp_bsp_init(&w, k1, k2, mcv);
+    rsp_bsp_init(&u, k1, k2, mcv);
+    CU_ASSERT_RC(rsp_bsp_ctx_new(&u, &c), RSP_OK);
+    if (!c)
+        return;
+    rsp_buf_init(&wire, 16384);
+    rsp_buf_init(&got, 16384);
+    rsp_buf_init(&ref, 16384);
+    CU_ASSERT_RC(rsp_bsp_wrap_all(&w, 0x86, RSP_BSP_ENC_MAC, plain, sizeof(plain), &wire),
+                 RSP_OK);
+    while (off < wire.len) {
+        size_t hl = wire.data[off + 1] == 0x82 ? 4 : wire.data[off + 1] == 0x81 ? 3 : 2;
+        size_t vl = hl == 4 ? (size_t)wire.data[off + 2] << 8 | wire.data[off + 3]
+                  : hl == 3 ? wire.data[off + 2] : wire.data[off + 1];
+
+        /* a flipped bit in the MAC first: refused, state kept */
+        memcpy(seg, wire.data + off, hl + vl);
+        seg[hl + vl - 1] ^= 0x40;
+        ctx_unwrap_fails(c, RSP_BSP_ENC_MAC, seg, hl + vl, RSP_ERR_VERIFY, "ctx many MAC");
+        CU_ASSERT_RC(rsp_bsp_ctx_unwrap(c, RSP_BSP_ENC_MAC, wire.data + off, hl + vl, &tag,
+                                        &got), RSP_OK);
+        CU_ASSERT_RC(rsp_bsp_unwrap(&u, RSP_BSP_ENC_MAC, wire.data + off, hl + vl, &tag,
+                                    &ref), RSP_OK);
+        off += hl + vl;
+    }
+    CU_ASSERT_BYTES("ctx many segments", got.data, got.len, plain, sizeof(plain));
+    CU_ASSERT_BYTES("ctx vs rsp_bsp_unwrap", got.data, got.len, ref.data, ref.len);
+
+    /* right MAC, no 80 in the padding: DECODE, then the real next one */
+    memset(padded, 0, sizeof(padded));
+    padded[31] = 0x01;
+    copy = u;
+    n = forge_segment(&copy, padded, sizeof(padded), seg);
+    ctx_unwrap_fails(c, RSP_BSP_ENC_MAC, seg, n, RSP_ERR_DECODE, "ctx bad padding");
+    rsp_buf_reset(&wire);
+    CU_ASSERT_RC(rsp_bsp_wrap(&w, 0x86, RSP_BSP_ENC_MAC, plain, 100, &wire), RSP_OK);
+    rsp_buf_reset(&got);
+    CU_ASSERT_RC(rsp_bsp_ctx_unwrap(c, RSP_BSP_ENC_MAC, wire.data, wire.len, &tag, &got),
+                 RSP_OK);
+    CU_ASSERT_BYTES("ctx after bad padding", got.data, got.len, plain, 100);
+    rsp_buf_free(&wire);
+    rsp_buf_free(&got);
+    rsp_buf_free(&ref);
+    rsp_bsp_ctx_free(c);
+    rsp_bsp_wipe(&w);
+    rsp_bsp_wipe(&u);
+    rsp_bsp_wipe(&copy);
+}
+
 static void test_bsp_limits(void)
 {
     static uint8_t plain[3000];
@@ -1299,6 +1460,8 @@ CU_TestInfo crypto_tests[] = {
     { "bsp_wrap_chain_p256", test_bsp_wrap_chain_p256 },
     { "bsp_unwrap_chain_p256", test_bsp_unwrap_chain_p256 },
     { "bsp_unwrap_negative", test_bsp_unwrap_negative },
+    { "bsp_ctx_chain", test_bsp_ctx_chain },
+    { "bsp_ctx_many", test_bsp_ctx_many },
     { "bsp_limits", test_bsp_limits },
     { "bsp_session_both_curves", test_bsp_session_both_curves },
     CU_TEST_INFO_NULL,

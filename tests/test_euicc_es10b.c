@@ -81,6 +81,7 @@ static void install_all(const char *pki, const char *curve, int use_ppk)
         CU_ASSERT(f.card->st.n_profiles == 1 && !strcmp(f.card->st.profiles[0].iccid, iccid));
         CU_ASSERT(f.card->st.n_notifs >= 1);
         CU_ASSERT_EQUAL(f.card->sess.phase, EUICC_SESS_NONE);
+        CU_ASSERT_PTR_NULL(f.card->sess.bspc);
         /* persisted */
         CU_ASSERT_RC(euicc_fixture_reopen(&f), 0);
         CU_ASSERT(f.card && f.card->st.n_profiles == 1 &&
@@ -139,6 +140,7 @@ static void negative(enum euicc_dp_fault fault, int want_run, int want_cmd, int 
     }
     CU_ASSERT_EQUAL(f.card->st.n_profiles, 0);
     CU_ASSERT_EQUAL(f.card->sess.phase, EUICC_SESS_NONE);
+    CU_ASSERT_PTR_NULL(f.card->sess.bspc);      /* BSP keys gone with the session */
     card_and_dp_close(&f, &d);
     free(upp);
 }
@@ -233,6 +235,44 @@ static void test_cancel_session(void)
     rsp_buf_free(&v);
     rsp_buf_free(&req);
     card_and_dp_close(&f, &d);
+}
+
+/* The keyed BSP context lives from InitialiseSecureChannel to the end of
+ * the session: a BPP cut after ISC and ConfigureISDP, then CancelSession
+ * (SGP.22 §5.7.14), frees and wipes it (ASan sees a leak otherwise). */
+static void test_bpp_cancel_mid(void)
+{
+    struct euicc_fixture f;
+    struct euicc_dp d;
+    struct euicc_dp_pir p;
+    struct rsp_buf v, req;
+    char iccid[21];
+    size_t len, n;
+    uint8_t *r, *upp = euicc_dp_read_profile(TS48[2], &len, iccid);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(upp);
+    card_and_dp_open(&f, &d);
+    CU_ASSERT_RC(euicc_dp_session_prepare(&f, &d, NULL, 0), 0);
+    CU_ASSERT_PTR_NULL(f.card->sess.bspc);
+    euicc_dp_load_bpp(&f, &d, upp, len, iccid, DP_F_STOP_BPP, 0, &p);
+    CU_ASSERT(!p.present);
+    CU_ASSERT_EQUAL(f.card->sess.phase, EUICC_SESS_BPP);
+    CU_ASSERT_PTR_NOT_NULL(f.card->sess.bspc);
+    rsp_buf_init(&v, 64);
+    rsp_buf_init(&req, 64);
+    put(&v, 0x80, d.tid, 16);
+    put(&v, 0x81, "\x00", 1);     /* endUserRejection */
+    put(&req, 0xBF41, v.data, v.len);
+    r = euicc_dp_es10(&f, &d, req.data, req.len, &n);
+    CU_ASSERT(r && n > 4 && r[0] == 0xBF && r[1] == 0x41);
+    free(r);
+    CU_ASSERT_EQUAL(f.card->sess.phase, EUICC_SESS_NONE);
+    CU_ASSERT_PTR_NULL(f.card->sess.bspc);
+    CU_ASSERT_EQUAL(f.card->st.n_profiles, 0);
+    rsp_buf_free(&v);
+    rsp_buf_free(&req);
+    card_and_dp_close(&f, &d);
+    free(upp);
 }
 
 /* GetEUICCInfo1/2 and GetRAT decode as their ASN.1 types. */
@@ -586,6 +626,7 @@ CU_TestInfo euicc_es10b_tests[] = {
     {"garbage_segment", test_garbage_segment},
     {"no_session", test_no_session},
     {"cancel_session", test_cancel_session},
+    {"bpp_cancel_mid", test_bpp_cancel_mid},
     {"info_rat", test_info_rat},
     {"retry_same_otpk", test_retry_same_otpk},
     {"retry_after_restart", test_retry_after_restart},
