@@ -107,63 +107,15 @@ static const char *const ph_name[PH_N] = {"GetEUICCChallenge", "AuthenticateServ
                                           "BPP middle segments", "BPP last segment"};
 static double ph_cpu[PH_N];
 
-static int transmit(struct card *c, const uint8_t *capdu, size_t clen, uint8_t *r, size_t *rlen)
-{
-    double t0 = cpu_us();
-    int rc = euicc_transmit(c->e, capdu, clen, r, rlen);
-
-    c->cpu += cpu_us() - t0;
-    return rc;
-}
-
-/* One ES10 command as STORE DATA blocks on channel 0 (ISD-R selected),
- * then GET RESPONSE while 61xx. [out] *resp (malloc'd or NULL), *sw. */
+/* One ES10 command (euicc_es10: STORE DATA blocks, then GET RESPONSE
+ * while 61xx), its CPU time added to the card's. [out] *resp, *sw. */
 static int es10(struct card *c, const uint8_t *cmd, size_t len, uint8_t **resp,
                 size_t *resp_len, uint16_t *sw)
 {
-    uint8_t a[5 + 255], r[EUICC_RAPDU_MAX];
-    size_t off = 0, rlen = 0, block = 0;
-    struct rsp_buf out;
-    int rc = 0;
+    double t0 = cpu_us();
+    int rc = euicc_es10(c->e, cmd, len, resp, resp_len, sw);
 
-    *resp = NULL;
-    *resp_len = 0;
-    *sw = 0;
-    rsp_buf_init(&out, 1u << 20);
-    do {
-        size_t n = len - off > 255 ? 255 : len - off;
-        int last = off + n == len;
-
-        a[0] = 0x80;
-        a[1] = 0xE2;
-        a[2] = last ? 0x91 : 0x11;
-        a[3] = (uint8_t)block++;
-        a[4] = (uint8_t)n;
-        memcpy(a + 5, cmd + off, n);
-        off += n;
-        if ((rc = transmit(c, a, 5 + n, r, &rlen)) != 0)
-            goto out;
-        *sw = (uint16_t)((r[rlen - 2] << 8) | r[rlen - 1]);
-        if (!last && *sw != 0x9000)
-            goto out;
-    } while (off < len);
-    for (;;) {
-        if (rlen > 2 && (rc = rsp_buf_append(&out, r, rlen - 2)) != 0)
-            goto out;
-        if ((*sw >> 8) != 0x61)
-            break;
-        a[0] = 0x00;
-        a[1] = 0xC0;
-        a[2] = 0x00;
-        a[3] = 0x00;
-        a[4] = (uint8_t)(*sw & 0xFF);
-        if ((rc = transmit(c, a, 5, r, &rlen)) != 0)
-            goto out;
-        *sw = (uint16_t)((r[rlen - 2] << 8) | r[rlen - 1]);
-    }
-    *resp = rsp_buf_steal(&out, resp_len);
-out:
-    rsp_buf_free(&out);
+    c->cpu += cpu_us() - t0;
     return rc;
 }
 

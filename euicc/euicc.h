@@ -67,6 +67,17 @@ int euicc_reset(struct euicc *e, uint8_t *atr, size_t *atr_len);
 int euicc_transmit(struct euicc *e, const uint8_t *capdu, size_t clen,
                    uint8_t *rapdu, size_t *rlen);
 
+/* One ES10 command, for callers hosting the card in process (tests, the
+ * benchmark): cmd sent as STORE DATA blocks of up to 255 bytes on the basic
+ * channel (CLA 80 INS E2, P1 11/91, P2 block number; SGP.22 §5.7.1, the
+ * ISD-R already selected), the response collected through 61xx + GET
+ * RESPONSE. [out] *resp (malloc'd, NULL if empty), *resp_len, *sw (the last
+ * status word; an intermediate block's refusal stops there). Returns
+ * euicc_transmit's errors, RSP_ERR_INVAL, RSP_ERR_NOMEM. liblpa's
+ * lpa_es10_transact does the same over any APDU driver. */
+int euicc_es10(struct euicc *e, const uint8_t *cmd, size_t len, uint8_t **resp,
+               size_t *resp_len, uint16_t *sw);
+
 /* Fault injection, for scripted failure tests (a simulator feature, not
  * SGP.22). spec is a comma-separated list; NULL or "" clears everything:
  *   crash=N       _exit(99) at the N-th crash point from now (the commit

@@ -172,52 +172,7 @@ int euicc_fixture_apdu_hex(struct euicc_fixture *f, const char *capdu_hex,
 int euicc_fixture_es10(struct euicc_fixture *f, const uint8_t *cmd, size_t len,
                        uint8_t **resp, size_t *resp_len, uint16_t *sw)
 {
-    uint8_t c[5 + 255], r[EUICC_RAPDU_MAX];
-    size_t off = 0, rlen = 0, block = 0;
-    struct rsp_buf out;
-    int rc = 0;
-
-    *resp = NULL;
-    *resp_len = 0;
-    *sw = 0;
-    rsp_buf_init(&out, 1u << 20);
-    do {
-        size_t n = len - off > 255 ? 255 : len - off;
-        int last = off + n == len;
-
-        c[0] = 0x80;
-        c[1] = 0xE2;
-        c[2] = last ? 0x91 : 0x11;
-        c[3] = (uint8_t)block++;
-        c[4] = (uint8_t)n;
-        memcpy(c + 5, cmd + off, n);
-        off += n;
-        rc = euicc_transmit(f->card, c, 5 + n, r, &rlen);
-        if (rc != 0)
-            goto out;
-        *sw = (uint16_t)((r[rlen - 2] << 8) | r[rlen - 1]);
-        if (!last && *sw != 0x9000)
-            goto out;   /* the card refused an intermediate block */
-    } while (off < len);
-
-    for (;;) {
-        if (rlen > 2 && (rc = rsp_buf_append(&out, r, rlen - 2)) != 0)
-            goto out;
-        if ((*sw >> 8) != 0x61)
-            break;
-        c[0] = 0x00;
-        c[1] = 0xC0;
-        c[2] = 0x00;
-        c[3] = 0x00;
-        c[4] = (uint8_t)(*sw & 0xFF);
-        if ((rc = euicc_transmit(f->card, c, 5, r, &rlen)) != 0)
-            goto out;
-        *sw = (uint16_t)((r[rlen - 2] << 8) | r[rlen - 1]);
-    }
-    *resp = rsp_buf_steal(&out, resp_len);
-out:
-    rsp_buf_free(&out);
-    return rc;
+    return euicc_es10(f->card, cmd, len, resp, resp_len, sw);
 }
 
 int euicc_fixture_es10_hex(struct euicc_fixture *f, const char *cmd_hex,
