@@ -20,7 +20,16 @@ $(ASN1_STAMP): $(ASN1_MODULES) asn1/module.mk asn1/fix-inherit.sh | $(DEPS_STAMP
 
 # The generated file list is known only after generation: a sub-make
 # compiles it (in parallel) into the archive.
-$(ASN1_LIB): $(ASN1_STAMP) asn1/gen.mk
+# The objects depend on GEN_CFLAGS through a file rewritten only when the
+# flags change (the sub-make cannot see a change of its command line).
+.PHONY: FORCE
+FORCE:
+ASN1_FLAGS := $(B)/asn1/cflags
+$(ASN1_FLAGS): FORCE
+	@mkdir -p $(@D)
+	@echo '$(subst ','\'',$(GEN_CFLAGS))' | cmp -s - $@ || { echo '$(subst ','\'',$(GEN_CFLAGS))' > $@; rm -rf $(B)/asn1/obj; }
+
+$(ASN1_LIB): $(ASN1_STAMP) asn1/gen.mk $(ASN1_FLAGS)
 	@mkdir -p $(LIB)
 	@$(MAKE) --no-print-directory -f asn1/gen.mk GEN=$(ASN1_GEN) OUT=$@ \
 		OBJDIR=$(B)/asn1/obj CC="$(CC)" AR="$(AR)" CFLAGS="$(GEN_CFLAGS)"

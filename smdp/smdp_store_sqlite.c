@@ -395,7 +395,7 @@ static void unprep(struct sq_store *q, sqlite3_stmt *st)
             return;
         }
     }
-    unprep(q, st);
+    sqlite3_finalize(st);   /* not cached: nested use or a full cache */
 }
 
 /* Run a statement with no result rows; [out] *changes if not NULL. */
