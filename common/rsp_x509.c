@@ -1,6 +1,8 @@
 /*
  * rsp_x509.c - SGP.22 certificate profiles and chain verification on top of
  * OpenSSL's RFC 5280 path validation. See rsp_x509.h for the contracts.
+ * SGP.22 v2.5 §4.5.2; the fast path for one-step chains (CERT.DPauth/DPpb
+ * under a CI, §5.7.13-14; eUICC under a cached EUM, §5.6.3) is below.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
+#include <openssl/provider.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
@@ -28,6 +31,60 @@ static const uint8_t OID_PERMITTED_EINS[] = { 0x67, 0x81, 0x12, 0x01, 0x02, 0x02
 
 #define MAX_UNTRUSTED 4
 #define FILE_MAX (1u << 20)
+
+/* The fast path's decoder (see "fast path" below): a library context with
+ * only the null provider, created once per process, so that d2i_X509 in it
+ * leaves the subject key undecoded; the key is imported from the SPKI point
+ * and kept as ex_data of the certificate under key_idx. */
+static CRYPTO_ONCE lite_once = CRYPTO_ONCE_STATIC_INIT;
+static OSSL_LIB_CTX *lite_ctx;
+static int key_idx = -1;
+
+static void key_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                     void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    EVP_PKEY_free(ptr);
+}
+
+static int key_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d, int idx,
+                   long argl, void *argp)
+{
+    (void)to, (void)from, (void)idx, (void)argl, (void)argp;
+    return *from_d == NULL || EVP_PKEY_up_ref(*from_d);
+}
+
+static void lite_init(void)
+{
+    OSSL_LIB_CTX *lc = OSSL_LIB_CTX_new();
+
+    if (lc && !OSSL_PROVIDER_load(lc, "null")) {
+        OSSL_LIB_CTX_free(lc);
+        lc = NULL;
+    }
+    key_idx = X509_get_ex_new_index(0, NULL, NULL, key_dup, key_free);
+    if (key_idx < 0) {
+        OSSL_LIB_CTX_free(lc);
+        lc = NULL;
+    }
+    lite_ctx = lc;
+}
+
+/* 1 if the fast path is usable in this process. */
+static int lite_ready(void)
+{
+    return CRYPTO_THREAD_run_once(&lite_once, lite_init) && lite_ctx;
+}
+
+/* The subject key: OpenSSL's, or the one the fast path imported. */
+static EVP_PKEY *cert_key(const X509 *c)
+{
+    EVP_PKEY *k = X509_get0_pubkey(c);
+
+    if (!k && lite_ready())
+        k = X509_get_ex_data(c, key_idx);
+    return k;
+}
 
 struct ci_entry {
     X509 *cert;
@@ -169,7 +226,9 @@ int rsp_x509_get_pubkey(const X509 *c, EVP_PKEY **out)
     *out = NULL;
     if (!c)
         return RSP_ERR_INVAL;
-    k = X509_get0_pubkey(c);
+    ERR_set_mark();
+    k = cert_key(c);
+    ERR_pop_to_mark();
     if (!k)
         return RSP_ERR_CERT;
     if (!EVP_PKEY_up_ref(k))
@@ -188,7 +247,7 @@ int rsp_x509_get_curve(const X509 *c)
     if (!c)
         return RSP_ERR_INVAL;
     ERR_set_mark();
-    k = X509_get0_pubkey(c);
+    k = cert_key(c);
     if (!k || EVP_PKEY_get_base_id(k) != EVP_PKEY_EC)
         goto out;
     /* Explicit curve parameters have no group name: refused, as SGP.22 keys
@@ -1159,6 +1218,277 @@ out:
     return rc;
 }
 
+/* ---- fast path: one-step chains without OpenSSL 3.0's key decoder ------- */
+
+/*
+ * OpenSSL 3.0's d2i_X509 decodes the subject key eagerly through
+ * OSSL_DECODER (provider look-ups, locks): most of the cost of a
+ * certificate. For a leaf issued directly by a certificate we already trust
+ * and whose key we hold (CERT.DPauth / CERT.DPpb / CERT.DSauth under a CI of
+ * the store; an eUICC certificate under a cached, verified EUM) the leaf is
+ * decoded in lite_ctx, its key imported from the SPKI point, and the checks
+ * X509_verify_cert would make on that two-certificate chain are made one by
+ * one with OpenSSL's own functions (issuer match, key usage, trust, CA,
+ * critical extensions, name constraints, validity with the same time rule,
+ * the signature by X509_verify), then those rsp_x509_verify adds (profile,
+ * curve, AKI = SKI, EID range). The fast path only ever accepts: anything it
+ * is not sure of (RFC 3779 or proxy extensions, a self-issued leaf, an
+ * unusual key encoding, any failure) sends the caller to the full path,
+ * which then decides and reports exactly as before.
+ */
+
+int rsp_x509_from_der_lite(const uint8_t *der, size_t len, X509 **out)
+{
+    const unsigned char *p = der, *pk;
+    const ASN1_BIT_STRING *bits;
+    const ASN1_OBJECT *alg;
+    const void *pval;
+    X509_PUBKEY *pub;
+    X509_ALGOR *a;
+    EVP_PKEY *k = NULL;
+    X509 *c = NULL;
+    int rc, ptype, pklen, nid, curve;
+
+    if (!out)
+        return RSP_ERR_INVAL;
+    *out = NULL;
+    if (!der || len == 0)
+        return RSP_ERR_INVAL;
+    if (len > RSP_X509_DER_MAX)
+        return RSP_ERR_TOOBIG;
+    if (!lite_ready())
+        return RSP_ERR_UNSUPPORTED;
+    ERR_set_mark();
+    rc = RSP_ERR_NOMEM;
+    c = X509_new_ex(lite_ctx, NULL);
+    if (!c)
+        goto out;
+    rc = RSP_ERR_DECODE;
+    if (!d2i_X509(&c, &p, (long)len) || (size_t)(p - der) != len)
+        goto out;       /* a failed d2i_X509 has freed c and set it NULL */
+    /* id-ecPublicKey with a namedCurve, an uncompressed point, no unused
+     * bits: the only SPKI form SGP.22 certificates carry. */
+    pub = X509_get_X509_PUBKEY(c);
+    bits = X509_get0_pubkey_bitstr(c);
+    if (!pub || !bits || (bits->flags & 0x07) ||
+        !X509_PUBKEY_get0_param(NULL, &pk, &pklen, &a, pub) || !a)
+        goto out;
+    X509_ALGOR_get0(&alg, &ptype, &pval, a);
+    if (OBJ_obj2nid(alg) != NID_X9_62_id_ecPublicKey || ptype != V_ASN1_OBJECT)
+        goto out;
+    nid = OBJ_obj2nid(pval);
+    if (nid == NID_X9_62_prime256v1)
+        curve = RSP_CURVE_P256;
+    else if (nid == NID_brainpoolP256r1)
+        curve = RSP_CURVE_BRAINPOOLP256R1;
+    else {
+        rc = RSP_ERR_UNSUPPORTED;
+        goto out;
+    }
+    /* OpenSSL's decoder checks the point is on the curve (no order check):
+     * the quick check, complete for these cofactor-1 curves. */
+    rc = rsp_ec_pubkey_from_point_quick(curve, pk, (size_t)pklen, &k);
+    if (rc)
+        goto out;
+    rc = RSP_ERR_NOMEM;
+    if (!X509_set_ex_data(c, key_idx, k))
+        goto out;
+    k = NULL;
+    *out = c;
+    c = NULL;
+    rc = RSP_OK;
+out:
+    EVP_PKEY_free(k);
+    X509_free(c);
+    ERR_pop_to_mark();
+    return rc;
+}
+
+/* X509_verify_cert's validity rule (check_cert_time): notBefore <= at <
+ * notAfter, an unreadable time fails. */
+static int time_ok(const X509 *c, time_t at)
+{
+    time_t t = at;
+
+    return X509_cmp_time(X509_get0_notBefore(c), &t) < 0 &&
+           X509_cmp_time(X509_get0_notAfter(c), &t) > 0;
+}
+
+/* Name constraints of issuer over leaf as X509_verify_cert applies them,
+ * with what verify_cb forgives (directoryName violations of an eUICC
+ * certificate: rsp_x509_check_eid decides). Anything else: not sure. */
+static int nc_result_ok(int r, int role)
+{
+    return r == X509_V_OK ||
+           (role == RSP_X509_ROLE_EUICC &&
+            (r == X509_V_ERR_PERMITTED_VIOLATION || r == X509_V_ERR_EXCLUDED_VIOLATION));
+}
+
+static int nc_ok(const X509 *issuer, X509 *leaf, int role)
+{
+    NAME_CONSTRAINTS *nc;
+    int crit = -1, ok;
+
+    nc = X509_get_ext_d2i(issuer, NID_name_constraints, &crit, NULL);
+    if (!nc)
+        return crit == -1;
+    ok = nc_result_ok(NAME_CONSTRAINTS_check(leaf, nc), role) &&
+         nc_result_ok(NAME_CONSTRAINTS_check_CN(leaf, nc), role);
+    NAME_CONSTRAINTS_free(nc);
+    return ok;
+}
+
+static int has_rfc3779(const X509 *c)
+{
+    return X509_get_ext_by_NID(c, NID_sbgp_ipAddrBlock, -1) >= 0 ||
+           X509_get_ext_by_NID(c, NID_sbgp_autonomousSysNum, -1) >= 0;
+}
+
+/*
+ * leaf (from rsp_x509_from_der_lite) as a certificate of role issued
+ * directly by issuer: a trusted CI (is_ci) or a verified EUM (partial-chain
+ * anchor). curve: that of the CI. 1 if the full path would accept it too
+ * (eid filled for the eUICC role), 0 if not sure.
+ */
+static int fast_one_step(X509 *issuer, int is_ci, X509 *leaf, int role, int curve, time_t at,
+                         char eid[33])
+{
+    uint8_t aki[RSP_X509_PKID_MAX], ski[RSP_X509_PKID_MAX];
+    uint32_t lf, xf;
+    EVP_PKEY *ik;
+    int ok = 0, tr, alen, slen;
+
+    eid[0] = 0;
+    ERR_set_mark();
+    if (!lite_ready() || !X509_get_ex_data(leaf, key_idx) ||
+        rsp_x509_check_profile(leaf, role) != RSP_OK)
+        goto out;
+    lf = X509_get_extension_flags(leaf);
+    xf = X509_get_extension_flags(issuer);
+    if (((lf | xf) & (EXFLAG_INVALID | EXFLAG_PROXY)) || (lf & EXFLAG_SI) ||
+        X509_NAME_cmp(X509_get_subject_name(leaf), X509_get_issuer_name(leaf)) == 0 ||
+        !only_known_critical(leaf) || !only_known_critical(issuer) ||
+        has_rfc3779(leaf) || has_rfc3779(issuer))
+        goto out;
+    if (X509_check_ca(issuer) != 1 || X509_check_issued(issuer, leaf) != X509_V_OK)
+        goto out;
+    tr = X509_check_trust(issuer, X509_TRUST_DEFAULT, 0);
+    if (is_ci ? tr != X509_TRUST_TRUSTED : tr == X509_TRUST_REJECTED)
+        goto out;
+    if (at != RSP_X509_NO_TIME && (!time_ok(leaf, at) || !time_ok(issuer, at)))
+        goto out;
+    if (!nc_ok(issuer, leaf, role))
+        goto out;
+    ik = X509_get0_pubkey(issuer);
+    if (!ik || X509_verify(leaf, ik) != 1)
+        goto out;
+    if (rsp_x509_get_curve(leaf) != curve ||
+        X509_get_signature_nid(leaf) != NID_ecdsa_with_SHA256)
+        goto out;
+    alen = rsp_x509_get_aki(leaf, aki, sizeof aki);
+    slen = rsp_x509_get_ski(issuer, ski, sizeof ski);
+    if (alen <= 0 || alen != slen || memcmp(aki, ski, (size_t)alen) != 0)
+        goto out;
+    if (role == RSP_X509_ROLE_EUICC && rsp_x509_check_eid(issuer, leaf, eid) != RSP_OK)
+        goto out;
+    ok = 1;
+out:
+    ERR_pop_to_mark();
+    if (!ok)
+        eid[0] = 0;
+    return ok;
+}
+
+int rsp_x509_fast_verify_leaf_der(const struct rsp_x509_store *s, int role,
+                                  const uint8_t *der, size_t len, time_t at,
+                                  struct rsp_x509_chain_info *info, X509 **cert_out)
+{
+    const struct ci_entry *ci;
+    uint8_t aki[RSP_X509_PKID_MAX];
+    char eid[33];
+    X509 *c = NULL;
+    int alen, rc = RSP_ERR_STATE;
+
+    if (info)
+        memset(info, 0, sizeof *info);
+    if (cert_out)
+        *cert_out = NULL;
+    if (!s || !role_valid(role) || role == RSP_X509_ROLE_CI || role == RSP_X509_ROLE_EUICC ||
+        role == RSP_X509_ROLE_EUM)
+        return RSP_ERR_STATE;
+    if (rsp_x509_from_der_lite(der, len, &c))
+        return RSP_ERR_STATE;
+    alen = rsp_x509_get_aki(c, aki, sizeof aki);
+    ci = alen > 0 ? find_entry(s, aki, (size_t)alen) : NULL;
+    if (ci && fast_one_step(ci->cert, 1, c, role, ci->curve, at, eid)) {
+        info_set(info, role, ci->curve, ci->pkid, ci->pkid_len, eid);
+        if (cert_out) {
+            *cert_out = c;
+            c = NULL;
+        }
+        rc = RSP_OK;
+    }
+    X509_free(c);
+    return rc;
+}
+
+int rsp_x509_fast_verify_euicc_der(const struct rsp_x509_store *s, X509 *eum,
+                                   const uint8_t *der, size_t len, time_t at,
+                                   struct rsp_x509_chain_info *info, X509 **cert_out)
+{
+    struct rsp_x509_chain_info ci;
+    char eid[33];
+    X509 *c = NULL;
+    int rc = RSP_ERR_STATE;
+
+    if (info)
+        memset(info, 0, sizeof *info);
+    if (cert_out)
+        *cert_out = NULL;
+    if (!s || !eum || rsp_x509_verify(s, RSP_X509_ROLE_EUM, eum, NULL, 0, at, &ci) != RSP_OK)
+        return RSP_ERR_STATE;
+    if (rsp_x509_from_der_lite(der, len, &c))
+        return RSP_ERR_STATE;
+    if (fast_one_step(eum, 0, c, RSP_X509_ROLE_EUICC, ci.curve, at, eid)) {
+        info_set(info, RSP_X509_ROLE_EUICC, ci.curve, ci.ci_pkid, ci.ci_pkid_len, eid);
+        if (cert_out) {
+            *cert_out = c;
+            c = NULL;
+        }
+        rc = RSP_OK;
+    }
+    X509_free(c);
+    return rc;
+}
+
+int rsp_x509_verify_leaf_der(const struct rsp_x509_store *s, int role,
+                             const uint8_t *der, size_t len, time_t at,
+                             struct rsp_x509_chain_info *info, X509 **cert_out)
+{
+    X509 *c = NULL;
+    int rc;
+
+    if (cert_out)
+        *cert_out = NULL;
+    if (rsp_x509_fast_verify_leaf_der(s, role, der, len, at, info, cert_out) == RSP_OK)
+        return RSP_OK;
+    /* the full path, unchanged: it decides, with its own error codes */
+    if (info)
+        memset(info, 0, sizeof *info);
+    if (!s)
+        return RSP_ERR_INVAL;
+    rc = rsp_x509_from_der(der, len, &c);
+    if (rc)
+        return rc;
+    rc = rsp_x509_verify(s, role, c, NULL, 0, at, info);
+    if (rc == RSP_OK && cert_out) {
+        *cert_out = c;
+        c = NULL;
+    }
+    X509_free(c);
+    return rc;
+}
+
 /* ---- verified EUM certificates (SGP.22 §5.6.3 server side) -------------- */
 
 struct eum_entry {
@@ -1396,7 +1726,8 @@ int rsp_x509_verify_euicc_der(const struct rsp_x509_store *s,
     struct rsp_x509_chain_info ci;
     struct eum_entry e;
     uint8_t h[32];
-    X509 *lc = NULL, *ic = NULL;
+    char eid[33];
+    X509 *lc = NULL, *ic = NULL, *fc = NULL;
     int rc, hashed = 0;
 
     if (info)
@@ -1405,23 +1736,41 @@ int rsp_x509_verify_euicc_der(const struct rsp_x509_store *s,
         *leaf_out = NULL;
     if (!s || !eum || !eum_len)
         return RSP_ERR_INVAL;
-    rc = rsp_x509_from_der(leaf, leaf_len, &lc);
-    if (rc)
-        goto out;
+    /* The fast path's decode (fc) when it can; else the full decode right
+     * away, which reports a malformed certificate as before. */
+    if (!cache || rsp_x509_from_der_lite(leaf, leaf_len, &fc) != RSP_OK) {
+        rc = rsp_x509_from_der(leaf, leaf_len, &lc);
+        if (rc)
+            goto out;
+    }
     if (cache && eum_len <= RSP_X509_DER_MAX &&
         EVP_Digest(eum, eum_len, h, NULL, EVP_sha256(), NULL) == 1) {
         hashed = 1;
         if (eum_cache_get(cache, s, h, at, &e)) {
-            rc = verify_under_eum(&e, lc, at, info);
+            if (fc && fast_one_step(e.eum, 0, fc, RSP_X509_ROLE_EUICC, e.curve, at, eid)) {
+                info_set(info, RSP_X509_ROLE_EUICC, e.curve, e.ci_pkid, e.ci_pkid_len, eid);
+                lc = fc;
+                fc = NULL;
+                rc = RSP_OK;
+            } else {
+                rc = lc ? RSP_OK : rsp_x509_from_der(leaf, leaf_len, &lc);
+                if (rc == RSP_OK)
+                    rc = verify_under_eum(&e, lc, at, info);
+            }
             X509_STORE_free(e.xs);
             X509_free(e.eum);
-            if (rc == RSP_OK)
+            if (rc == RSP_OK || !lc)
                 goto out;
             /* a failure is rare: the full verification below gives the
              * error exactly as without the cache */
             if (info)
                 memset(info, 0, sizeof *info);
         }
+    }
+    if (!lc) {
+        rc = rsp_x509_from_der(leaf, leaf_len, &lc);
+        if (rc)
+            goto out;
     }
     rc = rsp_x509_from_der(eum, eum_len, &ic);
     if (rc)
@@ -1440,5 +1789,6 @@ out:
     }
     X509_free(lc);
     X509_free(ic);
+    X509_free(fc);
     return rc;
 }

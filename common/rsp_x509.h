@@ -16,7 +16,8 @@
  * certificate against the range its EUM permits (nameConstraints
  * directoryName O + serialNumber, matched as a prefix; see spec-notes/pki.md).
  *
- * Everything is caller-owned and reentrant: no globals, no logging. A store
+ * Everything is caller-owned and reentrant: no logging, no globals but the
+ * fast path's process-wide decoder context (see rsp_x509_verify_leaf_der). A store
  * may be shared between threads once loaded (verification only reads it).
  * Every function returns 0 (RSP_OK) or a negative rsp_err; functions that
  * return a length return it as a non-negative int.
@@ -183,6 +184,47 @@ int rsp_x509_verify_euicc_der(const struct rsp_x509_store *s,
                               struct rsp_x509_chain_info *info, X509 **leaf_out);
 
 /*
+ * The one-step chains without OpenSSL 3.0's eager key decoding (d2i_X509
+ * spends most of its time decoding the subject key through OSSL_DECODER):
+ * a leaf issued directly by a CI of the store, e.g. CERT.DPauth, CERT.DPpb,
+ * CERT.DSauth checked by an eUICC (SGP.22 §5.7.13, §5.7.14), and the
+ * eUICC certificate under a cached EUM (rsp_x509_verify_euicc_der).
+ * The fast path only accepts what the full path (rsp_x509_from_der +
+ * rsp_x509_verify) accepts; whatever it is not sure of goes to the full
+ * path, which decides with its own error codes. The first use creates one
+ * process-wide OpenSSL library context holding only the "null" provider
+ * (thread-safe, never freed, read-only afterwards).
+ */
+
+/* rsp_x509_from_der + rsp_x509_verify(s, role, cert, NULL, 0, at, info)
+ * for any role but CI, EUM and eUICC (those need the full path: a chain of
+ * one more step); same results and errors. [out] *cert_out (optional): the
+ * certificate on success (X509_free); it may have been decoded without
+ * OpenSSL's key, so take the key with rsp_x509_get_pubkey /
+ * rsp_x509_get_curve, not X509_get0_pubkey. */
+int rsp_x509_verify_leaf_der(const struct rsp_x509_store *s, int role,
+                             const uint8_t *der, size_t len, time_t at,
+                             struct rsp_x509_chain_info *info, X509 **cert_out);
+
+/* For tests and benchmarks, the fast path alone: RSP_OK if it accepts
+ * (then the full path accepts too), RSP_ERR_STATE if it cannot tell.
+ * _euicc: the eUICC certificate der under eum (which must itself verify
+ * under s at `at`, as a cached EUM has). */
+int rsp_x509_fast_verify_leaf_der(const struct rsp_x509_store *s, int role,
+                                  const uint8_t *der, size_t len, time_t at,
+                                  struct rsp_x509_chain_info *info, X509 **cert_out);
+int rsp_x509_fast_verify_euicc_der(const struct rsp_x509_store *s, X509 *eum,
+                                   const uint8_t *der, size_t len, time_t at,
+                                   struct rsp_x509_chain_info *info, X509 **cert_out);
+
+/* The fast path's decode: rsp_x509_from_der without OpenSSL's key decoder;
+ * the subject key (id-ecPublicKey, a supported named curve, an
+ * uncompressed point on it) is imported with rsp_ec_pubkey_from_point_quick
+ * and kept with the certificate for rsp_x509_get_pubkey / _get_curve.
+ * Errors: those of rsp_x509_from_der, RSP_ERR_UNSUPPORTED (other key). */
+int rsp_x509_from_der_lite(const uint8_t *der, size_t len, X509 **out);
+
+/*
  * Check the single-certificate profile of role (no chain, no time):
  * - certificatePolicies holds id-rspRole-<role> and no other id-rspRole
  *   (operator: no id-rspRole at all);
@@ -232,7 +274,8 @@ int rsp_x509_to_der(const X509 *c, struct rsp_buf *out);
 /* First certificate of a DER or PEM file. RSP_ERR_IO, RSP_ERR_DECODE. */
 int rsp_x509_load_file(const char *path, X509 **out);
 
-/* The subject public key; [out] *out is a new reference (EVP_PKEY_free). */
+/* The subject public key (also of a certificate from
+ * rsp_x509_from_der_lite); [out] *out is a new reference (EVP_PKEY_free). */
 int rsp_x509_get_pubkey(const X509 *c, EVP_PKEY **out);
 
 /* Curve of the subject key: an enum rsp_curve, or

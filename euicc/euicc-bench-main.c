@@ -13,15 +13,19 @@
  * outside the timed region.
  *
  * The floor is the public-key work the card cannot avoid, timed the same
- * way: decode CERT.DPauth and CERT.DPpb from the DER the card receives
- * (d2i_X509, which decodes the public key: with OpenSSL 3.0 its provider
- * decoder costs about as much as a verification) and verify their
- * signatures (CI -> leaf); verify serverSignature1, smdpSignature2 and
- * smdpSign; sign euiccSignature1, euiccSignature2 and the PIR; generate
- * otSK.EUICC.ECKA, import otPK.DP.ECKA from its received point and run the
- * ECDH. Until 2026-11 the floor left out the two certificate decodes and
- * the point import, which the card cannot skip; euicc_pk_floor_sigs is
- * that older, smaller figure, printed for comparison.
+ * way: decode CERT.DPauth and CERT.DPpb from the DER the card receives,
+ * the cheapest way the card itself does it (rsp_x509_from_der_lite: DER
+ * without OpenSSL 3.0's provider key decoder, the subject key imported from
+ * its point - the card's fast path for a leaf directly under a CI) and
+ * verify their signatures (CI -> leaf); verify serverSignature1,
+ * smdpSignature2 and smdpSign; sign euiccSignature1, euiccSignature2 and
+ * the PIR; generate otSK.EUICC.ECKA, import otPK.DP.ECKA from its received
+ * point and run the ECDH. Until 2026-11 the floor left out the two
+ * certificate decodes and the point import, which the card cannot skip;
+ * euicc_pk_floor_sigs is that older, smaller figure, printed for
+ * comparison. (Before the card's fast path the floor decoded with
+ * d2i_X509, whose eager key decode cost about as much as a verification;
+ * the floor follows what the card does, not a fixed recipe.)
  *
  * Output (medians of RUNS runs), one "name: value unit" line each:
  *   euicc_install_cpu, euicc_pk_floor, euicc_install_over_floor,
@@ -348,9 +352,10 @@ static int pk_floor(struct dp *d, double *us, double *sigs_us)
         goto out;
 
     t0 = cpu_us();
-    /* the received certificates, decoded: CERT.DPauth, CERT.DPpb */
-    if (rsp_x509_from_der(auth_der.data, auth_der.len, &auth_x) ||
-        rsp_x509_from_der(pb_der.data, pb_der.len, &pb_x))
+    /* the received certificates, decoded as the card does: CERT.DPauth,
+     * CERT.DPpb (with their keys imported) */
+    if (rsp_x509_from_der_lite(auth_der.data, auth_der.len, &auth_x) ||
+        rsp_x509_from_der_lite(pb_der.data, pb_der.len, &pb_x))
         goto out;
     t_dec = cpu_us() - t0;
     /* certificate signatures: CI -> DPauth, CI -> DPpb */

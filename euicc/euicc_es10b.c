@@ -280,18 +280,15 @@ int euicc_es10b_authenticate_server(struct euicc *e, const uint8_t *cmd, size_t 
     }
     /* CERT.DPauth (or CERT.DSauth for an SM-DS) chaining to that CI. The
      * eUICC has no reliable clock: no validity check (SGP.22 §4.5.2.2).
-     * Parsed once: chain, public key and SM-DP+ OID come from cx. */
-    if (rsp_x509_from_der(cert.tlv, cert.tlv_len, &cx)) {
-        code = AUTH_INVALID_CERT;
-        goto fail;
-    }
-    rc = rsp_x509_verify(e->cache.ci_store, RSP_X509_ROLE_DP_AUTH, cx, NULL, 0,
-                         RSP_X509_NO_TIME, &info);
+     * Parsed once (rsp_x509_verify_leaf_der: the fast path without
+     * OpenSSL's key decoder when it can): key and SM-DP+ OID come from cx. */
+    rc = rsp_x509_verify_leaf_der(e->cache.ci_store, RSP_X509_ROLE_DP_AUTH, cert.tlv,
+                                  cert.tlv_len, RSP_X509_NO_TIME, &info, &cx);
     if (rc == RSP_ERR_CERT)
-        rc = rsp_x509_verify(e->cache.ci_store, RSP_X509_ROLE_DS_AUTH, cx, NULL, 0,
-                             RSP_X509_NO_TIME, &info);
+        rc = rsp_x509_verify_leaf_der(e->cache.ci_store, RSP_X509_ROLE_DS_AUTH, cert.tlv,
+                                      cert.tlv_len, RSP_X509_NO_TIME, &info, &cx);
     if (rc) {
-        code = x509_err_to_code(rc);
+        code = x509_err_to_code(rc);   /* malformed (RSP_ERR_DECODE...): invalid */
         goto fail;
     }
     if (info.ci_pkid_len != pkid.val_len || memcmp(info.ci_pkid, pkid.val, pkid.val_len)) {
@@ -498,12 +495,8 @@ int euicc_es10b_prepare_download(struct euicc *e, const uint8_t *cmd, size_t len
         code = DL_NO_SESSION;
         goto fail;
     }
-    if (rsp_x509_from_der(cert.tlv, cert.tlv_len, &cx)) {
-        code = DL_INVALID_CERT;
-        goto fail;
-    }
-    rc = rsp_x509_verify(e->cache.ci_store, RSP_X509_ROLE_DP_PB, cx, NULL, 0,
-                         RSP_X509_NO_TIME, &info);
+    rc = rsp_x509_verify_leaf_der(e->cache.ci_store, RSP_X509_ROLE_DP_PB, cert.tlv,
+                                  cert.tlv_len, RSP_X509_NO_TIME, &info, &cx);
     if (rc) {
         code = rc == RSP_ERR_UNSUPPORTED ? DL_UNSUPPORTED_CURVE : DL_INVALID_CERT;
         goto fail;

@@ -10,7 +10,9 @@
  *    "Downloaded" could let the same profile (same Ki) be downloaded twice,
  *    so every commit is made durable; the cost is one fsync per commit,
  *    small next to an RSP session - shared between concurrent transactions
- *    of this process (group commit, see finish()).
+ *    of this process (group commit, see finish()). In WAL mode the
+ *    connection itself runs at synchronous=NORMAL and the store syncs the
+ *    WAL after each commit before returning: the same guarantee as FULL.
  *  - busy_timeout 5 s: writers from other connections queue instead of
  *    failing at once with SQLITE_BUSY.
  *  - foreign_keys=ON: orders and profiles must name existing rows.
@@ -18,15 +20,19 @@
  *    before reading, so two connections never both read "Available" and
  *    then deadlock upgrading to write.
  *
- * Threads: a handle holds one connection and a (recursive) mutex taken by
- * every operation, so a shared handle is safe; the intended use is one
- * handle per thread (each its own connection, SQLite arbitrating through
- * the file locks and busy_timeout). List callbacks run with the mutex held
- * and may call the store again on the same handle.
+ * Threads: the handles one process opens on the same WAL database file
+ * share one connection (struct sq_store) and its (recursive) mutex, taken
+ * by every operation, so handles and a shared handle are safe; other
+ * processes have their own connections, SQLite arbitrating through the
+ * file locks and busy_timeout. The connection is opened NOMUTEX: the
+ * store's mutex already serialises every use. List callbacks run with the
+ * mutex held and may call the store again, on any handle.
  *
  * Every SQL text is a constant; user data only reaches SQL through bound
  * parameters.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -34,6 +40,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -109,10 +116,25 @@ static const char *const migrations[] = {
 
 #define SQ_CACHE_MAX 48
 
-struct sq_store {
+/* What smdp_store_open_sqlite returns. Handles of one process on the same
+ * WAL database file share one connection (struct sq_store): a write
+ * through one connection makes every other connection of the file drop
+ * its whole page cache at its next read, so with a handle per event loop
+ * each loop re-read (pread) the pages the other had just written, about
+ * fifty per download. Sharing one connection costs nothing the handles
+ * relied on: a handle serialised its calls on its mutex anyway, writers of
+ * the process queued on one mutex (sq_wmu), and the group sync runs after
+ * the connection's mutex is released. Other processes (smdp-admin) still
+ * have their own connections, arbitrated by SQLite. */
+struct sq_handle {
     struct smdp_store base;     /* first: the handle handlers see */
+    struct sq_store *q;
+    int sync_full;              /* its commits durable on return (the default) */
+};
+
+struct sq_store {
+    unsigned refs;              /* handles on this connection (under sq_smu) */
     sqlite3 *db;
-    int sync_full;              /* synchronous=FULL (the default), else NORMAL */
     int wal;                    /* journal_mode is WAL: transactions group their syncs */
     struct sq_group *grp;       /* the commit/sync counters shared by every
                                  * handle on the same database file; NULL:
@@ -132,7 +154,7 @@ struct sq_store {
 
 static struct sq_store *sq(struct smdp_store *s)
 {
-    return (struct sq_store *)s;
+    return ((struct sq_handle *)s)->q;
 }
 
 static int64_t now_s(void)
@@ -227,7 +249,10 @@ static void wunlock(void)
  * written before it (one file; WAL frames are appended in commit order and
  * recovery keeps the longest valid prefix). A commit is therefore durable
  * when finish() returns, as at FULL, and the next writer does not wait for
- * this one's sync. Single-statement writers (wlock .. wunlock) keep FULL.
+ * this one's sync. Single-statement writers (wlock .. wdone_unlock) do the
+ * same; the connection stays at NORMAL (no PRAGMA toggles). The sync goes
+ * through the group's own descriptor on the WAL file after the connection's
+ * mutex is released, so the other handles read and write meanwhile.
  * The counters live in a struct sq_group per database FILE (device and
  * inode), shared by every handle this process opened on it: a sync of one
  * database's WAL says nothing about another's. commits counts commits
@@ -236,6 +261,10 @@ static void wunlock(void)
 struct sq_group {
     dev_t dev;
     ino_t ino;
+    pid_t pid;                  /* a forked child never reuses the parent's */
+    char *wal_path;             /* the WAL file (sqlite3_filename_wal) */
+    int wal_fd;                 /* our own descriptor on it, -1 until the first sync */
+    struct sq_store *conn;      /* the connection its handles share, or NULL */
     unsigned refs;
     uint64_t commits, synced;
     int syncing;
@@ -247,7 +276,7 @@ static struct sq_group *sq_groups;
 
 /* The group of the database file at path (created on first use), or NULL
  * if the file cannot be identified. */
-static struct sq_group *group_get(const char *path)
+static struct sq_group *group_get(const char *path, sqlite3 *db)
 {
     struct stat stt;
     struct sq_group *g;
@@ -256,13 +285,21 @@ static struct sq_group *group_get(const char *path)
         return NULL;
     pthread_mutex_lock(&sq_smu);
     for (g = sq_groups; g; g = g->next)
-        if (g->dev == stt.st_dev && g->ino == stt.st_ino)
+        if (g->dev == stt.st_dev && g->ino == stt.st_ino && g->pid == getpid())
             break;
     if (!g && (g = calloc(1, sizeof(*g))) != NULL) {
+        const char *w = sqlite3_filename_wal(sqlite3_db_filename(db, "main"));
         g->dev = stt.st_dev;
         g->ino = stt.st_ino;
-        g->next = sq_groups;
-        sq_groups = g;
+        g->pid = getpid();
+        g->wal_fd = -1;
+        if (!w || !*w || !(g->wal_path = strdup(w))) {
+            free(g);
+            g = NULL;
+        } else {
+            g->next = sq_groups;
+            sq_groups = g;
+        }
     }
     if (g)
         g->refs++;
@@ -281,14 +318,52 @@ static void group_put(struct sq_group *g)
                 *pp = g->next;
                 break;
             }
+        if (g->wal_fd >= 0)
+            close(g->wal_fd);
+        free(g->wal_path);
         free(g);
     }
     pthread_mutex_unlock(&sq_smu);
 }
 
-static int wal_sync_through(struct sq_store *q, uint64_t mine)
+/* fdatasync the WAL through the group's own descriptor (the connection's
+ * file object is in use by other threads meanwhile). The first time, also
+ * the directory, as SQLite does on the first sync of a WAL it created:
+ * the file's directory entry must be durable too. Called by the one
+ * syncing thread (g->syncing). */
+static int wal_fsync(struct sq_group *g)
 {
-    struct sq_group *g = q->grp;
+    if (g->wal_fd < 0) {
+        int fd = open(g->wal_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return -1;
+        char *dir = strdup(g->wal_path);
+        char *slash = dir ? strrchr(dir, '/') : NULL;
+        int dfd = -1;
+        if (dir) {
+            if (slash == dir)
+                slash[1] = '\0';
+            else if (slash)
+                *slash = '\0';
+            dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        }
+        int bad = dfd < 0 || fsync(dfd) != 0;
+        if (dfd >= 0)
+            close(dfd);
+        free(dir);
+        if (bad) {
+            close(fd);
+            return -1;
+        }
+        g->wal_fd = fd;
+    }
+    return fdatasync(g->wal_fd);
+}
+
+/* Return once commit number `mine` of group g is on disk; f is the WAL
+ * file (taken under the connection's mutex, stable while it is open). */
+static int wal_sync_through(struct sq_group *g, uint64_t mine)
+{
     int rc = RSP_OK;
 
     pthread_mutex_lock(&sq_smu);
@@ -298,19 +373,14 @@ static int wal_sync_through(struct sq_store *q, uint64_t mine)
             continue;
         }
         uint64_t upto = g->commits;
-        sqlite3_file *f = NULL;
         g->syncing = 1;
         pthread_mutex_unlock(&sq_smu);
-        int r = sqlite3_file_control(q->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f);
-        if (r == SQLITE_OK && (!f || !f->pMethods))
-            r = SQLITE_IOERR_FSYNC;
-        if (r == SQLITE_OK)
-            r = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
+        int r = wal_fsync(g) == 0 ? 0 : errno;
         pthread_mutex_lock(&sq_smu);
         g->syncing = 0;
         pthread_cond_broadcast(&sq_scv);
-        if (r != SQLITE_OK) {
-            RSP_LOG(RSP_LOG_ERROR, LOG_DOMAIN, "WAL sync: %s", sqlite3_errstr(r));
+        if (r) {
+            RSP_LOG(RSP_LOG_ERROR, LOG_DOMAIN, "WAL sync %s: %s", g->wal_path, strerror(r));
             rc = SMDP_ERR_DB;
             break;
         }
@@ -321,37 +391,95 @@ static int wal_sync_through(struct sq_store *q, uint64_t mine)
     return rc;
 }
 
+/* The connection runs the group commit: WAL mode on a file (a group). It
+ * then stays at synchronous=NORMAL for good (set at open) and a writer on
+ * a durable handle (sync_full) returns only once wal_sync_through() has
+ * synced its commit. Toggling the PRAGMA around each transaction, as
+ * before, cost two statements per transaction, each re-compiled on every
+ * run (a PRAGMA setting applies when compiled: SQLite re-prepares such a
+ * statement on each step). */
+static int grouped(const struct sq_store *q)
+{
+    return q->wal && q->grp;
+}
+
+/* After a writing statement or transaction committed (sq_wmu and the
+ * connection's mutex held): the commit's number in its group, 0 if the
+ * commit needs no sync of ours. */
+static uint64_t group_commit_no(struct sq_store *q)
+{
+    uint64_t mine;
+    if (!grouped(q))
+        return 0;
+    pthread_mutex_lock(&sq_smu);
+    mine = ++q->grp->commits;
+    pthread_mutex_unlock(&sq_smu);
+    return mine;
+}
+
+/* The group sync of commit `mine`, called without the connection's mutex. */
+static int pending_sync(struct sq_store *q, uint64_t mine, int rc)
+{
+    if (mine && rc == RSP_OK)
+        rc = wal_sync_through(q->grp, mine);
+    return rc;
+}
+
 /* Every begin() is paired with a finish(), also when it fails. */
 static int begin(struct sq_store *q)
 {
     wlock();
-    if (q->sync_full && q->wal && q->grp && exec1(q, "PRAGMA synchronous = NORMAL"))
-        return SMDP_ERR_DB;
     return exec1(q, "BEGIN IMMEDIATE");
 }
 
-/* Commit if rc is RSP_OK, else roll back; returns the final status. */
-static int finish(struct sq_store *q, int rc)
+/* Commit if rc is RSP_OK, else roll back, and release the write mutex;
+ * [out] *mine the commit's number for pending_sync. */
+static int end_tx(struct sq_store *q, int rc, uint64_t *mine)
 {
-    int group = q->sync_full && q->wal && q->grp;
-    uint64_t mine = 0;
-
+    *mine = 0;
     if (rc == RSP_OK) {
         rc = exec1(q, "COMMIT");
-        if (rc == RSP_OK && group) {
-            pthread_mutex_lock(&sq_smu);
-            mine = ++q->grp->commits;
-            pthread_mutex_unlock(&sq_smu);
-        }
+        if (rc == RSP_OK)
+            *mine = group_commit_no(q);
     }
     if (rc != RSP_OK && !sqlite3_get_autocommit(q->db))
-        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-    if (group && exec1(q, "PRAGMA synchronous = FULL") && rc == RSP_OK)
-        rc = SMDP_ERR_DB;
+        exec1(q, "ROLLBACK");
     wunlock();
-    if (mine && rc == RSP_OK)
-        rc = wal_sync_through(q, mine);
     return rc;
+}
+
+/* Commit or roll back; returns the final status, the commit durable. */
+static int finish(struct sq_store *q, int rc)
+{
+    uint64_t mine;
+    rc = end_tx(q, rc, &mine);
+    return pending_sync(q, mine, rc);
+}
+
+#define LOCK(q) pthread_mutex_lock(&(q)->mu)
+#define UNLOCK(q) pthread_mutex_unlock(&(q)->mu)
+
+/* finish() for a caller holding the connection's mutex (LOCK): released
+ * before the sync, so other handles go on meanwhile. The sync is waited
+ * for if the handle s is durable. */
+static int finish_unlock(struct smdp_store *s, int rc)
+{
+    struct sq_store *q = sq(s);
+    uint64_t mine;
+    rc = end_tx(q, rc, &mine);
+    UNLOCK(q);
+    return pending_sync(q, ((struct sq_handle *)s)->sync_full ? mine : 0, rc);
+}
+
+/* End of a single writing statement (LOCK, wlock .. wdone_unlock): the
+ * same as finish_unlock for an autocommit statement. */
+static int wdone_unlock(struct smdp_store *s, int rc)
+{
+    struct sq_store *q = sq(s);
+    uint64_t mine = rc == RSP_OK ? group_commit_no(q) : 0;
+    wunlock();
+    UNLOCK(q);
+    return pending_sync(q, ((struct sq_handle *)s)->sync_full ? mine : 0, rc);
 }
 
 static int prep(struct sq_store *q, const char *sql, sqlite3_stmt **st)
@@ -409,9 +537,12 @@ static int step_done(struct sq_store *q, sqlite3_stmt *st, int *changes)
     return RSP_OK;
 }
 
+/* Bound values are not copied (SQLITE_STATIC): every statement is reset
+ * and its bindings cleared (unprep) before the function that bound them
+ * returns, so the caller's buffers outlive their use. */
 static int bind_text(sqlite3_stmt *st, int i, const char *s)
 {
-    return sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
 }
 
 static int bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
@@ -423,7 +554,7 @@ static int bind_blob_or_null(sqlite3_stmt *st, int i, const void *p, size_t n)
 {
     if (!p || !n)
         return sqlite3_bind_null(st, i);
-    return sqlite3_bind_blob(st, i, p, (int)n, SQLITE_TRANSIENT);
+    return sqlite3_bind_blob(st, i, p, (int)n, SQLITE_STATIC);
 }
 
 static void col_text(sqlite3_stmt *st, int i, char *dst, size_t cap)
@@ -484,9 +615,6 @@ static int tid_ok(const char *s)
     }
     return 1;
 }
-
-#define LOCK(q) pthread_mutex_lock(&(q)->mu)
-#define UNLOCK(q) pthread_mutex_unlock(&(q)->mu)
 
 /* ---- schema ---- */
 
@@ -581,8 +709,7 @@ static int sq_operator_add(struct smdp_store *s, const struct smdp_operator *op)
         rc = step_done(q, st, NULL);
     }
     unprep(q, st);
-    wunlock();
-    UNLOCK(q);
+    rc = wdone_unlock(s, rc);
     return rc;
 }
 
@@ -712,12 +839,11 @@ static int sq_profile_import(struct smdp_store *s, const struct smdp_profile *p)
         sqlite3_bind_int(st, 10, (int)p->ppr_mask);
         bind_blob_or_null(st, 11, p->notif_config, p->notif_config_len);
         sqlite3_bind_int64(st, 12, now);
-        sqlite3_bind_blob(st, 13, p->package, (int)p->package_len, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(st, 13, p->package, (int)p->package_len, SQLITE_STATIC);
         rc = step_done(q, st, NULL);
     }
     unprep(q, st);
-    wunlock();
-    UNLOCK(q);
+    rc = wdone_unlock(s, rc);
     return rc;
 }
 
@@ -728,7 +854,12 @@ static int sq_profile_get(struct smdp_store *s, const char *iccid, int with_pack
     sqlite3_stmt *st = NULL;
     memset(out, 0, sizeof(*out));
     LOCK(q);
-    int rc = prep(q, "SELECT " PROFILE_COLS ", package FROM profiles WHERE iccid = ?1", &st);
+    /* Without the package unless asked: a result column is read when the
+     * row is stepped, and the package (12 KB for a TS.48 profile) spans
+     * overflow pages that would be assembled and copied for nothing. */
+    int rc = prep(q, with_package
+                         ? "SELECT " PROFILE_COLS ", package FROM profiles WHERE iccid = ?1"
+                         : "SELECT " PROFILE_COLS " FROM profiles WHERE iccid = ?1", &st);
     if (!rc) {
         bind_text(st, 1, iccid);
         int r = sqlite3_step(st);
@@ -805,8 +936,7 @@ static int sq_profile_transition(struct smdp_store *s, const char *iccid, int fr
     unprep(q, st);
     if (!rc && changes != 1)
         rc = missing_or_state(q, "SELECT 1 FROM profiles WHERE iccid = ?1", iccid);
-    wunlock();
-    UNLOCK(q);
+    rc = wdone_unlock(s, rc);
     return rc;
 }
 
@@ -943,8 +1073,7 @@ static int sq_order_create(struct smdp_store *s, struct smdp_order *o)
         o->cc_attempts = o->download_attempts = 0;
     }
 out:
-    rc = finish(q, rc);
-    UNLOCK(q);
+    rc = finish_unlock(s, rc);
     return rc;
 }
 
@@ -1001,30 +1130,6 @@ static int sq_order_list(struct smdp_store *s, smdp_order_cb cb, void *arg)
     return rc;
 }
 
-/* Inside a transaction: current order state, its ICCID and profile state. */
-static int order_lookup(struct sq_store *q, const char *sql, const char *key,
-                        int *ostate, char iccid[21], int *pstate)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = prep(q, sql, &st);
-    if (!rc) {
-        bind_text(st, 1, key);
-        int r = sqlite3_step(st);
-        if (r == SQLITE_ROW) {
-            *ostate = sqlite3_column_int(st, 0);
-            col_text(st, 1, iccid, 21);
-            *pstate = sqlite3_column_int(st, 2);
-        } else {
-            rc = r == SQLITE_DONE ? RSP_ERR_NOTFOUND : db_err(q, r, "order lookup");
-        }
-    }
-    unprep(q, st);
-    return rc;
-}
-
-#define ORDER_LOOKUP_BY_MID "SELECT o.state, o.iccid, p.state FROM orders o" \
-    " JOIN profiles p ON p.iccid = o.iccid WHERE o.matching_id = ?1"
-
 static int set_order_state(struct sq_store *q, const char *matching_id, int to, int64_t now)
 {
     sqlite3_stmt *st = NULL;
@@ -1053,26 +1158,77 @@ static int set_profile_state(struct sq_store *q, const char *iccid, int to, int6
     return rc;
 }
 
+/* Run a statement whose one result column is an ICCID (UPDATE .. RETURNING
+ * iccid or SELECT iccid); RSP_ERR_STATE if it yields no row. */
+static int step_iccid(struct sq_store *q, sqlite3_stmt *st, char iccid[21])
+{
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        col_text(st, 0, iccid, 21);
+        while ((r = sqlite3_step(st)) == SQLITE_ROW)
+            ;
+    } else if (r == SQLITE_DONE) {
+        return RSP_ERR_STATE;
+    }
+    return r == SQLITE_DONE ? RSP_OK : db_err(q, r, "step");
+}
+
+/* Profile compare-and-set inside a transaction: RSP_ERR_STATE if the
+ * profile is not in `from` (the caller rolls back). */
+static int cas_profile_state(struct sq_store *q, const char *iccid, int from, int to,
+                             int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    int changes = 0;
+    int rc = prep(q, "UPDATE profiles SET state = ?1, updated = ?2"
+                     " WHERE iccid = ?3 AND state = ?4", &st);
+    if (!rc) {
+        sqlite3_bind_int(st, 1, to);
+        sqlite3_bind_int64(st, 2, now);
+        bind_text(st, 3, iccid);
+        sqlite3_bind_int(st, 4, from);
+        rc = step_done(q, st, &changes);
+    }
+    unprep(q, st);
+    return !rc && changes != 1 ? RSP_ERR_STATE : rc;
+}
+
+/* The order moves by compare-and-set (UPDATE .. WHERE state = from
+ * RETURNING iccid), then its profile: two statements where a lookup and
+ * two updates were; any mismatch rolls the whole transaction back. */
 static int sq_order_transition(struct smdp_store *s, const char *matching_id,
                                int order_from, int order_to, int profile_from, int profile_to)
 {
     struct sq_store *q = sq(s);
-    int ostate = 0, pstate = 0;
-    char iccid[21];
+    sqlite3_stmt *st = NULL;
+    char iccid[21] = "";
     int64_t now = now_s();
     LOCK(q);
     int rc = begin(q);
+    if (!rc && order_to != order_from) {
+        rc = prep(q, "UPDATE orders SET state = ?1, updated = ?2"
+                     " WHERE matching_id = ?3 AND state = ?4 RETURNING iccid", &st);
+        if (!rc) {
+            sqlite3_bind_int(st, 1, order_to);
+            sqlite3_bind_int64(st, 2, now);
+            bind_text(st, 3, matching_id);
+            sqlite3_bind_int(st, 4, order_from);
+        }
+    } else if (!rc) {
+        rc = prep(q, "SELECT iccid FROM orders WHERE matching_id = ?1 AND state = ?2", &st);
+        if (!rc) {
+            bind_text(st, 1, matching_id);
+            sqlite3_bind_int(st, 2, order_from);
+        }
+    }
     if (!rc)
-        rc = order_lookup(q, ORDER_LOOKUP_BY_MID, matching_id, &ostate, iccid, &pstate);
-    if (!rc && (ostate != order_from || (profile_to && pstate != profile_from)))
-        rc = RSP_ERR_STATE;
-    if (!rc && order_to != order_from)
-        rc = set_order_state(q, matching_id, order_to, now);
+        rc = step_iccid(q, st, iccid);
+    unprep(q, st);
+    if (rc == RSP_ERR_STATE)
+        rc = missing_or_state(q, "SELECT 1 FROM orders WHERE matching_id = ?1", matching_id);
     if (!rc && profile_to)
-        rc = set_profile_state(q, iccid, profile_to, now);
-    rc = finish(q, rc);
-    UNLOCK(q);
-    return rc;
+        rc = cas_profile_state(q, iccid, profile_from, profile_to, now);
+    return finish_unlock(s, rc);
 }
 
 static int sq_cc_attempt(struct smdp_store *s, const char *matching_id, int correct,
@@ -1139,8 +1295,7 @@ static int sq_cc_attempt(struct smdp_store *s, const char *matching_id, int corr
     if (!rc)
         *outcome = SMDP_CC_LOCKED;
 out:
-    rc = finish(q, rc);
-    UNLOCK(q);
+    rc = finish_unlock(s, rc);
     return rc;
 }
 
@@ -1201,8 +1356,7 @@ static int sq_order_confirm(struct smdp_store *s, const char *matching_id,
     if (!rc)
         rc = set_profile_state(q, iccid, c->profile_to, now);
 out:
-    rc = finish(q, rc);
-    UNLOCK(q);
+    rc = finish_unlock(s, rc);
     return rc;
 }
 
@@ -1215,11 +1369,12 @@ static int sq_session_create(struct smdp_store *s, const char *matching_id,
     if (!tid_ok(transaction_id) || expires <= 0)
         return RSP_ERR_INVAL;
     LOCK(q);
+    /* Not fsynced on its own (see smdp_store.h): sessions are in memory.
+     * The connection is at synchronous=NORMAL when grouped(), and this
+     * writer does not wait for a group sync (without a group, e.g. not in
+     * WAL mode, the commit is synced as every other). */
     wlock();
-    /* Not fsynced on its own (see smdp_store.h): sessions are in memory. */
-    int rc = q->sync_full ? exec1(q, "PRAGMA synchronous = NORMAL") : RSP_OK;
-    if (!rc)
-        rc = prep(q, "UPDATE orders SET transaction_id = ?1, session_expires = ?2, updated = ?3"
+    int rc = prep(q, "UPDATE orders SET transaction_id = ?1, session_expires = ?2, updated = ?3"
                      " WHERE matching_id = ?4 AND state = ?5", &st);
     if (!rc) {
         bind_text(st, 1, transaction_id);
@@ -1232,8 +1387,6 @@ static int sq_session_create(struct smdp_store *s, const char *matching_id,
     unprep(q, st);
     if (!rc && changes != 1)
         rc = missing_or_state(q, "SELECT 1 FROM orders WHERE matching_id = ?1", matching_id);
-    if (q->sync_full && exec1(q, "PRAGMA synchronous = FULL") && !rc)
-        rc = SMDP_ERR_DB;
     wunlock();
     UNLOCK(q);
     return rc;
@@ -1244,47 +1397,36 @@ static int sq_session_bind(struct smdp_store *s, const char *transaction_id,
 {
     struct sq_store *q = sq(s);
     sqlite3_stmt *st = NULL;
-    int changes = 0;
+    char iccid[21] = "";
+    int64_t now = now_s();
     if (!tid_ok(transaction_id))
         return RSP_ERR_INVAL;
     LOCK(q);
-    /* With a profile transition: one transaction (one fsync per BPP). */
     int rc = begin(q);
     if (!rc)
         rc = prep(q, "UPDATE orders SET otpk = ?1, used_ppk = ?2,"
                      " download_attempts = download_attempts + 1, updated = ?3,"
                      " bpp_transaction_id = ?4, euicc_pk = ?6, euicc_eid = ?7"
                      " WHERE transaction_id = ?4 AND state = ?5"
-                     " AND download_attempts < download_limit", &st);
+                     " AND download_attempts < download_limit RETURNING iccid", &st);
     if (!rc) {
         bind_blob_or_null(st, 1, b->otpk, b->otpk_len);
         sqlite3_bind_int(st, 2, b->used_ppk < 0 ? -1 : !!b->used_ppk);
-        sqlite3_bind_int64(st, 3, now_s());
+        sqlite3_bind_int64(st, 3, now);
         bind_text(st, 4, transaction_id);
         sqlite3_bind_int(st, 5, SMDP_ORDER_ACTIVE);
         bind_blob_or_null(st, 6, b->euicc_pk, b->euicc_pk_len);
         bind_text_or_null(st, 7, b->eid);
-        rc = step_done(q, st, &changes);
+        rc = step_iccid(q, st, iccid);
     }
     unprep(q, st);
-    if (!rc && changes != 1)
+    if (rc == RSP_ERR_STATE)
         rc = missing_or_state(q, "SELECT 1 FROM orders WHERE transaction_id = ?1",
                               transaction_id);
-    if (b->profile_to) {
-        int ostate = 0, pstate = 0;
-        char iccid[21];
-        if (!rc)
-            rc = order_lookup(q, "SELECT o.state, o.iccid, p.state FROM orders o"
-                                 " JOIN profiles p ON p.iccid = o.iccid"
-                                 " WHERE o.transaction_id = ?1",
-                              transaction_id, &ostate, iccid, &pstate);
-        if (!rc && pstate != b->profile_from)
-            rc = RSP_ERR_STATE;
-        if (!rc)
-            rc = set_profile_state(q, iccid, b->profile_to, now_s());
-    }
-    rc = finish(q, rc);
-    UNLOCK(q);
+    /* the order's profile, in the same transaction (one fsync per BPP) */
+    if (!rc && b->profile_to)
+        rc = cas_profile_state(q, iccid, b->profile_from, b->profile_to, now);
+    rc = finish_unlock(s, rc);
     return rc;
 }
 
@@ -1336,8 +1478,7 @@ static int sq_expire(struct smdp_store *s, int64_t now, unsigned *n_sessions,
         rc = step_done(q, st, &ch_sessions);
     }
     unprep(q, st);
-    rc = finish(q, rc);
-    UNLOCK(q);
+    rc = finish_unlock(s, rc);
     if (n_orders)
         *n_orders = rc ? 0 : (unsigned)ch_orders;
     if (n_sessions)
@@ -1345,15 +1486,73 @@ static int sq_expire(struct smdp_store *s, int64_t now, unsigned *n_sessions,
     return rc;
 }
 
-static void sq_close(struct smdp_store *s)
+static void conn_close(struct sq_store *q)
 {
-    struct sq_store *q = sq(s);
+    if (!q)
+        return;
     for (size_t i = 0; i < q->n_cache; i++)
         sqlite3_finalize(q->cache[i].st);
     sqlite3_close(q->db);
     group_put(q->grp);
     pthread_mutex_destroy(&q->mu);
     free(q);
+}
+
+static void sq_close(struct smdp_store *s)
+{
+    struct sq_handle *h = (struct sq_handle *)s;
+    struct sq_store *q = h->q;
+    int last = 0;
+    if (q) {
+        pthread_mutex_lock(&sq_smu);
+        last = --q->refs == 0;
+        if (last && q->grp && q->grp->conn == q)
+            q->grp->conn = NULL;
+        pthread_mutex_unlock(&sq_smu);
+    }
+    if (last)
+        conn_close(q);
+    free(h);
+}
+
+/* The connection this process already has on the database file at path,
+ * one more reference taken; NULL if none. */
+static struct sq_store *conn_find(const char *path)
+{
+    struct stat stt;
+    struct sq_store *q = NULL;
+    if (stat(path, &stt) != 0)
+        return NULL;
+    pthread_mutex_lock(&sq_smu);
+    for (struct sq_group *g = sq_groups; g; g = g->next)
+        if (g->dev == stt.st_dev && g->ino == stt.st_ino && g->pid == getpid() && g->conn) {
+            q = g->conn;
+            q->refs++;
+            break;
+        }
+    pthread_mutex_unlock(&sq_smu);
+    return q;
+}
+
+/* Make the new connection q the one its file's handles share, unless
+ * another thread was first: then q is closed and that one returned. */
+static struct sq_store *conn_share(struct sq_store *q)
+{
+    struct sq_store *other = NULL;
+    if (!q->grp)
+        return q;           /* not WAL or no file: the handle's own */
+    pthread_mutex_lock(&sq_smu);
+    if (q->grp->conn) {
+        other = q->grp->conn;
+        other->refs++;
+    } else {
+        q->grp->conn = q;
+    }
+    pthread_mutex_unlock(&sq_smu);
+    if (!other)
+        return q;
+    conn_close(q);
+    return other;
 }
 
 static const struct smdp_store_ops sqlite_ops = {
@@ -1378,16 +1577,26 @@ static const struct smdp_store_ops sqlite_ops = {
     .expire = sq_expire,
 };
 
+/* The connection's PRAGMA synchronous for a handle asking for `full`:
+ * NORMAL whenever the group commit does the syncing (grouped(): the
+ * handle's flag decides whether it waits for them), else FULL or NORMAL
+ * (such a connection is the handle's own, never shared). */
+static int sync_pragma(struct sq_store *q, int full)
+{
+    return exec(q, full && !grouped(q) ? "PRAGMA synchronous = FULL"
+                                       : "PRAGMA synchronous = NORMAL");
+}
+
 int smdp_store_sqlite_synchronous(struct smdp_store *s, int full)
 {
     if (!s || s->ops != &sqlite_ops)
         return RSP_ERR_INVAL;
-    struct sq_store *q = sq(s);
-    LOCK(q);
-    int rc = exec1(q, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+    struct sq_handle *h = (struct sq_handle *)s;
+    LOCK(h->q);
+    int rc = sync_pragma(h->q, !!full);
     if (!rc)
-        q->sync_full = !!full;
-    UNLOCK(q);
+        h->sync_full = !!full;
+    UNLOCK(h->q);
     return rc;
 }
 
@@ -1399,10 +1608,21 @@ int smdp_store_open_sqlite(const char *path, struct smdp_store **out)
     *out = NULL;
     if (!path || !*path)
         return RSP_ERR_INVAL;
-    struct sq_store *q = calloc(1, sizeof(*q));
-    if (!q)
+    struct sq_handle *h = calloc(1, sizeof(*h));
+    if (!h)
         return RSP_ERR_NOMEM;
-    q->base.ops = &sqlite_ops;
+    h->base.ops = &sqlite_ops;
+    h->sync_full = 1;
+    if ((h->q = conn_find(path)) != NULL) {
+        *out = &h->base;
+        return RSP_OK;
+    }
+    struct sq_store *q = calloc(1, sizeof(*q));
+    if (!q) {
+        free(h);
+        return RSP_ERR_NOMEM;
+    }
+    q->refs = 1;
     pthread_mutexattr_init(&attr);
     pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
     pthread_mutex_init(&q->mu, &attr);
@@ -1410,7 +1630,7 @@ int smdp_store_open_sqlite(const char *path, struct smdp_store **out)
 
     int rc = RSP_OK;
     int r = sqlite3_open_v2(path, &q->db,
-                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                             NULL);
     if (r != SQLITE_OK) {
         RSP_LOG(RSP_LOG_ERROR, LOG_DOMAIN, "%s: %s", path,
@@ -1430,20 +1650,21 @@ int smdp_store_open_sqlite(const char *path, struct smdp_store **out)
             q->wal = 1;
         sqlite3_finalize(jm);
     }
-    if (!rc)
-        rc = exec(q, "PRAGMA synchronous = FULL");
-    q->sync_full = 1;
     if (!rc && q->wal)
-        q->grp = group_get(path);
+        q->grp = group_get(path, q->db);
+    if (!rc)
+        rc = sync_pragma(q, 1);
     if (!rc)
         rc = exec(q, "PRAGMA foreign_keys = ON");
     if (!rc)
         rc = migrate(q);
 out:
     if (rc) {
-        sq_close(&q->base);
+        conn_close(q);
+        free(h);
         return rc;
     }
-    *out = &q->base;
+    h->q = conn_share(q);
+    *out = &h->base;
     return RSP_OK;
 }

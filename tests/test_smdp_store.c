@@ -761,6 +761,108 @@ static void test_activation_code(void)
     }
 }
 
+/* A list callback listing again on the same connection: the statement in
+ * use is not handed out twice, the nested call prepares (and finalizes)
+ * its own - the uncached path of unprep(). */
+struct nest_arg {
+    struct smdp_store *s;
+    int outer, inner, rc;
+};
+
+static int nest_inner_cb(const struct smdp_order *o, void *arg)
+{
+    (void)o;
+    ((struct nest_arg *)arg)->inner++;
+    return 0;
+}
+
+static int nest_outer_cb(const struct smdp_order *o, void *arg)
+{
+    struct nest_arg *n = arg;
+    (void)o;
+    n->outer++;
+    int rc = smdp_store_order_list(n->s, nest_inner_cb, n);
+    if (rc)
+        n->rc = rc;
+    return 0;
+}
+
+/* The compare-and-set transitions roll everything back on a mismatch;
+ * handles of one process on the same file share one connection and stay
+ * usable when another is closed (smdp_store_sqlite.c). */
+static void test_cas_and_shared_handles(void)
+{
+    char path[512];
+    struct smdp_order o, got;
+    struct smdp_store *s = open_with_profile("cas", path, sizeof(path)), *s2 = NULL;
+    CU_ASSERT_RC(import_fake(s, "89000000000000000025"), RSP_OK);
+    new_order(&o, TS48_ICCID, NULL);
+    CU_ASSERT_RC(smdp_store_order_create(s, &o), RSP_OK);
+    /* a second handle sees the first one's commits at once */
+    CU_ASSERT_RC(smdp_store_open_sqlite(path, &s2), RSP_OK);
+    CU_ASSERT_FATAL(s2 != NULL);
+    CU_ASSERT_RC(smdp_store_profile_transition(s2, TS48_ICCID, SMDP_PROFILE_ALLOCATED,
+                                               SMDP_PROFILE_RELEASED), RSP_OK);
+    CU_ASSERT_EQUAL(profile_state(s, TS48_ICCID), SMDP_PROFILE_RELEASED);
+    CU_ASSERT_RC(smdp_store_session_create(s, o.matching_id, "C0FFEE01",
+                                           (int64_t)time(NULL) + 60), RSP_OK);
+    /* bind with the profile not where the caller said: nothing changes */
+    uint8_t otpk[65] = { 0x04, 7 }, pk[91] = { 0x30, 0x59, 7 };
+    struct smdp_binding b = { otpk, 65, 0, pk, sizeof(pk), EID_OK,
+                              SMDP_PROFILE_CONFIRMED, SMDP_PROFILE_RELEASED };
+    CU_ASSERT_RC(smdp_store_session_bind(s2, "C0FFEE01", &b), RSP_ERR_STATE);
+    CU_ASSERT_RC(smdp_store_order_get(s, SMDP_ORDER_BY_MATCHING_ID, o.matching_id, &got), RSP_OK);
+    CU_ASSERT_EQUAL(got.download_attempts, 0);
+    CU_ASSERT_STRING_EQUAL(got.bpp_transaction_id, "");
+    CU_ASSERT_EQUAL(got.otpk_len, 0);
+    CU_ASSERT_RC(smdp_store_session_bind(s2, "C0FFEE02", &b), RSP_ERR_NOTFOUND);
+    b.profile_from = SMDP_PROFILE_RELEASED;
+    b.profile_to = SMDP_PROFILE_DOWNLOADED;
+    CU_ASSERT_RC(smdp_store_session_bind(s2, "C0FFEE01", &b), RSP_OK);
+    CU_ASSERT_EQUAL(profile_state(s, TS48_ICCID), SMDP_PROFILE_DOWNLOADED);
+    CU_ASSERT_RC(smdp_store_order_get(s, SMDP_ORDER_BY_BPP_TRANSACTION_ID, "C0FFEE01", &got),
+                 RSP_OK);
+    CU_ASSERT_EQUAL(got.download_attempts, 1);
+    CU_ASSERT_STRING_EQUAL(got.euicc_eid, EID_OK);
+    /* order transition: unknown order, order not in from, profile not in
+     * from (the order's own move is rolled back) */
+    CU_ASSERT_RC(smdp_store_order_transition(s, "NO-SUCH-ORDER", SMDP_ORDER_ACTIVE,
+                                             SMDP_ORDER_DONE, 0, 0), RSP_ERR_NOTFOUND);
+    CU_ASSERT_RC(smdp_store_order_transition(s, "NO-SUCH-ORDER", SMDP_ORDER_ACTIVE,
+                                             SMDP_ORDER_ACTIVE, 0, 0), RSP_ERR_NOTFOUND);
+    CU_ASSERT_RC(smdp_store_order_transition(s, o.matching_id, SMDP_ORDER_FAILED,
+                                             SMDP_ORDER_FAILED, 0, 0), RSP_ERR_STATE);
+    CU_ASSERT_RC(smdp_store_order_transition(s, o.matching_id, SMDP_ORDER_ACTIVE,
+                                             SMDP_ORDER_DONE, SMDP_PROFILE_RELEASED,
+                                             SMDP_PROFILE_DOWNLOADED), RSP_ERR_STATE);
+    CU_ASSERT_RC(smdp_store_order_get(s2, SMDP_ORDER_BY_MATCHING_ID, o.matching_id, &got),
+                 RSP_OK);
+    CU_ASSERT_EQUAL(got.state, SMDP_ORDER_ACTIVE);
+    CU_ASSERT_EQUAL(profile_state(s2, TS48_ICCID), SMDP_PROFILE_DOWNLOADED);
+    /* nested lists, on the same handle and through the other handle */
+    struct nest_arg n = { s, 0, 0, 0 };
+    CU_ASSERT_RC(smdp_store_order_list(s, nest_outer_cb, &n), RSP_OK);
+    CU_ASSERT_RC(n.rc, RSP_OK);
+    CU_ASSERT_EQUAL(n.outer, 1);
+    CU_ASSERT_EQUAL(n.inner, 1);
+    n = (struct nest_arg){ s2, 0, 0, 0 };
+    CU_ASSERT_RC(smdp_store_order_list(s, nest_outer_cb, &n), RSP_OK);
+    CU_ASSERT_EQUAL(n.inner, 1);
+    /* the first handle closed, the second goes on (and can relax and
+     * restore durability) */
+    smdp_store_close(s);
+    CU_ASSERT_RC(smdp_store_sqlite_synchronous(s2, 0), RSP_OK);
+    CU_ASSERT_RC(smdp_store_sqlite_synchronous(s2, 1), RSP_OK);
+    CU_ASSERT_RC(smdp_store_order_transition(s2, o.matching_id, SMDP_ORDER_ACTIVE,
+                                             SMDP_ORDER_DONE, SMDP_PROFILE_DOWNLOADED,
+                                             SMDP_PROFILE_INSTALLED), RSP_OK);
+    CU_ASSERT_RC(smdp_store_open_sqlite(path, &s), RSP_OK);
+    CU_ASSERT_EQUAL(profile_state(s, TS48_ICCID), SMDP_PROFILE_INSTALLED);
+    CU_ASSERT_EQUAL(smdp_store_sqlite_schema_version(s), smdp_store_sqlite_schema_version(s2));
+    smdp_store_close(s2);
+    smdp_store_close(s);
+}
+
 CU_TestInfo smdp_store_tests[] = {
     { "migrations", test_migrations },
     { "migration_v1_upgrade", test_migration_v1_upgrade },
@@ -774,6 +876,7 @@ CU_TestInfo smdp_store_tests[] = {
     { "cc_ends_session", test_cc_ends_session },
     { "order_confirm", test_order_confirm },
     { "operator_by_cert", test_operator_by_cert },
+    { "cas_and_shared_handles", test_cas_and_shared_handles },
     { "crash_safety", test_crash_safety },
     { "activation_code", test_activation_code },
     CU_TEST_INFO_NULL,

@@ -21,6 +21,8 @@
 #include <event2/thread.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <sys/time.h>
 
 #include "rsp_crypto.h"
 #include "rsp_err.h"
@@ -736,6 +738,110 @@ static void test_tls_es9(void)
                404, "Failed", "1.6", "2.1");
 }
 
+/* ---- one TLS record per answer (smdpd.c reply_now) ---- */
+
+struct rec_count {
+    int app_in;            /* application-data records received */
+};
+
+static void rec_cb(int write_p, int version, int content_type, const void *buf, size_t len,
+                   SSL *ssl, void *arg)
+{
+    struct rec_count *rc = arg;
+    (void)version;
+    (void)ssl;
+    /* TLS 1.3: the inner content type of every record read */
+    if (!write_p && content_type == SSL3_RT_INNER_CONTENT_TYPE && len == 1 &&
+        ((const uint8_t *)buf)[0] == SSL3_RT_APPLICATION_DATA)
+        rc->app_in++;
+}
+
+/* Read one HTTP answer (headers + Content-Length body) into b; its status. */
+static int read_answer(SSL *ssl, char *b, size_t cap, size_t *blen)
+{
+    size_t n = 0;
+    char *hdr_end = NULL;
+    long clen = -1;
+    int status = 0;
+
+    *blen = 0;
+    while (n < cap - 1) {
+        int r = SSL_read(ssl, b + n, (int)(cap - 1 - n));
+        if (r <= 0)
+            return -1;
+        n += (size_t)r;
+        b[n] = '\0';
+        if (!hdr_end && (hdr_end = strstr(b, "\r\n\r\n"))) {
+            const char *cl = strstr(b, "Content-Length:");
+            if (!cl || cl > hdr_end || sscanf(b, "HTTP/1.1 %d", &status) != 1)
+                return -1;
+            clen = strtol(cl + 15, NULL, 10);
+        }
+        if (hdr_end && clen >= 0 && n >= (size_t)(hdr_end + 4 - b) + (size_t)clen) {
+            *blen = n;
+            return status;
+        }
+    }
+    return -1;
+}
+
+/* Each answer leaves as one TLS record (headers and body together), on a
+ * keep-alive connection, and still reads back whole and correct. */
+static void test_tls_one_record(void)
+{
+    static const char body[] = "{}";
+    struct rec_count rc = {0};
+    struct sockaddr_in sa;
+    struct timeval tv = {10, 0};
+    SSL_CTX *ctx = NULL;
+    SSL *ssl = NULL;
+    char req[512], ans[8192];
+    size_t alen;
+    int fd;
+
+    CU_ASSERT_FATAL(F.ready);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(fd >= 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t)smdpd_port_es9(F.d));
+    CU_ASSERT_RC(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ctx = SSL_CTX_new(TLS_client_method());
+    CU_ASSERT_FATAL(ctx != NULL);
+    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+    CU_ASSERT(SSL_CTX_load_verify_locations(ctx, F.ci_pem, NULL) == 1);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    ssl = SSL_new(ctx);
+    CU_ASSERT_FATAL(ssl != NULL);
+    SSL_set_tlsext_host_name(ssl, F.conf.fqdn);
+    SSL_set1_host(ssl, F.conf.fqdn);
+    SSL_set_msg_callback(ssl, rec_cb);
+    SSL_set_msg_callback_arg(ssl, &rc);
+    SSL_set_fd(ssl, fd);
+    CU_ASSERT_RC(SSL_connect(ssl), 1);
+    snprintf(req, sizeof(req),
+             "POST /gsma/rsp2/es9plus/initiateAuthentication HTTP/1.1\r\n"
+             "Host: %s\r\nContent-Type: application/json\r\n"
+             "X-Admin-Protocol: gsma/rsp/v2.5.0\r\nContent-Length: %zu\r\n\r\n%s",
+             F.conf.fqdn, sizeof(body) - 1, body);
+    for (int i = 0; i < 2; i++) {
+        int before = rc.app_in;
+        CU_ASSERT_RC(SSL_write(ssl, req, (int)strlen(req)), (int)strlen(req));
+        CU_ASSERT_RC(read_answer(ssl, ans, sizeof(ans), &alen), 200);
+        CU_ASSERT_PTR_NOT_NULL(strstr(ans, "\"status\":\"Failed\""));
+        CU_ASSERT_PTR_NOT_NULL(strstr(ans, "X-Admin-Protocol: gsma/rsp/v2.5.0"));
+        if (rc.app_in - before != 1)
+            fprintf(stderr, "\n  answer %d: %d application-data records, want 1\n", i,
+                    rc.app_in - before);
+        CU_ASSERT_EQUAL(rc.app_in - before, 1);
+    }
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
+}
+
 /* Bodies over SMDP_BODY_MAX but under the evhttp cap get our JSON 413,
  * not libevent's HTML page. */
 static void test_tls_body_too_large(void)
@@ -1011,6 +1117,7 @@ CU_TestInfo smdpd_tests[] = {
     { "tls_es2", test_tls_es2 },
     { "tls_es9", test_tls_es9 },
     { "tls_body_too_large", test_tls_body_too_large },
+    { "tls_one_record", test_tls_one_record },
     { "operator_added_live", test_operator_added_live },
     { "notify_callback", test_notify_callback },
     { "notify_url", test_notify_url },

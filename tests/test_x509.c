@@ -2,7 +2,10 @@
  * x509 suite: SGP.22 certificate profiles and chains, on the real GSMA
  * SGP.26 test certificates (../shared/sgp26, read-only).
  */
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <openssl/evp.h>
@@ -10,6 +13,7 @@
 #include <openssl/x509.h>
 
 #include "rsp_err.h"
+#include "rsp_pki.h"
 #include "rsp_test.h"
 #include "rsp_x509.h"
 
@@ -537,6 +541,458 @@ static void test_bad_args(void)
     CU_ASSERT_STRING_EQUAL(rsp_x509_role_name(42), "?");
 }
 
+/* ---- fast path vs full path (rsp_x509_verify_leaf_der, the EUM cache) ---- */
+
+/* Every certificate the tests have: SGP.26, a generated PKI (both curves,
+ * second SM-DP+, operators, the negative set), hand-made negatives, and
+ * for each of them a copy with a flipped signature byte and one with a
+ * flipped TBS byte. The fast path must never accept what the full path
+ * refuses, and the combined entry points must answer exactly as the full
+ * path: same code, same info, same key. */
+
+#define DIFF_MAX 512
+
+struct diff_cert {
+    char name[160];
+    uint8_t *der;
+    size_t len;
+};
+
+static struct diff_cert diff_certs[DIFF_MAX];
+static size_t diff_n;
+static char diff_root[1024];
+static const char *diff_prefix;
+
+static void diff_add(const char *name, const uint8_t *der, size_t len)
+{
+    struct diff_cert *d;
+    if (diff_n == DIFF_MAX || !len)
+        return;
+    d = &diff_certs[diff_n++];
+    FMT(d->name, "%s", name);
+    d->der = malloc(len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d->der);
+    memcpy(d->der, der, len);
+    d->len = len;
+}
+
+/* A certificate with its variants: signature byte flipped, a TBS byte
+ * flipped (in the middle of the TBS: names, validity or extensions). */
+static void diff_add_variants(const char *name, const uint8_t *der, size_t len)
+{
+    char vn[200];
+    uint8_t *m;
+    X509 *c = NULL;
+
+    diff_add(name, der, len);
+    if (rsp_x509_from_der(der, len, &c))
+        return;
+    X509_free(c);
+    m = malloc(len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    memcpy(m, der, len);
+    m[len - 3] ^= 0x01;
+    FMT(vn, "%s+sigflip", name);
+    diff_add(vn, m, len);
+    memcpy(m, der, len);
+    m[len / 2] ^= 0x01;
+    FMT(vn, "%s+tbsflip", name);
+    diff_add(vn, m, len);
+    free(m);
+}
+
+static int diff_walk(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    size_t n = strlen(path), len;
+    uint8_t *p;
+    (void)st, (void)ftw;
+    if (flag != FTW_F || n < 4 || strcmp(path + n - 4, ".der"))
+        return 0;
+    p = test_read_file(path, &len);
+    if (p) {
+        char name[160];
+        FMT(name, "%s%s", diff_prefix, path + strlen(diff_root));
+        diff_add_variants(name, p, len);
+        free(p);
+    }
+    return 0;
+}
+
+static int rm_walk(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static char gen_root[1024];
+
+static void gen_cleanup(void)
+{
+    if (gen_root[0])
+        nftw(gen_root, rm_walk, 16, FTW_DEPTH | FTW_PHYS);
+    for (size_t i = 0; i < diff_n; i++)
+        free(diff_certs[i].der);
+    diff_n = 0;
+}
+
+static const char *gen_path(const char *rel)
+{
+    static char path[4][1200];
+    static int k;
+    k = (k + 1) % 4;
+    FMT(path[k], "%s/gen/%s", gen_root, rel);
+    return path[k];
+}
+
+/* Re-sign a copy of c with key, after adding an extension (oid NULL:
+ * none). */
+static void diff_add_resigned(const char *name, X509 *c, EVP_PKEY *key, const char *oid,
+                              int crit)
+{
+    X509 *x = X509_dup(c);
+    unsigned char *der = NULL;
+    int n;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    if (oid) {
+        ASN1_OBJECT *o = OBJ_txt2obj(oid, 1);
+        ASN1_OCTET_STRING *v = ASN1_OCTET_STRING_new();
+        X509_EXTENSION *e = NULL;
+        CU_ASSERT_FATAL(o && v && ASN1_OCTET_STRING_set(v, (const unsigned char *)"\x05\x00", 2));
+        e = X509_EXTENSION_create_by_OBJ(NULL, o, crit, v);
+        CU_ASSERT_FATAL(e && X509_add_ext(x, e, -1));
+        X509_EXTENSION_free(e);
+        ASN1_OCTET_STRING_free(v);
+        ASN1_OBJECT_free(o);
+    }
+    CU_ASSERT_FATAL(X509_sign(x, key, EVP_sha256()) > 0);
+    n = i2d_X509(x, &der);
+    CU_ASSERT_FATAL(n > 0);
+    diff_add_variants(name, der, (size_t)n);
+    OPENSSL_free(der);
+    X509_free(x);
+}
+
+static int diff_ready(void)
+{
+    static int done, failed;
+    struct rsp_pki_opts o = { .dp2 = 1, .negative = 1 };
+    static const char *const ops[] = { "op1" };
+
+    if (done)
+        return !failed;
+    done = 1;
+    failed = 1;
+    FMT(gen_root, "%s/test-x509-XXXXXX", test_build_dir());
+    if (!mkdtemp(gen_root)) {
+        gen_root[0] = 0;
+        return 0;
+    }
+    atexit(gen_cleanup);
+    o.dir = gen_path("");
+    o.operators = ops;
+    o.n_operators = 1;
+    if (rsp_pki_generate(&o) != RSP_OK)
+        return 0;
+
+    FMT(diff_root, "%s/sgp26", test_shared_dir());
+    diff_prefix = "sgp26";
+    nftw(diff_root, diff_walk, 16, FTW_PHYS);
+    FMT(diff_root, "%s/gen", gen_root);
+    diff_prefix = "gen";
+    nftw(diff_root, diff_walk, 16, FTW_PHYS);
+
+    /* Hand-made: an unknown critical / non-critical extension (signed by
+     * the right CI), a DPauth and an eUICC certificate re-signed by a
+     * stranger's key (AKI still names the trusted issuer). */
+    for (int k = 0; k < 2; k++) {
+        const char *cn = k ? "BRP" : "NIST";
+        struct rsp_pki_cred ci = { 0 }, eum = { 0 };
+        X509 *dp = NULL, *eu = NULL;
+        EVP_PKEY *stranger = NULL;
+        char a[256], b[256], n[160];
+        FMT(a, "CertificateIssuer/CERT_CI_ECDSA_%s.der", cn);
+        FMT(b, "CertificateIssuer/SK_CI_ECDSA_%s.pem", cn);
+        CU_ASSERT_RC(rsp_pki_load_cred(gen_path(a), gen_path(b), &ci), RSP_OK);
+        FMT(a, "EUM/CERT_EUM_ECDSA_%s.der", cn);
+        FMT(b, "EUM/SK_EUM_ECDSA_%s.pem", cn);
+        CU_ASSERT_RC(rsp_pki_load_cred(gen_path(a), gen_path(b), &eum), RSP_OK);
+        FMT(a, "DPauth/CERT_S_SM_DPauth_ECDSA_%s.der", cn);
+        CU_ASSERT_RC(rsp_x509_load_file(gen_path(a), &dp), RSP_OK);
+        FMT(a, "eUICC/CERT_EUICC_ECDSA_%s.der", cn);
+        CU_ASSERT_RC(rsp_x509_load_file(gen_path(a), &eu), RSP_OK);
+        CU_ASSERT_RC(rsp_pki_keygen(k ? RSP_CURVE_BRAINPOOLP256R1 : RSP_CURVE_P256, &stranger),
+                     RSP_OK);
+        if (ci.key && eum.key && dp && eu && stranger) {
+            FMT(n, "hand/DPauth_%s_crit_unknown_ext", cn);
+            diff_add_resigned(n, dp, ci.key, "1.3.6.1.4.1.55555.1", 1);
+            FMT(n, "hand/DPauth_%s_noncrit_unknown_ext", cn);
+            diff_add_resigned(n, dp, ci.key, "1.3.6.1.4.1.55555.1", 0);
+            FMT(n, "hand/DPauth_%s_forged_aki", cn);
+            diff_add_resigned(n, dp, stranger, NULL, 0);
+            FMT(n, "hand/eUICC_%s_crit_unknown_ext", cn);
+            diff_add_resigned(n, eu, eum.key, "1.3.6.1.4.1.55555.1", 1);
+            FMT(n, "hand/eUICC_%s_forged_aki", cn);
+            diff_add_resigned(n, eu, stranger, NULL, 0);
+            FMT(n, "hand/eUICC_%s_permittedEins_crit", cn);
+            diff_add_resigned(n, eu, eum.key, "2.23.146.1.2.2.0", 1);
+        }
+        EVP_PKEY_free(stranger);
+        X509_free(dp);
+        X509_free(eu);
+        rsp_pki_cred_free(&ci);
+        rsp_pki_cred_free(&eum);
+    }
+    CU_ASSERT(diff_n > 150 && diff_n < DIFF_MAX);   /* nothing left out */
+    failed = 0;
+    return 1;
+}
+
+static struct rsp_x509_store *diff_store(int gen)
+{
+    struct rsp_x509_store *s = NULL;
+    CU_ASSERT_RC(rsp_x509_store_new(&s), RSP_OK);
+    if (gen)
+        CU_ASSERT_RC(rsp_x509_store_add_dir(s, gen_path("CertificateIssuer")), 2);
+    else
+        CU_ASSERT_RC(rsp_x509_store_add_dir(s, sgp26_path("CertificateIssuer")), 2);
+    return s;
+}
+
+/* Same verdict, same info, same key bytes; both sides printed if not. */
+static int diff_same(const char *what, const char *name, int role, time_t at, int rc_a,
+                     const struct rsp_x509_chain_info *ia, X509 *ca, int rc_b,
+                     const struct rsp_x509_chain_info *ib, X509 *cb)
+{
+    uint8_t pa[RSP_EC_POINT_LEN], pb[RSP_EC_POINT_LEN];
+    EVP_PKEY *ka = NULL, *kb = NULL;
+    int ok = rc_a == rc_b;
+
+    if (ok && rc_a == RSP_OK) {
+        ok = ia->role == ib->role && ia->curve == ib->curve &&
+             ia->ci_pkid_len == ib->ci_pkid_len &&
+             !memcmp(ia->ci_pkid, ib->ci_pkid, ia->ci_pkid_len) && !strcmp(ia->eid, ib->eid);
+        if (ok && ca && cb)
+            ok = !rsp_x509_get_pubkey(ca, &ka) && !rsp_x509_get_pubkey(cb, &kb) &&
+                 !rsp_ec_pubkey_to_point(ka, pa) && !rsp_ec_pubkey_to_point(kb, pb) &&
+                 !memcmp(pa, pb, sizeof pa);
+    }
+    if (!ok)
+        fprintf(stderr, "\n  %s: %s role %s at %lld: %d (eid %s curve %d) vs full %d "
+                "(eid %s curve %d)\n", what, name, rsp_x509_role_name(role), (long long)at,
+                rc_a, ia->eid, ia->curve, rc_b, ib->eid, ib->curve);
+    EVP_PKEY_free(ka);
+    EVP_PKEY_free(kb);
+    return ok;
+}
+
+static const time_t diff_times[] = { RSP_X509_NO_TIME, T_2026_01, T_2026_12, T_2056_01, 0 };
+
+static void test_fast_leaf_same_as_full(void)
+{
+    static const int roles[] = { RSP_X509_ROLE_DP_AUTH, RSP_X509_ROLE_DP_PB,
+                                 RSP_X509_ROLE_DP_TLS, RSP_X509_ROLE_DS_AUTH,
+                                 RSP_X509_ROLE_OPERATOR };
+    size_t fast_ok = 0, full_ok = 0;
+
+    CU_ASSERT_FATAL(diff_ready());
+    for (int g = 0; g < 2; g++) {
+        struct rsp_x509_store *s = diff_store(g);
+        for (size_t i = 0; i < diff_n; i++) {
+            const struct diff_cert *d = &diff_certs[i];
+            for (size_t r = 0; r < sizeof roles / sizeof roles[0]; r++) {
+                for (size_t t = 0; t < sizeof diff_times / sizeof diff_times[0]; t++) {
+                    struct rsp_x509_chain_info ifull, ifast, icomb;
+                    time_t at = diff_times[t] ? diff_times[t] : time(NULL);
+                    X509 *cfull = NULL, *cfast = NULL, *ccomb = NULL;
+                    int rfull, rfast, rcomb;
+
+                    memset(&ifull, 0, sizeof ifull);
+                    rfull = rsp_x509_from_der(d->der, d->len, &cfull);
+                    if (rfull == RSP_OK)
+                        rfull = rsp_x509_verify(s, roles[r], cfull, NULL, 0, at, &ifull);
+                    rfast = rsp_x509_fast_verify_leaf_der(s, roles[r], d->der, d->len, at,
+                                                          &ifast, &cfast);
+                    rcomb = rsp_x509_verify_leaf_der(s, roles[r], d->der, d->len, at, &icomb,
+                                                     &ccomb);
+                    CU_ASSERT(rfast == RSP_OK || rfast == RSP_ERR_STATE);
+                    if (rfast == RSP_OK) {
+                        fast_ok++;
+                        CU_ASSERT(diff_same("fast", d->name, roles[r], at, rfast, &ifast,
+                                            cfast, rfull, &ifull, cfull));
+                    }
+                    full_ok += rfull == RSP_OK;
+                    CU_ASSERT(diff_same("combined", d->name, roles[r], at, rcomb, &icomb,
+                                        ccomb, rfull, &ifull, cfull));
+                    X509_free(cfull);
+                    X509_free(cfast);
+                    X509_free(ccomb);
+                }
+            }
+        }
+        rsp_x509_store_free(s);
+    }
+    /* the fast path does take the common case */
+    if (fast_ok != full_ok)
+        fprintf(stderr, "\n  fast path accepted %zu of the %zu the full path accepts\n",
+                fast_ok, full_ok);
+    CU_ASSERT(full_ok > 40);
+    CU_ASSERT_EQUAL(fast_ok, full_ok);
+}
+
+static void test_fast_euicc_same_as_full(void)
+{
+    size_t fast_ok = 0, full_ok = 0, hits_ok = 0;
+
+    CU_ASSERT_FATAL(diff_ready());
+    for (int g = 0; g < 2; g++) {
+        struct rsp_x509_store *s = diff_store(g);
+        struct rsp_x509_eum_cache *cache = NULL;
+        CU_ASSERT_RC(rsp_x509_eum_cache_new(64, &cache), RSP_OK);
+        for (size_t j = 0; j < diff_n; j++) {
+            const struct diff_cert *ed = &diff_certs[j];
+            X509 *eum = NULL;
+            if (!strstr(ed->name, "EUM") || rsp_x509_from_der(ed->der, ed->len, &eum))
+                continue;
+            for (size_t i = 0; i < diff_n; i++) {
+                const struct diff_cert *d = &diff_certs[i];
+                if (!strstr(d->name, "EUICC") && !strstr(d->name, "eUICC"))
+                    continue;
+                for (size_t t = 0; t < sizeof diff_times / sizeof diff_times[0]; t++) {
+                    struct rsp_x509_chain_info ifull, ifast, ic1, ic2;
+                    time_t at = diff_times[t] ? diff_times[t] : time(NULL);
+                    X509 *cfull = NULL, *cfast = NULL, *c1 = NULL, *c2 = NULL;
+                    int rfull, rfast, r1, r2;
+
+                    memset(&ifull, 0, sizeof ifull);
+                    rfull = rsp_x509_from_der(d->der, d->len, &cfull);
+                    if (rfull == RSP_OK)
+                        rfull = rsp_x509_verify(s, RSP_X509_ROLE_EUICC, cfull, &eum, 1, at,
+                                                &ifull);
+                    rfast = rsp_x509_fast_verify_euicc_der(s, eum, d->der, d->len, at, &ifast,
+                                                           &cfast);
+                    CU_ASSERT(rfast == RSP_OK || rfast == RSP_ERR_STATE);
+                    if (rfast == RSP_OK) {
+                        fast_ok++;
+                        CU_ASSERT(diff_same("fast-euicc", d->name, RSP_X509_ROLE_EUICC, at,
+                                            rfast, &ifast, cfast, rfull, &ifull, cfull));
+                    }
+                    full_ok += rfull == RSP_OK;
+                    /* twice through the cache: the second is a hit when the
+                     * EUM verified before (in this or an earlier pair) */
+                    r1 = rsp_x509_verify_euicc_der(s, cache, d->der, d->len, ed->der, ed->len,
+                                                   at, &ic1, &c1);
+                    r2 = rsp_x509_verify_euicc_der(s, cache, d->der, d->len, ed->der, ed->len,
+                                                   at, &ic2, &c2);
+                    hits_ok += r2 == RSP_OK;
+                    CU_ASSERT(diff_same("cache-1", d->name, RSP_X509_ROLE_EUICC, at, r1, &ic1,
+                                        c1, rfull, &ifull, cfull));
+                    CU_ASSERT(diff_same("cache-2", d->name, RSP_X509_ROLE_EUICC, at, r2, &ic2,
+                                        c2, rfull, &ifull, cfull));
+                    X509_free(cfull);
+                    X509_free(cfast);
+                    X509_free(c1);
+                    X509_free(c2);
+                }
+            }
+            X509_free(eum);
+        }
+        rsp_x509_eum_cache_free(cache);
+        rsp_x509_store_free(s);
+    }
+    if (fast_ok != full_ok)
+        fprintf(stderr, "\n  fast path accepted %zu of the %zu the full path accepts\n",
+                fast_ok, full_ok);
+    CU_ASSERT(full_ok > 8);
+    CU_ASSERT_EQUAL(hits_ok, full_ok);
+    CU_ASSERT(fast_ok > 0);
+}
+
+/* The lite decode: same certificate, same key, strict length. */
+static void test_from_der_lite(void)
+{
+    size_t len;
+    uint8_t *der = load_der("DPauth/CERT_S_SM_DPauth_ECDSA_BRP.der", &len);
+    uint8_t pa[RSP_EC_POINT_LEN], pb[RSP_EC_POINT_LEN];
+    X509 *a = NULL, *b = NULL;
+    EVP_PKEY *ka = NULL, *kb = NULL;
+
+    CU_ASSERT_RC(rsp_x509_from_der_lite(der, len, &a), RSP_OK);
+    CU_ASSERT_RC(rsp_x509_from_der(der, len, &b), RSP_OK);
+    CU_ASSERT_RC(rsp_x509_get_curve(a), RSP_CURVE_BRAINPOOLP256R1);
+    CU_ASSERT_RC(rsp_x509_get_pubkey(a, &ka), RSP_OK);
+    CU_ASSERT_RC(rsp_x509_get_pubkey(b, &kb), RSP_OK);
+    CU_ASSERT_RC(rsp_ec_pubkey_to_point(ka, pa), RSP_OK);
+    CU_ASSERT_RC(rsp_ec_pubkey_to_point(kb, pb), RSP_OK);
+    CU_ASSERT_BYTES("lite key", pa, sizeof pa, pb, sizeof pb);
+    CU_ASSERT_EQUAL(X509_cmp(a, b), 0);
+    /* a copy keeps its key (ex_data duplicated with a reference) */
+    {
+        X509 *d = X509_dup(a);
+        EVP_PKEY *kd = NULL;
+        CU_ASSERT_PTR_NOT_NULL(d);
+        X509_free(a);
+        a = NULL;
+        if (d && rsp_x509_get_pubkey(d, &kd) == RSP_OK)
+            EVP_PKEY_free(kd);
+        X509_free(d);
+    }
+    X509 *c = NULL;
+    CU_ASSERT_RC(rsp_x509_from_der_lite(der, len - 1, &c), RSP_ERR_DECODE);
+    CU_ASSERT_PTR_NULL(c);
+    CU_ASSERT_RC(rsp_x509_from_der_lite(der, 0, &c), RSP_ERR_INVAL);
+    CU_ASSERT_RC(rsp_x509_from_der_lite(der, RSP_X509_DER_MAX + 1, &c), RSP_ERR_TOOBIG);
+    EVP_PKEY_free(ka);
+    EVP_PKEY_free(kb);
+    X509_free(a);
+    X509_free(b);
+    free(der);
+}
+
+/* The hand-made ones answer as they should (through the combined path). */
+static void test_fast_hand_made(void)
+{
+    static const struct {
+        const char *name;
+        int role, want;
+    } v[] = {
+        { "hand/DPauth_NIST_crit_unknown_ext", RSP_X509_ROLE_DP_AUTH, RSP_ERR_CERT },
+        { "hand/DPauth_BRP_noncrit_unknown_ext", RSP_X509_ROLE_DP_AUTH, RSP_OK },
+        { "hand/DPauth_NIST_forged_aki", RSP_X509_ROLE_DP_AUTH, RSP_ERR_VERIFY },
+        { "hand/DPauth_BRP_forged_aki+sigflip", RSP_X509_ROLE_DP_AUTH, RSP_ERR_VERIFY },
+        { "gen/DPauth/CERT_S_SM_DPauth_ECDSA_NIST.der+sigflip", RSP_X509_ROLE_DP_AUTH,
+          RSP_ERR_VERIFY },
+        { "gen/DPpb/CERT_S_SM_DPpb_ECDSA_BRP.der", RSP_X509_ROLE_DP_PB, RSP_OK },
+        { "gen/DPpb/CERT_S_SM_DPpb_ECDSA_BRP.der", RSP_X509_ROLE_DP_AUTH, RSP_ERR_CERT },
+        { "gen/Negative/CERT_S_SM_DPauth_ECDSA_NIST_FOREIGN_CI.der", RSP_X509_ROLE_DP_AUTH,
+          RSP_ERR_UNKNOWN_CI },
+    };
+    struct rsp_x509_store *s;
+
+    CU_ASSERT_FATAL(diff_ready());
+    s = diff_store(1);
+    for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+        size_t i;
+        for (i = 0; i < diff_n && strcmp(diff_certs[i].name, v[k].name); i++)
+            ;
+        if (i == diff_n) {
+            fprintf(stderr, "\n  no certificate %s\n", v[k].name);
+            CU_FAIL("certificate missing");
+            continue;
+        }
+        X509 *c = NULL;
+        int rc = rsp_x509_verify_leaf_der(s, v[k].role, diff_certs[i].der, diff_certs[i].len,
+                                          RSP_X509_NO_TIME, NULL, &c);
+        if (rc != v[k].want)
+            fprintf(stderr, "\n  %s as %s: %d, want %d\n", v[k].name,
+                    rsp_x509_role_name(v[k].role), rc, v[k].want);
+        CU_ASSERT_EQUAL(rc, v[k].want);
+        X509_free(c);
+    }
+    rsp_x509_store_free(s);
+}
+
 CU_TestInfo x509_tests[] = {
     { "euicc_chain_nist", test_euicc_chain_nist },
     { "euicc_chain_brp", test_euicc_chain_brp },
@@ -551,5 +1007,9 @@ CU_TestInfo x509_tests[] = {
     { "helpers", test_helpers },
     { "bad_args", test_bad_args },
     { "eum_cache", test_eum_cache },
+    { "from_der_lite", test_from_der_lite },
+    { "fast_leaf_same_as_full", test_fast_leaf_same_as_full },
+    { "fast_euicc_same_as_full", test_fast_euicc_same_as_full },
+    { "fast_hand_made", test_fast_hand_made },
     CU_TEST_INFO_NULL,
 };
