@@ -1,4 +1,5 @@
 #include "rsp_bpp.h"
+#include "rsp_bsp.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -254,14 +255,14 @@ static int build_rsk(const struct rsp_bpp_params *p, struct rsp_buf *out)
 }
 
 /* Protect plain as segments with tag and append "seqtag L segments". */
-static int put_seq(struct rsp_bsp *bsp, uint32_t seqtag, uint8_t tag, int prot,
+static int put_seq(struct rsp_bsp_ctx *bsp, uint32_t seqtag, uint8_t tag, int prot,
                    const uint8_t *plain, size_t n, struct rsp_buf *out)
 {
     struct rsp_buf segs;
     int rc;
 
     rsp_buf_init(&segs, RSP_BPP_MAX);
-    rc = rsp_bsp_wrap_all(bsp, tag, prot, plain, n, &segs);
+    rc = rsp_bsp_ctx_wrap_all(bsp, tag, prot, plain, n, &segs);
     if (rc == 0)
         rc = tlv_put(out, seqtag, segs.data, segs.len);
     rsp_buf_free(&segs);
@@ -274,6 +275,7 @@ int rsp_bpp_build(const struct rsp_bpp_params *p, struct rsp_buf *out)
     uint8_t otpk[RSP_EC_POINT_LEN], shs[RSP_ECKA_SHS_LEN];
     struct rsp_bsp_keys keys;
     struct rsp_bsp bsp;
+    struct rsp_bsp_ctx *bc = NULL;
     struct rsp_buf body, tmp;
     int curve, pc, rc;
     int ppk;
@@ -315,27 +317,31 @@ int rsp_bpp_build(const struct rsp_bpp_params *p, struct rsp_buf *out)
                           p->host_id_len, p->eid, &keys)))
         goto out;
     rsp_bsp_init_keys(&bsp, &keys);
+    /* one keyed CMAC/AES context set for all segments (rsp_bsp.h) */
+    if ((rc = rsp_bsp_ctx_new(&bsp, &bc)))
+        goto out;
 
     if ((rc = build_isc(p, otpk, &body)))
         goto out;
     if ((rc = build_configure_isdp(p, &tmp)) ||
-        (rc = put_seq(&bsp, 0xA0, RSP_BSP_TAG_ENC_MAC, RSP_BSP_ENC_MAC, tmp.data, tmp.len, &body)))
+        (rc = put_seq(bc, 0xA0, RSP_BSP_TAG_ENC_MAC, RSP_BSP_ENC_MAC, tmp.data, tmp.len, &body)))
         goto out;
     rsp_buf_reset(&tmp);
     if ((rc = rsp_bpp_metadata_encode(p->md, &tmp)) ||
-        (rc = put_seq(&bsp, 0xA1, RSP_BSP_TAG_MAC_ONLY, RSP_BSP_MAC_ONLY, tmp.data, tmp.len, &body)))
+        (rc = put_seq(bc, 0xA1, RSP_BSP_TAG_MAC_ONLY, RSP_BSP_MAC_ONLY, tmp.data, tmp.len, &body)))
         goto out;
     rsp_buf_reset(&tmp);
     if (ppk) {
         if ((rc = build_rsk(p, &tmp)) ||
-            (rc = put_seq(&bsp, 0xA2, RSP_BSP_TAG_ENC_MAC, RSP_BSP_ENC_MAC, tmp.data, tmp.len, &body)))
+            (rc = put_seq(bc, 0xA2, RSP_BSP_TAG_ENC_MAC, RSP_BSP_ENC_MAC, tmp.data, tmp.len, &body)))
             goto out;
         rsp_buf_reset(&tmp);
         /* The PPP is protected under the PPK with a fresh counter
          * (see spec-notes/crypto.md, ReplaceSessionKeys). */
-        rsp_bsp_replace_keys(&bsp, p->ppk_enc, p->ppk_mac, p->ppk_mcv);
+        if ((rc = rsp_bsp_ctx_replace_keys(bc, p->ppk_enc, p->ppk_mac, p->ppk_mcv)))
+            goto out;
     }
-    if ((rc = put_seq(&bsp, 0xA3, RSP_BSP_TAG_PROFILE_ELEMENT, RSP_BSP_ENC_MAC,
+    if ((rc = put_seq(bc, 0xA3, RSP_BSP_TAG_PROFILE_ELEMENT, RSP_BSP_ENC_MAC,
                       p->upp, p->upp_len, &body)))
         goto out;
     rc = tlv_put(out, 0xBF36, body.data, body.len);
@@ -343,6 +349,7 @@ out:
     OPENSSL_cleanse(shs, sizeof(shs));
     rsp_bsp_keys_wipe(&keys);
     rsp_bsp_wipe(&bsp);
+    rsp_bsp_ctx_free(bc);
     rsp_ec_key_free(ot);
     rsp_ec_key_free(peer);
     rsp_buf_free(&body);

@@ -1,7 +1,8 @@
 /*
  * rsp_bsp.c - X9.63 KDF, AES-CMAC and the BSP segment protection of SGP.22
- * (see rsp_crypto.h for the wire format), and the eUICC's keyed unwrap
- * context of rsp_bsp.h (SGP.22 v2.5 §2.6.4.4, Annex G).
+ * (see rsp_crypto.h for the wire format), and the keyed context of
+ * rsp_bsp.h: unwrap for the eUICC, wrap for the SM-DP+'s BPP (SGP.22 v2.5
+ * §2.6.4.4, §2.5.5, Annex G).
  */
 #include "rsp_crypto.h"
 #include "rsp_bsp.h"
@@ -257,50 +258,14 @@ static size_t put_header(uint8_t *h, uint8_t tag, size_t n)
     return 4;
 }
 
+static int wrap_core(struct rsp_bsp_ctx *c, struct rsp_bsp *bsp, uint8_t tag,
+                     int prot, const uint8_t *in, size_t len,
+                     struct rsp_buf *out);
+
 int rsp_bsp_wrap(struct rsp_bsp *bsp, uint8_t tag, int prot,
                  const uint8_t *in, size_t len, struct rsp_buf *out)
 {
-    uint8_t seg[RSP_BSP_SEG_MAX];
-    uint8_t icv[RSP_AES_BLOCK], cmac[RSP_AES_BLOCK];
-    size_t hdr, dlen;
-    int rc;
-
-    if (!bsp || !out || (!in && len) || !rsp_bsp_plain_max(prot) ||
-        (tag & 0x1F) == 0x1F)
-        return RSP_ERR_INVAL;
-    if (!bsp_usable(bsp))
-        return RSP_ERR_STATE;
-    if (len > rsp_bsp_plain_max(prot))
-        return RSP_ERR_TOOBIG;
-
-    /* 80 then zeros up to the next multiple of 16: always 1..16 bytes. */
-    dlen = len;
-    if (prot == RSP_BSP_ENC_MAC)
-        dlen = (len / RSP_AES_BLOCK + 1) * RSP_AES_BLOCK;
-    hdr = put_header(seg, tag, dlen + RSP_BSP_MAC_LEN);
-    if (len)
-        memcpy(seg + hdr, in, len);
-    if (prot == RSP_BSP_ENC_MAC) {
-        seg[hdr + len] = 0x80;
-        memset(seg + hdr + len + 1, 0, dlen - len - 1);
-        if ((rc = bsp_icv(bsp, icv)) != RSP_OK ||
-            (rc = aes_cbc(1, bsp->s_enc, icv, seg + hdr, dlen,
-                          seg + hdr)) != RSP_OK)
-            goto out;
-    }
-    if ((rc = cmac2(bsp->s_mac, bsp->mcv, RSP_AES_BLOCK, seg, hdr + dlen,
-                    cmac)) != RSP_OK)
-        goto out;
-    memcpy(seg + hdr + dlen, cmac, RSP_BSP_MAC_LEN);
-    if ((rc = rsp_buf_append(out, seg, hdr + dlen + RSP_BSP_MAC_LEN)) != RSP_OK)
-        goto out;
-    memcpy(bsp->mcv, cmac, RSP_AES_BLOCK);
-    bsp->counter++;
-out:
-    OPENSSL_cleanse(seg, sizeof(seg));
-    OPENSSL_cleanse(icv, sizeof(icv));
-    OPENSSL_cleanse(cmac, sizeof(cmac));
-    return done(rc);
+    return wrap_core(NULL, bsp, tag, prot, in, len, out);
 }
 
 int rsp_bsp_wrap_all(struct rsp_bsp *bsp, uint8_t tag, int prot,
@@ -329,6 +294,11 @@ struct rsp_bsp_ctx {
     EVP_MAC_CTX *mac;
     EVP_CIPHER_CTX *enc;
     EVP_CIPHER_CTX *dec;
+    /* SM-DP+ side only (rsp_bsp_ctx_wrap): AES-128-CBC encryption under
+     * S-ENC, made on first use, and its chaining block (the last
+     * ciphertext block it produced, zero after keying). */
+    EVP_CIPHER_CTX *cbce;
+    uint8_t chain[RSP_AES_BLOCK];
 };
 
 /* CMAC of mcv || seg: with c, the keyed context restarted (EVP_MAC_init
@@ -397,6 +367,92 @@ out:
     OPENSSL_cleanse(icv, sizeof(icv));
     OPENSSL_cleanse(junk, sizeof(junk));
     return rc;
+}
+
+/* ICV, then CBC encryption of plain[0..dlen) in place. With c, the keyed
+ * CBC context is not re-initialised: its chaining block is c->chain (the
+ * last ciphertext block it produced), so the first plaintext block is
+ * XORed with chain ^ ICV, which makes the first ciphertext block
+ * E(P1 ^ ICV) exactly as with IV = ICV; the rest chains as usual. A
+ * failure inside the cipher leaves its state unknown: the context is then
+ * wiped and refuses every later call (RSP_ERR_STATE). */
+static int seg_encrypt(struct rsp_bsp_ctx *c, struct rsp_bsp *bsp,
+                       uint8_t *data, size_t dlen)
+{
+    uint8_t blk[RSP_AES_BLOCK] = { 0 }, icv[RSP_AES_BLOCK];
+    int rc = RSP_ERR_CRYPTO, n = 0;
+
+    if (!c) {
+        if ((rc = bsp_icv(bsp, icv)) == RSP_OK)
+            rc = aes_cbc(1, bsp->s_enc, icv, data, dlen, data);
+        OPENSSL_cleanse(icv, sizeof(icv));
+        return rc;
+    }
+    if (dlen == 0 || dlen % RSP_AES_BLOCK || dlen > RSP_BSP_SEG_MAX)
+        return RSP_ERR_CRYPTO;
+    blk[12] = (uint8_t)(bsp->counter >> 24);
+    blk[13] = (uint8_t)(bsp->counter >> 16);
+    blk[14] = (uint8_t)(bsp->counter >> 8);
+    blk[15] = (uint8_t)bsp->counter;
+    if (EVP_CipherUpdate(c->enc, icv, &n, blk, sizeof(blk)) != 1 ||
+        n != RSP_AES_BLOCK)
+        goto out;
+    for (size_t i = 0; i < RSP_AES_BLOCK; i++)
+        data[i] ^= icv[i] ^ c->chain[i];
+    if (EVP_CipherUpdate(c->cbce, data, &n, data, (int)dlen) != 1 ||
+        (size_t)n != dlen) {
+        rsp_bsp_wipe(&c->bsp);
+        goto out;
+    }
+    memcpy(c->chain, data + dlen - RSP_AES_BLOCK, RSP_AES_BLOCK);
+    rc = RSP_OK;
+out:
+    OPENSSL_cleanse(icv, sizeof(icv));
+    return rc;
+}
+
+/* rsp_bsp_wrap's body; c is NULL (fresh contexts) or bsp's keyed ctx. */
+static int wrap_core(struct rsp_bsp_ctx *c, struct rsp_bsp *bsp, uint8_t tag,
+                     int prot, const uint8_t *in, size_t len,
+                     struct rsp_buf *out)
+{
+    uint8_t seg[RSP_BSP_SEG_MAX];
+    uint8_t cmac[RSP_AES_BLOCK];
+    size_t hdr, dlen;
+    int rc;
+
+    if (!bsp || !out || (!in && len) || !rsp_bsp_plain_max(prot) ||
+        (tag & 0x1F) == 0x1F)
+        return RSP_ERR_INVAL;
+    if (!bsp_usable(bsp))
+        return RSP_ERR_STATE;
+    if (len > rsp_bsp_plain_max(prot))
+        return RSP_ERR_TOOBIG;
+
+    /* 80 then zeros up to the next multiple of 16: always 1..16 bytes. */
+    dlen = len;
+    if (prot == RSP_BSP_ENC_MAC)
+        dlen = (len / RSP_AES_BLOCK + 1) * RSP_AES_BLOCK;
+    hdr = put_header(seg, tag, dlen + RSP_BSP_MAC_LEN);
+    if (len)
+        memcpy(seg + hdr, in, len);
+    if (prot == RSP_BSP_ENC_MAC) {
+        seg[hdr + len] = 0x80;
+        memset(seg + hdr + len + 1, 0, dlen - len - 1);
+        if ((rc = seg_encrypt(c, bsp, seg + hdr, dlen)) != RSP_OK)
+            goto out;
+    }
+    if ((rc = seg_cmac(c, bsp, seg, hdr + dlen, cmac)) != RSP_OK)
+        goto out;
+    memcpy(seg + hdr + dlen, cmac, RSP_BSP_MAC_LEN);
+    if ((rc = rsp_buf_append(out, seg, hdr + dlen + RSP_BSP_MAC_LEN)) != RSP_OK)
+        goto out;
+    memcpy(bsp->mcv, cmac, RSP_AES_BLOCK);
+    bsp->counter++;
+out:
+    OPENSSL_cleanse(seg, hdr + dlen + RSP_BSP_MAC_LEN);
+    OPENSSL_cleanse(cmac, sizeof(cmac));
+    return done(rc);
 }
 
 /* rsp_bsp_unwrap's body; c is NULL (fresh contexts) or bsp's keyed ctx. */
@@ -502,6 +558,11 @@ static int ctx_key(struct rsp_bsp_ctx *c)
         EVP_CipherInit_ex2(c->dec, aes, c->bsp.s_enc, zero, 0, NULL) != 1 ||
         EVP_CIPHER_CTX_set_padding(c->dec, 0) != 1)
         return RSP_ERR_CRYPTO;
+    memset(c->chain, 0, sizeof(c->chain));
+    if (c->cbce &&
+        (EVP_CipherInit_ex2(c->cbce, aes, c->bsp.s_enc, zero, 1, NULL) != 1 ||
+         EVP_CIPHER_CTX_set_padding(c->cbce, 0) != 1))
+        return RSP_ERR_CRYPTO;
     return RSP_OK;
 }
 
@@ -572,5 +633,46 @@ void rsp_bsp_ctx_free(struct rsp_bsp_ctx *c)
     EVP_MAC_CTX_free(c->mac);
     EVP_CIPHER_CTX_free(c->enc);
     EVP_CIPHER_CTX_free(c->dec);
+    EVP_CIPHER_CTX_free(c->cbce);
     OPENSSL_clear_free(c, sizeof(*c));
+}
+
+int rsp_bsp_ctx_wrap(struct rsp_bsp_ctx *c, uint8_t tag, int prot,
+                     const uint8_t *in, size_t len, struct rsp_buf *out)
+{
+    static const uint8_t zero[RSP_AES_BLOCK];
+    const EVP_CIPHER *aes = rsp_crypto_aes128_cbc();
+
+    if (!c)
+        return RSP_ERR_INVAL;
+    if (!c->cbce && bsp_usable(&c->bsp)) {
+        if (!(c->cbce = EVP_CIPHER_CTX_new()))
+            return RSP_ERR_NOMEM;
+        memset(c->chain, 0, sizeof(c->chain));
+        if (!aes ||
+            EVP_CipherInit_ex2(c->cbce, aes, c->bsp.s_enc, zero, 1, NULL) != 1 ||
+            EVP_CIPHER_CTX_set_padding(c->cbce, 0) != 1) {
+            EVP_CIPHER_CTX_free(c->cbce);
+            c->cbce = NULL;
+            return done(RSP_ERR_CRYPTO);
+        }
+    }
+    return wrap_core(c, &c->bsp, tag, prot, in, len, out);
+}
+
+int rsp_bsp_ctx_wrap_all(struct rsp_bsp_ctx *c, uint8_t tag, int prot,
+                         const uint8_t *in, size_t len, struct rsp_buf *out)
+{
+    size_t max = rsp_bsp_plain_max(prot);
+
+    if (!c || !in || len == 0 || !max)
+        return RSP_ERR_INVAL;
+    for (size_t off = 0; off < len;) {
+        size_t n = len - off < max ? len - off : max;
+        int rc = rsp_bsp_ctx_wrap(c, tag, prot, in + off, n, out);
+        if (rc != RSP_OK)
+            return rc;
+        off += n;
+    }
+    return RSP_OK;
 }

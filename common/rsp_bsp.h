@@ -1,6 +1,7 @@
 /*
- * rsp_bsp.h - a keyed BSP unwrap context for the eUICC side (SGP.22 v2.5
- * §2.6.4.4 / Annex G; wire format and struct rsp_bsp in rsp_crypto.h).
+ * rsp_bsp.h - a keyed BSP context: unwrap for the eUICC side, wrap for the
+ * SM-DP+ (SGP.22 v2.5 §2.6.4.4 / Annex G; wire format and struct rsp_bsp
+ * in rsp_crypto.h).
  *
  * rsp_bsp_unwrap builds a fresh CMAC and cipher context for every segment.
  * A card receiving a whole BPP can instead keep one struct rsp_bsp_ctx per
@@ -38,6 +39,15 @@ int rsp_bsp_ctx_replace_keys(struct rsp_bsp_ctx *c,
 /* As rsp_bsp_unwrap, with the context's state. */
 int rsp_bsp_ctx_unwrap(struct rsp_bsp_ctx *c, int prot, const uint8_t *seg,
                        size_t len, uint8_t *tag, struct rsp_buf *out);
+
+/* As rsp_bsp_wrap / rsp_bsp_wrap_all (SM-DP+ side), with the context's
+ * keyed contexts: same segments byte for byte, same errors, chaining value
+ * and counter advance only on success. A failure inside the cipher wipes
+ * the context (later calls: RSP_ERR_STATE). */
+int rsp_bsp_ctx_wrap(struct rsp_bsp_ctx *c, uint8_t tag, int prot,
+                     const uint8_t *in, size_t len, struct rsp_buf *out);
+int rsp_bsp_ctx_wrap_all(struct rsp_bsp_ctx *c, uint8_t tag, int prot,
+                         const uint8_t *in, size_t len, struct rsp_buf *out);
 
 /* Wipe the keys and free; NULL is fine. */
 void rsp_bsp_ctx_free(struct rsp_bsp_ctx *c);

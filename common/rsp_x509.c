@@ -39,6 +39,26 @@ static const uint8_t OID_PERMITTED_EINS[] = { 0x67, 0x81, 0x12, 0x01, 0x02, 0x02
 static CRYPTO_ONCE lite_once = CRYPTO_ONCE_STATIC_INIT;
 static OSSL_LIB_CTX *lite_ctx;
 static int key_idx = -1;
+/* A cached EUM's decoded nameConstraints (eum_cache_put), so that the fast
+ * path does not decode them again for every eUICC certificate; read-only
+ * once the EUM is in the cache, freed with the certificate. */
+static int nc_idx = -1;
+
+static void nc_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                    void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    NAME_CONSTRAINTS_free(ptr);
+}
+
+/* not refcounted: a copy of the certificate decodes them itself */
+static int nc_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d, int idx,
+                  long argl, void *argp)
+{
+    (void)to, (void)from, (void)idx, (void)argl, (void)argp;
+    *from_d = NULL;
+    return 1;
+}
 
 static void key_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
                      void *argp)
@@ -63,7 +83,8 @@ static void lite_init(void)
         lc = NULL;
     }
     key_idx = X509_get_ex_new_index(0, NULL, NULL, key_dup, key_free);
-    if (key_idx < 0) {
+    nc_idx = X509_get_ex_new_index(0, NULL, NULL, nc_dup, nc_free);
+    if (key_idx < 0 || nc_idx < 0) {
         OSSL_LIB_CTX_free(lc);
         lc = NULL;
     }
@@ -1326,15 +1347,16 @@ static int nc_result_ok(int r, int role)
 
 static int nc_ok(const X509 *issuer, X509 *leaf, int role)
 {
-    NAME_CONSTRAINTS *nc;
+    NAME_CONSTRAINTS *nc, *cached = X509_get_ex_data(issuer, nc_idx);
     int crit = -1, ok;
 
-    nc = X509_get_ext_d2i(issuer, NID_name_constraints, &crit, NULL);
+    nc = cached ? cached : X509_get_ext_d2i(issuer, NID_name_constraints, &crit, NULL);
     if (!nc)
         return crit == -1;
     ok = nc_result_ok(NAME_CONSTRAINTS_check(leaf, nc), role) &&
          nc_result_ok(NAME_CONSTRAINTS_check_CN(leaf, nc), role);
-    NAME_CONSTRAINTS_free(nc);
+    if (!cached)
+        NAME_CONSTRAINTS_free(nc);
     return ok;
 }
 
@@ -1633,6 +1655,17 @@ static void eum_cache_put(struct rsp_x509_eum_cache *c, const struct rsp_x509_st
     if (time_of(X509_get0_notBefore(eum), &e.not_before) ||
         time_of(X509_get0_notAfter(eum), &e.not_after))
         return;
+    /* its nameConstraints decoded once for nc_ok; eum is not shared yet.
+     * Absent or undecodable: nc_ok decodes (and decides) per call. */
+    if (lite_ready() && !X509_get_ex_data(eum, nc_idx)) {
+        NAME_CONSTRAINTS *nc;
+
+        ERR_set_mark();
+        nc = X509_get_ext_d2i(eum, NID_name_constraints, NULL, NULL);
+        if (nc && !X509_set_ex_data(eum, nc_idx, nc))
+            NAME_CONSTRAINTS_free(nc);
+        ERR_pop_to_mark();
+    }
     e.xs = X509_STORE_new();
     if (!e.xs || !X509_STORE_add_cert(e.xs, eum) || !X509_up_ref(eum)) {
         X509_STORE_free(e.xs);

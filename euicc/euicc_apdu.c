@@ -171,7 +171,7 @@ static size_t send_pending(struct euicc_channel *ch, size_t max, uint8_t *r)
     ch->resp_off += n;
     left -= n;
     if (left == 0) {
-        rsp_buf_free(&ch->resp);
+        rsp_buf_reset(&ch->resp);   /* wiped; the block serves the next answer */
         ch->resp_off = 0;
         return put_sw(r, n, 0x9000);
     }
@@ -319,7 +319,7 @@ static size_t do_store_data(struct euicc *e, const struct apdu *a, uint8_t *r, i
     }
     ch->expect_block = 0;
     rsp_log_hex("euicc", "ES10 command", ch->cmd.data, ch->cmd.len);
-    rsp_buf_free(&ch->resp);
+    rsp_buf_reset(&ch->resp);
     ch->resp_off = 0;
     if (e->fault_sw && (!e->fault_sw_tag || cmd_tag(&ch->cmd) == e->fault_sw_tag)) {
         unsigned sw = e->fault_sw;            /* euicc_fault_set: once */
@@ -330,7 +330,9 @@ static size_t do_store_data(struct euicc *e, const struct apdu *a, uint8_t *r, i
         return put_sw(r, 0, sw);
     }
     rc = euicc_isdr_dispatch(e, ch->cmd.data, ch->cmd.len, &ch->resp);
-    rsp_buf_free(&ch->cmd);
+    /* wiped, the block kept for the next command's blocks (freed with the
+     * channel): no regrowth by doubling per command */
+    rsp_buf_reset(&ch->cmd);
     if (rc < 0) {
         LOG(RSP_LOG_ERROR, "ES10 command failed: %s", rsp_strerror(rc));
         rsp_buf_free(&ch->resp);
@@ -403,7 +405,7 @@ int euicc_apdu_process(struct euicc *e, const uint8_t *c, size_t clen,
     }
     if (a.ins != 0xC0) {
         /* GET RESPONSE must follow at once (ISO/IEC 7816-4 §11.7.1) */
-        rsp_buf_free(&e->ch[a.channel].resp);
+        rsp_buf_reset(&e->ch[a.channel].resp);
         e->ch[a.channel].resp_off = 0;
     }
     if (a.ins != 0xE2 && e->ch[a.channel].cmd.len) {

@@ -83,6 +83,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,22 @@
 #define NOTIF_DER_MAX      (16u << 10)
 
 /* ---- clear ---------------------------------------------------------------- */
+
+/* SHA-256, fetched once per process: EVP_sha256() in an EVP call makes
+ * OpenSSL 3 look the algorithm up by name at every digest. */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256(void)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_md ? sha256_md : EVP_sha256();
+}
 
 static void zfree(uint8_t **p, size_t *len)
 {
@@ -293,7 +310,7 @@ mutable:
             memcpy(name + 2 * p->aid_len, ".pkg", 5);
             rc = set_str(o, "package_file", name);
             if (!rc) rc = set_int(o, "package_len", (json_int_t)p->package_len);
-            if (!rc && EVP_Digest(p->package, p->package_len, md, NULL, EVP_sha256(), NULL) != 1)
+            if (!rc && EVP_Digest(p->package, p->package_len, md, NULL, sha256(), NULL) != 1)
                 rc = RSP_ERR_NOMEM;
             if (!rc) rc = set_hex(o, "package_sha256", md, sizeof(md));
         } else if (!rc) {
@@ -417,7 +434,8 @@ static int image_build(const struct euicc_state *st, int mode, struct rsp_buf *i
     int rc = 0;
 
     /* one allocation of about the right size (rsp_buf grows by doubling,
-     * wiping each block it leaves) */
+     * wiping each block it leaves), taken directly: no bytes written that
+     * are wiped again before use */
     for (size_t i = 0; mode == JS_SLOT && i < st->n_profiles; i++)
         guess += st->profiles[i].package_len + st->profiles[i].metadata_len * 2;
     for (size_t i = 0; mode == JS_SLOT && i < st->n_notifs; i++)
@@ -425,12 +443,15 @@ static int image_build(const struct euicc_state *st, int mode, struct rsp_buf *i
     guess += SLOT_PAGE - guess % SLOT_PAGE;
     if (guess > SLOT_MAX)
         guess = SLOT_MAX;
-    for (size_t n = 0, k; n < guess; n += k) {
-        k = guess - n < sizeof(zeros) ? guess - n : sizeof(zeros);
-        if (rsp_buf_append(img, zeros, k) != 0)
-            return RSP_ERR_NOMEM;
-    }
+    if (guess > img->max)
+        guess = img->max;
     rsp_buf_reset(img);
+    if (guess > img->cap) {
+        rsp_buf_free(img);
+        if (!(img->data = malloc(guess)))
+            return RSP_ERR_NOMEM;
+        img->cap = guess;
+    }
     root = state_to_json(st, mode);
     if (!root)
         return RSP_ERR_NOMEM;
@@ -466,7 +487,7 @@ static int header_fill(uint8_t *img, size_t len, size_t json_len, uint64_t gen,
     if (n != (int)SLOT_PREFIX)
         return RSP_ERR_INVAL;
     ctx = EVP_MD_CTX_new();
-    ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+    ok = ctx && EVP_DigestInit_ex(ctx, sha256(), NULL) == 1 &&
          EVP_DigestUpdate(ctx, h, SLOT_PREFIX) == 1 &&
          EVP_DigestUpdate(ctx, img + SLOT_HDR, len) == 1 &&
          EVP_DigestFinal_ex(ctx, md, NULL) == 1;
@@ -486,7 +507,7 @@ static int ident_digest(const struct euicc_state *st, uint8_t md[32])
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     uint8_t n[8];
-    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+    int ok = ctx && EVP_DigestInit_ex(ctx, sha256(), NULL) == 1 &&
              EVP_DigestUpdate(ctx, st->eid, sizeof(st->eid)) == 1;
 
 #define H_LEN(x) (n[0] = (uint8_t)((x) >> 24), n[1] = (uint8_t)((x) >> 16), \
@@ -845,7 +866,7 @@ static int load_package_file(const char *path, json_t *o, struct euicc_profile *
     p->package_len = (size_t)len;
     if (pread_all(fd, p->package, p->package_len, 0))
         goto out;
-    if (EVP_Digest(p->package, p->package_len, md, NULL, EVP_sha256(), NULL) != 1 ||
+    if (EVP_Digest(p->package, p->package_len, md, NULL, sha256(), NULL) != 1 ||
         CRYPTO_memcmp(md, p->pkg_sha256, sizeof(md)) != 0)
         goto out;
     p->pkg_stored = 1;
@@ -1044,7 +1065,7 @@ static int otk_encode(const char *eid, const struct euicc_otk *k, uint8_t r[OTK_
     memcpy(r + 17, eid, el);
     memcpy(r + 50, k->sk, RSP_EC_SCALAR_LEN);
     memcpy(r + 82, k->pk, RSP_EC_POINT_LEN);
-    return EVP_Digest(r, OTK_BODY, r + OTK_BODY, NULL, EVP_sha256(), NULL) == 1 ? 0
+    return EVP_Digest(r, OTK_BODY, r + OTK_BODY, NULL, sha256(), NULL) == 1 ? 0
                                                                                 : RSP_ERR_NOMEM;
 }
 
@@ -1056,7 +1077,7 @@ static int otk_decode(const uint8_t r[OTK_SLOT], const char *eid, struct euicc_o
 
     memset(k, 0, sizeof(*k));
     if (memcmp(r, otk_magic, 8) != 0 || el > 32 ||
-        EVP_Digest(r, OTK_BODY, md, NULL, EVP_sha256(), NULL) != 1 ||
+        EVP_Digest(r, OTK_BODY, md, NULL, sha256(), NULL) != 1 ||
         CRYPTO_memcmp(md, r + OTK_BODY, sizeof(md)) != 0 ||
         memcmp(r + 17, eid, el) != 0 || r[17 + el] != 0 ||
         (r[8] != RSP_CURVE_P256 && r[8] != RSP_CURVE_BRAINPOOLP256R1) || r[82] != 0x04)
@@ -1324,7 +1345,7 @@ static int record_read(int fd, off_t at, const uint8_t raw[SLOT_HDR],
         return rc;
     }
     ctx = EVP_MD_CTX_new();
-    ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+    ok = ctx && EVP_DigestInit_ex(ctx, sha256(), NULL) == 1 &&
          EVP_DigestUpdate(ctx, raw, SLOT_PREFIX) == 1 &&
          EVP_DigestUpdate(ctx, p, h->len) == 1 && EVP_DigestFinal_ex(ctx, md, NULL) == 1;
     EVP_MD_CTX_free(ctx);

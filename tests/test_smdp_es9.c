@@ -17,6 +17,7 @@
 #include "euicc_fixture.h"
 #include "rsp_asn1.h"
 #include "rsp_bpp.h"
+#include "rsp_bsp.h"
 #include "rsp_err.h"
 #include "rsp_pki.h"
 #include "rsp_x509.h"
@@ -1734,7 +1735,81 @@ static void test_b64_raw(void)
     json_decref(o);
 }
 
+/* The SM-DP+'s keyed BSP wrap context (rsp_bsp_ctx_wrap, used by
+ * rsp_bpp_build) gives the same segments byte for byte as rsp_bsp_wrap:
+ * both protections, every padding length, several segments chained,
+ * ReplaceSessionKeys in between; and the same refusals. */
+static void test_bsp_ctx_wrap(void)
+{
+    static const size_t sizes[] = { 0, 1, 15, 16, 17, 255, 1007, 1008, 1020 };
+    uint8_t k1[16], k2[16], m1[16], e2[16], m2[16], v2[16], plain[3000];
+    struct rsp_bsp ref;
+    struct rsp_bsp_ctx *c = NULL;
+    struct rsp_buf a, b;
+
+    for (size_t i = 0; i < sizeof plain; i++)
+        plain[i] = (uint8_t)(i * 7 + 3);
+    for (int i = 0; i < 16; i++) {
+        k1[i] = (uint8_t)(0x10 + i);
+        k2[i] = (uint8_t)(0x40 + i);
+        m1[i] = (uint8_t)(0x70 + i);
+        e2[i] = (uint8_t)(0xA0 + i);
+        m2[i] = (uint8_t)(0xB0 + i);
+        v2[i] = (uint8_t)(0xC0 + i);
+    }
+    rsp_buf_init(&a, 1 << 16);
+    rsp_buf_init(&b, 1 << 16);
+    rsp_bsp_init(&ref, k1, k2, m1);
+    CU_ASSERT_RC(rsp_bsp_ctx_new(&ref, &c), RSP_OK);
+    if (!c)
+        goto out;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        static const int prots[] = { RSP_BSP_ENC_MAC, RSP_BSP_MAC_ONLY };
+        for (size_t j = 0; j < 2; j++) {
+            int prot = prots[j];
+            int want = sizes[i] > rsp_bsp_plain_max(prot) ? RSP_ERR_TOOBIG : RSP_OK;
+            CU_ASSERT_RC(rsp_bsp_wrap(&ref, 0x86, prot, plain, sizes[i], &a), want);
+            CU_ASSERT_RC(rsp_bsp_ctx_wrap(c, 0x86, prot, plain, sizes[i], &b), want);
+        }
+    }
+    CU_ASSERT_BYTES("ctx wrap vs wrap", b.data, b.len, a.data, a.len);
+    CU_ASSERT_RC(rsp_bsp_wrap_all(&ref, 0x86, RSP_BSP_ENC_MAC, plain, sizeof plain, &a), RSP_OK);
+    CU_ASSERT_RC(rsp_bsp_ctx_wrap_all(c, 0x86, RSP_BSP_ENC_MAC, plain, sizeof plain, &b), RSP_OK);
+    rsp_bsp_replace_keys(&ref, e2, m2, v2);
+    CU_ASSERT_RC(rsp_bsp_ctx_replace_keys(c, e2, m2, v2), RSP_OK);
+    CU_ASSERT_RC(rsp_bsp_wrap_all(&ref, 0x86, RSP_BSP_ENC_MAC, plain, sizeof plain, &a), RSP_OK);
+    CU_ASSERT_RC(rsp_bsp_ctx_wrap_all(c, 0x86, RSP_BSP_ENC_MAC, plain, sizeof plain, &b), RSP_OK);
+    CU_ASSERT_RC(rsp_bsp_wrap_all(&ref, 0x88, RSP_BSP_MAC_ONLY, plain, 2500, &a), RSP_OK);
+    CU_ASSERT_RC(rsp_bsp_ctx_wrap_all(c, 0x88, RSP_BSP_MAC_ONLY, plain, 2500, &b), RSP_OK);
+    CU_ASSERT_BYTES("ctx wrap vs wrap", b.data, b.len, a.data, a.len);
+
+    /* refusals: as rsp_bsp_wrap, nothing appended, state unchanged */
+    size_t before = b.len;
+    CU_ASSERT_RC(rsp_bsp_ctx_wrap(c, 0x1F, RSP_BSP_ENC_MAC, plain, 1, &b), RSP_ERR_INVAL);
+    CU_ASSERT_RC(rsp_bsp_ctx_wrap(c, 0x86, 2, plain, 1, &b), RSP_ERR_INVAL);
+    CU_ASSERT_RC(rsp_bsp_ctx_wrap(NULL, 0x86, RSP_BSP_ENC_MAC, plain, 1, &b), RSP_ERR_INVAL);
+    CU_ASSERT_RC(rsp_bsp_ctx_wrap_all(c, 0x86, RSP_BSP_ENC_MAC, plain, 0, &b), RSP_ERR_INVAL);
+    CU_ASSERT_EQUAL(b.len, before);
+    {
+        struct rsp_buf small;
+        rsp_buf_init(&small, 64);
+        CU_ASSERT_RC(rsp_bsp_ctx_wrap(c, 0x86, RSP_BSP_ENC_MAC, plain, 200, &small), RSP_ERR_TOOBIG);
+        CU_ASSERT_RC(rsp_bsp_wrap(&ref, 0x86, RSP_BSP_ENC_MAC, plain, 200, &small), RSP_ERR_TOOBIG);
+        rsp_buf_free(&small);
+    }
+    /* the failed appends above left both sides where they were */
+    CU_ASSERT_RC(rsp_bsp_wrap(&ref, 0x87, RSP_BSP_ENC_MAC, plain, 100, &a), RSP_OK);
+    CU_ASSERT_RC(rsp_bsp_ctx_wrap(c, 0x87, RSP_BSP_ENC_MAC, plain, 100, &b), RSP_OK);
+    CU_ASSERT_BYTES("ctx wrap vs wrap", b.data, b.len, a.data, a.len);
+out:
+    rsp_bsp_ctx_free(c);
+    rsp_bsp_wipe(&ref);
+    rsp_buf_free(&a);
+    rsp_buf_free(&b);
+}
+
 CU_TestInfo smdp_es9_tests[] = {
+    {"bsp_ctx_wrap", test_bsp_ctx_wrap},
     {"otpk_import", test_otpk_import},
     {"b64_raw", test_b64_raw},
     {"happy_nist", test_happy_nist},
