@@ -16,8 +16,10 @@
  * RSP_ERR_STATE and the stored state unchanged.
  *
  * Threads: a handle serialises its own calls (it holds a mutex), so it may be
- * shared; the intended use is one handle per thread, the backend then lets
- * the database arbitrate (see smdp_store_sqlite.c).
+ * shared; the intended use is one handle per thread. The SQLite backend
+ * gives the handles of one process on one file a single shared connection
+ * (calls run one at a time, durable syncs outside the lock) and lets the
+ * database arbitrate between processes (see smdp_store_sqlite.c).
  */
 #ifndef SMDP_STORE_H
 #define SMDP_STORE_H
