@@ -8,7 +8,7 @@
  *          [card options: --fault SPEC --latency MS --rate BYTES_PER_S
  *           --drop N --corrupt N --power-loss N[:after] --per-connection]
  *
- * Cards: --state is repeatable; --cards DIR serves every DIR/ *.json in name
+ * Cards (up to 16384): --state is repeatable; --cards DIR serves every DIR/ *.json in name
  * order. Card i (0-based, in command-line order) gets PORT + i: its TCP
  * port, the vpcd slot port it connects to (35963, 35964, ...), or the port
  * it listens on for vpcd (reverse mode). PORT 0 (--tcp, --vpcd-listen):
@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "euicc.h"
@@ -36,7 +37,10 @@
 #include "rsp_err.h"
 #include "rsp_log.h"
 
-#define MAX_CARDS 128
+/* Cards per process: one thread, one listening socket each (a fleet test
+ * runs thousands). The fd limit is raised to the hard limit at start. */
+#define MAX_CARDS 16384
+#define CARD_STACK (1024u * 1024u)   /* per card thread (default: 8 MB) */
 
 static volatile sig_atomic_t stop;
 static atomic_int running;
@@ -55,13 +59,29 @@ struct entry {
 enum mode { MODE_NONE, MODE_TCP, MODE_VPCD, MODE_VPCD_LISTEN };
 
 static struct {
-    struct entry e[MAX_CARDS];
-    int n;
+    struct entry *e;            /* n cards, room for cap */
+    int n, cap;
     enum mode mode;
     const char *addr;
     int allow_remote;
     int empty_fd;               /* reverse mode, one card: the second slot */
 } g = { .empty_fd = -1 };
+
+/* RLIMIT_NOFILE's soft limit up to need (at most the hard limit): one
+ * listening socket per card plus its connection and state file writes. */
+static int raise_fd_limit(rlim_t need)
+{
+    struct rlimit r;
+
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0)
+        return -1;
+    if (r.rlim_cur != RLIM_INFINITY && r.rlim_cur < need) {
+        r.rlim_cur = r.rlim_max == RLIM_INFINITY || r.rlim_max > need ? need : r.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &r) != 0)
+            return -1;
+    }
+    return r.rlim_cur == RLIM_INFINITY || r.rlim_cur >= need ? 0 : -1;
+}
 
 static void on_signal(int sig)
 {
@@ -83,7 +103,18 @@ static int usage(void)
 
 static int add_card(const char *path, const struct euiccd_opts *o, const char *fault)
 {
-    if (g.n >= MAX_CARDS || !(g.e[g.n].path = strdup(path)))
+    if (g.n >= MAX_CARDS)
+        return -1;
+    if (g.n == g.cap) {
+        int cap = g.cap ? 2 * g.cap : 16;
+        struct entry *e = realloc(g.e, (size_t)cap * sizeof(*e));
+        if (!e)
+            return -1;
+        g.e = e;
+        g.cap = cap;
+    }
+    memset(&g.e[g.n], 0, sizeof(g.e[g.n]));
+    if (!(g.e[g.n].path = strdup(path)))
         return -1;
     g.e[g.n].o = *o;
     g.e[g.n].fault = fault;
@@ -99,9 +130,9 @@ static int name_cmp(const void *a, const void *b)
 
 static int add_dir(const char *dir, const struct euiccd_opts *o, const char *fault)
 {
-    char *names[MAX_CARDS], path[4096];
+    char **names = NULL, path[4096];
     struct dirent *d;
-    int n = 0, rc = 0;
+    int n = 0, cap = 0, rc = 0;
     DIR *dp = opendir(dir);
 
     if (!dp)
@@ -110,7 +141,17 @@ static int add_dir(const char *dir, const struct euiccd_opts *o, const char *fau
         size_t l = strlen(d->d_name);
         if (d->d_name[0] == '.' || l < 6 || strcmp(d->d_name + l - 5, ".json"))
             continue;
-        if (n >= MAX_CARDS || !(names[n] = strdup(d->d_name))) {
+        if (n == cap) {
+            char **nn = n < MAX_CARDS ? realloc(names, (size_t)(cap ? 2 * cap : 64) * sizeof(*nn))
+                                      : NULL;
+            if (!nn) {
+                rc = -1;
+                break;
+            }
+            names = nn;
+            cap = cap ? 2 * cap : 64;
+        }
+        if (!(names[n] = strdup(d->d_name))) {
             rc = -1;
             break;
         }
@@ -124,6 +165,7 @@ static int add_dir(const char *dir, const struct euiccd_opts *o, const char *fau
             rc = -1;
         free(names[i]);
     }
+    free(names);
     return rc || n == 0 ? -1 : 0;
 }
 
@@ -249,6 +291,9 @@ int main(int argc, char **argv)
         if (addr_at(addr, sizeof(addr), i))
             return usage();
     }
+    if (raise_fd_limit((rlim_t)g.n + 64) != 0)
+        fprintf(stderr, "euiccd: %d cards need about %d file descriptors, more than "
+                "RLIMIT_NOFILE allows\n", g.n, g.n + 64);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
@@ -287,15 +332,23 @@ int main(int argc, char **argv)
         fprintf(stderr, "euiccd: --port-file %s: cannot write\n", port_file);
         rc = RSP_ERR_IO;
     }
+    pthread_attr_t ta;
+    int ta_ok = pthread_attr_init(&ta) == 0;
+    if (ta_ok && pthread_attr_setstacksize(&ta, CARD_STACK) != 0) {
+        pthread_attr_destroy(&ta);
+        ta_ok = 0;
+    }
     for (int i = 0; i < g.n && !rc; i++) {
         atomic_fetch_add(&running, 1);
-        if (pthread_create(&g.e[i].th, NULL, card_thread, &g.e[i])) {
+        if (pthread_create(&g.e[i].th, ta_ok ? &ta : NULL, card_thread, &g.e[i])) {
             atomic_fetch_sub(&running, 1);
             rc = RSP_ERR_NOMEM;
             break;
         }
         started = i + 1;
     }
+    if (ta_ok)
+        pthread_attr_destroy(&ta);
     pthread_t eth;
     int empty_started = !rc && g.empty_fd >= 0 && pthread_create(&eth, NULL, empty_thread, NULL) == 0;
     while (!rc && !stop && atomic_load(&running) > 0)
@@ -319,5 +372,6 @@ int main(int argc, char **argv)
         euiccd_card_free(g.e[i].card);
         free(g.e[i].path);
     }
+    free(g.e);
     return rc == 2 ? 2 : rc ? 1 : 0;
 }

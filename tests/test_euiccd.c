@@ -834,8 +834,93 @@ static void test_cli(void)
     euicc_fixture_close(&fb);
 }
 
+
+/* ---- a fleet: more cards than the first euiccd allowed (128) ---- */
+
+#define FLEET 300
+
+static void test_fleet(void)
+{
+    char bin[600], log[700], pf[700], dir[700], mint[700];
+    struct euicc_fixture f;
+    char (*eids)[33] = calloc(FLEET, 33);
+    int made = 0;
+
+    if (!eids)
+        return;
+    if (!bin_path(bin, sizeof(bin))) {
+        fprintf(stderr, "\n  %s/bin/euiccd missing: skipped\n", test_build_dir());
+        free(eids);
+        return;
+    }
+    if (card_file(&f, 0)) {
+        free(eids);
+        return;
+    }
+    snprintf(dir, sizeof(dir), "%s/fleet", f.dir);
+    snprintf(mint, sizeof(mint), "%s/mint", f.dir);
+    snprintf(log, sizeof(log), "%s/euiccd.log", f.dir);
+    snprintf(pf, sizeof(pf), "%s/ports", f.dir);
+    CU_ASSERT_EQUAL(mkdir(dir, 0700), 0);
+    struct rsp_pki_mint_opts m = { .pki_dir = euicc_fixture_pki_dir(), .out_dir = mint,
+                                   .curve = RSP_CURVE_P256, .count = FLEET, .eids = eids };
+    CU_ASSERT_RC(rsp_pki_mint_euicc(&m), 0);
+    for (int i = 0; i < FLEET; i++) {
+        char cert[800], key[800], st[800];
+        struct euicc_identity id = { .pki_dir = euicc_fixture_pki_dir(),
+                                     .euicc_cert_path = cert, .euicc_key_path = key };
+        snprintf(cert, sizeof(cert), "%s/CERT_EUICC_%s.der", mint, eids[i]);
+        snprintf(key, sizeof(key), "%s/SK_EUICC_%s.pem", mint, eids[i]);
+        snprintf(st, sizeof(st), "%s/%s.json", dir, eids[i]);
+        if (euicc_create(st, &id) != 0)
+            break;
+        made++;
+    }
+    CU_ASSERT_EQUAL(made, FLEET);
+
+    /* every card listens on its own port; each answers GetEID with its EID */
+    const char *argv[] = { bin, "--cards", dir, "--tcp", "127.0.0.1:0", "--port-file", pf, NULL };
+    pid_t pid = spawn(argv, log);
+    char *txt = NULL;
+    size_t len = 0;
+    for (int i = 0; i < 1500 && !txt; i++) {
+        txt = (char *)test_read_file(pf, &len);
+        if (!txt)
+            usleep(20000);
+    }
+    CU_ASSERT_PTR_NOT_NULL(txt);
+    if (txt) {
+        char *t = realloc(txt, len + 1), *line, *save = NULL;
+        int lines = 0, ok = 0;
+        if (t) {
+            txt = t;
+            txt[len] = 0;
+            for (line = strtok_r(txt, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char e[40], got[33] = "";
+                unsigned port = 0;
+                lines++;
+                if (sscanf(line, "%39s %u", e, &port) != 2 || port == 0 || port > 65535)
+                    continue;
+                eid_over_tcp((uint16_t)port, got);
+                if (!strcmp(got, e))
+                    ok++;
+                else
+                    fprintf(stderr, "\n  port %u: EID %s, want %s\n", port, got, e);
+            }
+        }
+        CU_ASSERT_EQUAL(lines, FLEET);
+        CU_ASSERT_EQUAL(ok, FLEET);
+        free(txt);
+    }
+    kill(pid, SIGTERM);
+    CU_ASSERT_EQUAL(wait_exit(pid, 20000), 0);
+    euicc_fixture_close(&f);
+    free(eids);
+}
+
 CU_TestInfo euiccd_tests[] = {
     { "opts", test_opts },
+    { "fleet", test_fleet },
     { "two_cards", test_two_cards },
     { "latency_rate", test_latency_rate },
     { "drop", test_drop },
