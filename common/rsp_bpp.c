@@ -55,26 +55,6 @@ static int own_point(EVP_PKEY *k, uint8_t pt[RSP_EC_POINT_LEN])
     return ok ? RSP_OK : rsp_ec_pubkey_to_point(k, pt);
 }
 
-/* ECKA (BSI TR-03111 ECDH, x-coordinate) with a peer key checked at its
- * import (rsp_bpp_otpk_import / rsp_ec_pubkey_from_point): not checked a
- * second time here, unlike rsp_ecka_derive. */
-static int ecka_checked_peer(EVP_PKEY *own, EVP_PKEY *peer, uint8_t shs[RSP_ECKA_SHS_LEN])
-{
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, own, NULL);
-    size_t n = RSP_ECKA_SHS_LEN;
-    int rc = RSP_ERR_CRYPTO;
-
-    ERR_set_mark();
-    if (ctx && EVP_PKEY_derive_init(ctx) == 1 && EVP_PKEY_derive_set_peer_ex(ctx, peer, 0) == 1 &&
-        EVP_PKEY_derive(ctx, shs, &n) == 1 && n == RSP_ECKA_SHS_LEN)
-        rc = RSP_OK;
-    else
-        OPENSSL_cleanse(shs, RSP_ECKA_SHS_LEN);
-    ERR_pop_to_mark();
-    EVP_PKEY_CTX_free(ctx);
-    return rc;
-}
-
 int rsp_bpp_metadata_encode(const struct rsp_bpp_metadata *md, struct rsp_buf *out)
 {
     StoreMetadataRequest_t smr;
@@ -312,7 +292,7 @@ int rsp_bpp_build(const struct rsp_bpp_params *p, struct rsp_buf *out)
     }
     if ((rc = rsp_ec_key_generate(curve, &ot)) ||
         (rc = own_point(ot, otpk)) ||
-        (rc = ecka_checked_peer(ot, peer, shs)) ||
+        (rc = rsp_ecka_derive_checked(ot, peer, shs)) ||
         (rc = rsp_bsp_kdf(shs, RSP_BSP_KEY_TYPE_AES, RSP_AES_KEY_LEN, p->host_id,
                           p->host_id_len, p->eid, &keys)))
         goto out;

@@ -641,8 +641,20 @@ out:
 
 /* ---- ECKA ---------------------------------------------------------------- */
 
+static int ecka(EVP_PKEY *own, EVP_PKEY *peer, int validate, uint8_t shs[RSP_ECKA_SHS_LEN]);
+
 int rsp_ecka_derive(EVP_PKEY *own, EVP_PKEY *peer,
                     uint8_t shs[RSP_ECKA_SHS_LEN])
+{
+    return ecka(own, peer, 1, shs);
+}
+
+int rsp_ecka_derive_checked(EVP_PKEY *own, EVP_PKEY *peer, uint8_t shs[RSP_ECKA_SHS_LEN])
+{
+    return ecka(own, peer, 0, shs);
+}
+
+static int ecka(EVP_PKEY *own, EVP_PKEY *peer, int validate, uint8_t shs[RSP_ECKA_SHS_LEN])
 {
     EVP_PKEY_CTX *ctx = NULL;
     size_t outlen = RSP_ECKA_SHS_LEN;
@@ -663,8 +675,9 @@ int rsp_ecka_derive(EVP_PKEY *own, EVP_PKEY *peer,
         rc = RSP_ERR_CRYPTO;
         goto out;
     }
-    /* validate_peer = 1: full public key check of the peer's point. */
-    if (EVP_PKEY_derive_set_peer_ex(ctx, peer, 1) != 1) {
+    /* validate: full public key check of the peer's point (else done at
+     * its import) */
+    if (EVP_PKEY_derive_set_peer_ex(ctx, peer, validate) != 1) {
         rc = RSP_ERR_DECODE;
         goto out;
     }

@@ -171,6 +171,9 @@ int rsp_ecdsa_sig_from_der(int curve, const uint8_t *der, size_t len,
  */
 int rsp_ecka_derive(EVP_PKEY *own, EVP_PKEY *peer,
                     uint8_t shs[RSP_ECKA_SHS_LEN]);
+/* The same with a peer checked when it was imported
+ * (rsp_ec_pubkey_from_point or _quick): not checked a second time. */
+int rsp_ecka_derive_checked(EVP_PKEY *own, EVP_PKEY *peer, uint8_t shs[RSP_ECKA_SHS_LEN]);
 
 /* ---- key derivation ----------------------------------------------------- */
 

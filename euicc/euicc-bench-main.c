@@ -376,11 +376,11 @@ static int pk_floor(struct dp *d, double *us, double *sigs_us)
         goto out;
     {
         double t1 = cpu_us();
-        if (rsp_ec_pubkey_from_point(curve, dp_pt, sizeof(dp_pt), &peer))
+        if (rsp_ec_pubkey_from_point_quick(curve, dp_pt, sizeof(dp_pt), &peer))
             goto out;
         t_dec += cpu_us() - t1;
     }
-    if (rsp_ecka_derive(otk, peer, shs))
+    if (rsp_ecka_derive_checked(otk, peer, shs))
         goto out;
     *us = cpu_us() - t0;
     *sigs_us = *us - t_dec;

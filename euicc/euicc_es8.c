@@ -274,9 +274,12 @@ static int do_isc(struct euicc *e, const uint8_t *tlv, size_t len, struct item_e
         goto out;
     }
     if (rsp_ec_key_curve(s->ot_sk, &curve) ||
-        rsp_ec_pubkey_from_point(curve, req->smdpOtpk.buf, (size_t)req->smdpOtpk.size, &peer))
+        rsp_ec_pubkey_from_point_quick(curve, req->smdpOtpk.buf, (size_t)req->smdpOtpk.size,
+                                       &peer))
         goto out;
-    if (rsp_eid_to_bytes(e->st.eid, eid) || rsp_ecka_derive(s->ot_sk, peer, shs) ||
+    /* otPK.DP.ECKA: coordinates < p, on the curve, not infinity (complete
+     * on the cofactor-1 SGP.22 curves), checked once at its import */
+    if (rsp_eid_to_bytes(e->st.eid, eid) || rsp_ecka_derive_checked(s->ot_sk, peer, shs) ||
         rsp_bsp_kdf(shs, crt->keyType.buf[0], crt->keyLen.buf[0], crt->hostId.buf,
                     (size_t)crt->hostId.size, eid, &keys)) {
         err->reason = ER_UNKNOWN;

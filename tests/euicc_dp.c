@@ -269,6 +269,41 @@ void euicc_dp_check_pir(struct euicc_dp *d, const uint8_t *r, size_t n, struct e
 }
 
 /* Build the BPP of upp and send it; the last response's PIR into *p. */
+/* DP_F_OTPK_OFF_CURVE: in segment 0 (BF36 header + BF23), flip the last
+ * byte of smdpOtpk (5F49 41 04 x y: off the curve) and sign the ISC again
+ * with the DPpb key, so that only the point is wrong. */
+static int isc_otpk_off_curve(struct euicc_dp *d, uint8_t *seg, size_t len)
+{
+    struct rsp_tlv isc, el;
+    struct rsp_buf sd;
+    uint8_t sig[RSP_ECDSA_SIG_LEN];
+    size_t i;
+    int found = 0, rc;
+
+    for (i = 0; i + 1 < len && !(seg[i] == 0xBF && seg[i + 1] == 0x23); i++)
+        ;
+    if (i + 1 >= len || rsp_tlv_parse(seg + i, len - i, &isc))
+        return RSP_ERR_DECODE;
+    uint8_t *v = (uint8_t *)isc.val;
+    for (size_t off = 0; off < isc.val_len && rsp_tlv_parse(v + off, isc.val_len - off, &el) == 0;
+         off += el.tlv_len) {
+        if (el.tag == 0x5F49 && el.val_len == RSP_EC_POINT_LEN) {
+            ((uint8_t *)el.val)[RSP_EC_POINT_LEN - 1] ^= 0x01;
+            found = 1;
+        } else if (el.tag == 0x5F37 && el.val_len == RSP_ECDSA_SIG_LEN && found) {
+            rsp_buf_init(&sd, 1024);
+            rc = rsp_bpp_isc_signed_data(isc.val, isc.val_len, d->otpk, &sd);
+            if (!rc)
+                rc = rsp_ecdsa_sign(d->pb.key, sd.data, sd.len, sig);
+            rsp_buf_free(&sd);
+            if (!rc)
+                memcpy((uint8_t *)el.val, sig, sizeof(sig));
+            return rc;
+        }
+    }
+    return RSP_ERR_DECODE;
+}
+
 void euicc_dp_load_bpp(struct euicc_fixture *f, struct euicc_dp *d, const uint8_t *upp, size_t upp_len,
                      const char *iccid, enum euicc_dp_fault fault, int use_ppk, struct euicc_dp_pir *p)
 {
@@ -323,6 +358,8 @@ void euicc_dp_load_bpp(struct euicc_fixture *f, struct euicc_dp *d, const uint8_
         bpp.data[segs[nsegs - 1].off + segs[nsegs - 1].len - 1] ^= 0x01;
     if (fault == DP_F_SMDP_SIGN)
         bpp.data[segs[0].off + segs[0].len - 1] ^= 0x01;
+    if (fault == DP_F_OTPK_OFF_CURVE)
+        CU_ASSERT_RC(isc_otpk_off_curve(d, bpp.data + segs[0].off, segs[0].len), 0);
     for (size_t i = 0; i < nsegs; i++) {
         const uint8_t *sp = bpp.data + segs[i].off;
         size_t sl = segs[i].len;

@@ -23,6 +23,8 @@ enum euicc_dp_fault {
     DP_F_ICCID_MISMATCH, DP_F_TRUNCATED, DP_F_GARBAGE, DP_F_SMDP_SIGN, DP_F_TID_ISC,
     DP_F_STOP_BPP,      /* send only the first two BPP segments (ISC, A0), as
                          * an LPA whose session dies mid-install */
+    DP_F_OTPK_OFF_CURVE, /* smdpOtpk in the ISC moved off the curve, smdpSign
+                          * made again over it with the DPpb key */
 };
 
 /* The SM-DP+ of a test and its session. */

@@ -151,6 +151,8 @@ static void test_foreign_ci(void) { negative(DP_F_FOREIGN_CI, 1, 0, 0, NULL); }
 static void test_wrong_tid_prepare(void) { negative(DP_F_TID_PD, 100 + 5, 0, 0, NULL); }
 static void test_wrong_tid_isc(void) { negative(DP_F_TID_ISC, 0, 0, 3, NULL); }
 static void test_bad_smdp_sign(void) { negative(DP_F_SMDP_SIGN, 0, 0, 2, NULL); }
+/* smdpOtpk not on the curve (validly signed): ISC incorrectInputValues(1) */
+static void test_otpk_off_curve(void) { negative(DP_F_OTPK_OFF_CURVE, 0, 0, 1, NULL); }
 static void test_tampered_mac86(void) { negative(DP_F_MAC86, 0, 5, 8, NULL); }
 static void test_iccid_mismatch(void) { negative(DP_F_NONE, 0, 5, 13, "8949449999999990023"); }
 static void test_truncated_segment(void) { negative(DP_F_TRUNCATED, 0, 2, 1, NULL); }
@@ -619,6 +621,7 @@ CU_TestInfo euicc_es10b_tests[] = {
     {"wrong_tid_prepare", test_wrong_tid_prepare},
     {"wrong_tid_isc", test_wrong_tid_isc},
     {"bad_smdp_sign", test_bad_smdp_sign},
+    {"otpk_off_curve", test_otpk_off_curve},
     {"tampered_mac86", test_tampered_mac86},
     {"iccid_mismatch", test_iccid_mismatch},
     {"iccid_twice", test_iccid_twice},
