@@ -42,7 +42,7 @@
 #define MAX_CARDS 16384
 #define CARD_STACK (1024u * 1024u)   /* per card thread (default: 8 MB) */
 
-static volatile sig_atomic_t stop;
+static atomic_int stop;
 static atomic_int running;
 
 struct entry {

@@ -76,7 +76,7 @@ int euiccd_listen(const char *addr, int allow_remote, int *fd, uint16_t *port)
 }
 
 /* Wait until fd is readable; 1 ready, 0 stopped, -1 error. */
-static int wait_readable(int fd, volatile sig_atomic_t *stop)
+static int wait_readable(int fd, atomic_int *stop)
 {
     struct pollfd p = { .fd = fd, .events = POLLIN };
 
@@ -91,7 +91,7 @@ static int wait_readable(int fd, volatile sig_atomic_t *stop)
     }
 }
 
-static int read_full(int fd, uint8_t *p, size_t n, volatile sig_atomic_t *stop)
+static int read_full(int fd, uint8_t *p, size_t n, atomic_int *stop)
 {
     while (n) {
         int w = wait_readable(fd, stop);
@@ -140,7 +140,7 @@ static int send_frame(int fd, const uint8_t *p, size_t n)
 }
 
 /* Read one frame; returns its length, or -1 (closed, oversized, stopped). */
-static int recv_frame(int fd, uint8_t *p, volatile sig_atomic_t *stop)
+static int recv_frame(int fd, uint8_t *p, atomic_int *stop)
 {
     uint8_t hdr[2];
     size_t n;
@@ -382,7 +382,7 @@ static int card_power_loss(struct euiccd_card *c)
 /* ---- link conditions ---- */
 
 /* Sleep us microseconds in slices, returning early once *stop is set. */
-static void link_sleep(uint64_t us, volatile sig_atomic_t *stop)
+static void link_sleep(uint64_t us, atomic_int *stop)
 {
     while (us && !(stop && *stop)) {
         uint64_t slice = us > POLL_MS * 1000ULL ? POLL_MS * 1000ULL : us;
@@ -395,7 +395,7 @@ static void link_sleep(uint64_t us, volatile sig_atomic_t *stop)
 }
 
 static void link_delay(const struct euiccd_card *c, size_t clen, size_t rlen,
-                       volatile sig_atomic_t *stop)
+                       atomic_int *stop)
 {
     uint64_t us = (uint64_t)c->o.latency_ms * 1000;
 
@@ -409,7 +409,7 @@ static void link_delay(const struct euiccd_card *c, size_t clen, size_t rlen,
 /* One command APDU with the faults armed for its number. Returns 0 when the
  * answer was sent, or how the connection ends. */
 static int on_apdu(struct euiccd_card *c, int fd, const uint8_t *cmd, size_t n,
-                   volatile sig_atomic_t *stop)
+                   atomic_int *stop)
 {
     uint8_t r[EUICC_RAPDU_MAX];
     size_t rlen = 0;
@@ -458,7 +458,7 @@ power_loss:
 }
 
 /* Serve one connection until it ends; vpcd: vpcd's control answers. */
-static int serve_conn(struct euiccd_card *c, int fd, int vpcd, volatile sig_atomic_t *stop)
+static int serve_conn(struct euiccd_card *c, int fd, int vpcd, atomic_int *stop)
 {
     uint8_t msg[EUICCD_FRAME_MAX];
     int n;
@@ -506,7 +506,7 @@ static int serve_conn(struct euiccd_card *c, int fd, int vpcd, volatile sig_atom
 
 /* Wait for the next connection on listen_fd and accept it into *fd:
  * 1 accepted, 0 stopped, RSP_ERR_IO. */
-static int accept_next(int listen_fd, volatile sig_atomic_t *stop, int *fd)
+static int accept_next(int listen_fd, atomic_int *stop, int *fd)
 {
     for (;;) {
         int w = wait_readable(listen_fd, stop);
@@ -524,7 +524,7 @@ static int accept_next(int listen_fd, volatile sig_atomic_t *stop, int *fd)
 
 /* Accept connections one at a time and serve each (vpcd: reverse mode). */
 static int serve_listen(struct euiccd_card *c, int listen_fd, int vpcd,
-                        volatile sig_atomic_t *stop)
+                        atomic_int *stop)
 {
     if (!c || listen_fd < 0)
         return RSP_ERR_INVAL;
@@ -541,18 +541,18 @@ static int serve_listen(struct euiccd_card *c, int listen_fd, int vpcd,
     }
 }
 
-int euiccd_card_serve_tcp(struct euiccd_card *c, int listen_fd, volatile sig_atomic_t *stop)
+int euiccd_card_serve_tcp(struct euiccd_card *c, int listen_fd, atomic_int *stop)
 {
     return serve_listen(c, listen_fd, 0, stop);
 }
 
 int euiccd_card_serve_vpcd_listen(struct euiccd_card *c, int listen_fd,
-                                  volatile sig_atomic_t *stop)
+                                  atomic_int *stop)
 {
     return serve_listen(c, listen_fd, 1, stop);
 }
 
-int euiccd_serve_empty_slot(int listen_fd, volatile sig_atomic_t *stop)
+int euiccd_serve_empty_slot(int listen_fd, atomic_int *stop)
 {
     /* TS 3B, T0 00: direct convention, no interface or historical bytes
      * (ISO/IEC 7816-3 §8.2) */
@@ -585,7 +585,7 @@ int euiccd_serve_empty_slot(int listen_fd, volatile sig_atomic_t *stop)
 }
 
 static int vpcd_connect(const char *addr, const struct sockaddr_in *sa,
-                        volatile sig_atomic_t *stop)
+                        atomic_int *stop)
 {
     /* vpcd opens its port only once pcscd has loaded the driver: retry a
      * refused connection for a bounded time (VPCD_CONNECT_TRIES * POLL_MS). */
@@ -606,7 +606,7 @@ static int vpcd_connect(const char *addr, const struct sockaddr_in *sa,
 }
 
 int euiccd_card_serve_vpcd(struct euiccd_card *c, const char *addr, int allow_remote,
-                           volatile sig_atomic_t *stop)
+                           atomic_int *stop)
 {
     struct sockaddr_in sa;
 
@@ -627,7 +627,7 @@ int euiccd_card_serve_vpcd(struct euiccd_card *c, const char *addr, int allow_re
     }
 }
 
-int euiccd_serve_tcp(struct euicc *e, int listen_fd, volatile sig_atomic_t *stop)
+int euiccd_serve_tcp(struct euicc *e, int listen_fd, atomic_int *stop)
 {
     struct euiccd_card *c = NULL;
     int rc;
@@ -642,7 +642,7 @@ int euiccd_serve_tcp(struct euicc *e, int listen_fd, volatile sig_atomic_t *stop
 }
 
 int euiccd_serve_vpcd(struct euicc *e, const char *addr, int allow_remote,
-                      volatile sig_atomic_t *stop)
+                      atomic_int *stop)
 {
     struct euiccd_card *c = NULL;
     int rc;

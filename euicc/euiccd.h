@@ -45,6 +45,7 @@
 #define EUICCD_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "euicc.h"
@@ -114,28 +115,31 @@ unsigned long euiccd_card_apdus(const struct euiccd_card *c);
  * Errors: RSP_ERR_INVAL (bad or non-loopback address), RSP_ERR_IO. */
 int euiccd_listen(const char *addr, int allow_remote, int *fd, uint16_t *port);
 
+/* stop: set non-zero by another thread or a signal handler (a lock-free
+ * atomic_int may be stored from a handler, C11 7.14.1.1; every serving
+ * thread reads it without a data race). */
 /* Serve TCP clients of a listening socket until *stop becomes non-zero.
  * Returns 0 when stopped, RSP_ERR_IO on a listening socket failure or when
  * the card cannot be reloaded after a power loss. */
 int euiccd_card_serve_tcp(struct euiccd_card *c, int listen_fd,
-                          volatile sig_atomic_t *stop);
+                          atomic_int *stop);
 
 /* Connect to vpcd at addr and serve it until it closes or *stop.
  * Errors: RSP_ERR_INVAL, RSP_ERR_IO. */
 int euiccd_card_serve_vpcd(struct euiccd_card *c, const char *addr, int allow_remote,
-                           volatile sig_atomic_t *stop);
+                           atomic_int *stop);
 
 /* Reverse vpcd: serve vpcd connecting to a listening socket until *stop.
  * Returns as euiccd_card_serve_tcp. */
 int euiccd_card_serve_vpcd_listen(struct euiccd_card *c, int listen_fd,
-                                  volatile sig_atomic_t *stop);
+                                  atomic_int *stop);
 
 /* Reverse vpcd: the blank card of a slot without an eUICC, until *stop. */
-int euiccd_serve_empty_slot(int listen_fd, volatile sig_atomic_t *stop);
+int euiccd_serve_empty_slot(int listen_fd, atomic_int *stop);
 
 /* Without options, on a caller-owned card (as before struct euiccd_card). */
-int euiccd_serve_tcp(struct euicc *e, int listen_fd, volatile sig_atomic_t *stop);
+int euiccd_serve_tcp(struct euicc *e, int listen_fd, atomic_int *stop);
 int euiccd_serve_vpcd(struct euicc *e, const char *addr, int allow_remote,
-                      volatile sig_atomic_t *stop);
+                      atomic_int *stop);
 
 #endif

@@ -119,7 +119,7 @@ struct srv {
     enum srv_mode mode;
     int fd;
     uint16_t port;
-    volatile sig_atomic_t stop;
+    atomic_int stop;
     int rc;
     pthread_t th;
 };
@@ -646,7 +646,7 @@ static void test_vpcd_listen(void)
 struct vpcd_client {
     struct euiccd_card *c;
     char addr[32];
-    volatile sig_atomic_t stop;
+    atomic_int stop;
     int rc;
 };
 

@@ -297,7 +297,7 @@ static void test_inproc_wrong_aid(void)
 struct server {
     struct euicc *card;
     int fd;
-    volatile sig_atomic_t stop;
+    atomic_int stop;
     int rc;
 };
 
