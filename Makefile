@@ -4,6 +4,7 @@
 #
 #   make            build libraries and programs into build/
 #   make test       ASan+UBSan build, then the CUnit runner and integration tests
+#   make tsan       ThreadSanitizer build (build/tsan), then the threaded suites
 #   make bench      benchmarks, one "name: value unit" line per figure
 #   make demo       the main job (grows with each component)
 #   make asn1       regenerate the asn1c sources
@@ -42,6 +43,12 @@ PROJ_CFLAGS += $(SAN_FLAGS)
 GEN_CFLAGS += $(SAN_FLAGS)
 LDFLAGS += $(SAN_FLAGS)
 endif
+ifeq ($(SAN),tsan)
+SAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+PROJ_CFLAGS += $(SAN_FLAGS)
+GEN_CFLAGS += $(SAN_FLAGS)
+LDFLAGS += $(SAN_FLAGS)
+endif
 
 # Packages are checked (and installed when missing) once per build tree.
 DEPS_STAMP := $(B)/.deps-stamp
@@ -50,7 +57,7 @@ $(DEPS_STAMP): mk/deps.sh
 	@sh mk/deps.sh
 	@touch $@
 
-.PHONY: all deps test bench demo asn1 clean
+.PHONY: all deps test tsan bench demo asn1 clean
 deps:
 	@sh mk/deps.sh
 

@@ -23,3 +23,20 @@ else
 test:
 	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) SAN=1 OPT=-O1 test
 endif
+
+# `make tsan`: the suites that run threads (smdpd's loops, the store's
+# shared connection and group commit, euiccd's card threads) in a
+# ThreadSanitizer build; any report fails the run (TSan's exit code 66).
+# tests/tsan.supp: reports inside libraries we do not build.
+TSAN_BUILD ?= build/tsan
+TSAN_SUITES := smdp_store smdp_es9 smdpd euiccd x509 lpa_e2e integration
+ifeq ($(SAN),tsan)
+tsan: $(ALL_TARGETS)
+	@for s in $(TSAN_SUITES); do \
+	    TSAN_OPTIONS="halt_on_error=0 report_signal_unsafe=0 suppressions=$(CURDIR)/tests/tsan.supp" \
+	    RSP_SHARED=$(CURDIR)/../shared RSP_BUILD=$(CURDIR)/$(B) $(TEST_BIN) $$s || exit 1; \
+	done
+else
+tsan:
+	@$(MAKE) --no-print-directory BUILD=$(TSAN_BUILD) SAN=tsan OPT=-O1 tsan
+endif
