@@ -172,15 +172,22 @@ out:
 
 /* ICV = AES(S-ENC, counter as a 16-byte big-endian block): one CBC block
  * under a zero IV is the same as ECB. */
+/* The block the ICV encrypts: 0^12 || counter (big-endian). */
+static void counter_block(uint32_t counter, uint8_t blk[RSP_AES_BLOCK])
+{
+    memset(blk, 0, RSP_AES_BLOCK);
+    blk[12] = (uint8_t)(counter >> 24);
+    blk[13] = (uint8_t)(counter >> 16);
+    blk[14] = (uint8_t)(counter >> 8);
+    blk[15] = (uint8_t)counter;
+}
+
 static int bsp_icv(const struct rsp_bsp *bsp, uint8_t icv[RSP_AES_BLOCK])
 {
     static const uint8_t zero[RSP_AES_BLOCK];
-    uint8_t blk[RSP_AES_BLOCK] = { 0 };
+    uint8_t blk[RSP_AES_BLOCK];
 
-    blk[12] = (uint8_t)(bsp->counter >> 24);
-    blk[13] = (uint8_t)(bsp->counter >> 16);
-    blk[14] = (uint8_t)(bsp->counter >> 8);
-    blk[15] = (uint8_t)bsp->counter;
+    counter_block(bsp->counter, blk);
     return aes_cbc(1, bsp->s_enc, zero, blk, sizeof(blk), icv);
 }
 
@@ -268,8 +275,10 @@ int rsp_bsp_wrap(struct rsp_bsp *bsp, uint8_t tag, int prot,
     return wrap_core(NULL, bsp, tag, prot, in, len, out);
 }
 
-int rsp_bsp_wrap_all(struct rsp_bsp *bsp, uint8_t tag, int prot,
-                     const uint8_t *in, size_t len, struct rsp_buf *out)
+/* in[0..len) as segments of at most rsp_bsp_plain_max(prot) bytes, through
+ * the keyed context c if there is one, else through bsp. */
+static int wrap_all(struct rsp_bsp_ctx *c, struct rsp_bsp *bsp, uint8_t tag, int prot,
+                    const uint8_t *in, size_t len, struct rsp_buf *out)
 {
     size_t max = rsp_bsp_plain_max(prot);
 
@@ -277,12 +286,19 @@ int rsp_bsp_wrap_all(struct rsp_bsp *bsp, uint8_t tag, int prot,
         return RSP_ERR_INVAL;
     for (size_t off = 0; off < len;) {
         size_t n = len - off < max ? len - off : max;
-        int rc = rsp_bsp_wrap(bsp, tag, prot, in + off, n, out);
+        int rc = c ? rsp_bsp_ctx_wrap(c, tag, prot, in + off, n, out)
+                   : rsp_bsp_wrap(bsp, tag, prot, in + off, n, out);
         if (rc != RSP_OK)
             return rc;
         off += n;
     }
     return RSP_OK;
+}
+
+int rsp_bsp_wrap_all(struct rsp_bsp *bsp, uint8_t tag, int prot,
+                     const uint8_t *in, size_t len, struct rsp_buf *out)
+{
+    return wrap_all(NULL, bsp, tag, prot, in, len, out);
 }
 
 /* The keyed contexts of rsp_bsp.h: CMAC under S-MAC (restarted per
@@ -331,6 +347,19 @@ static void ecb_fetch(void)
     aes128_ecb = EVP_CIPHER_fetch(NULL, "AES-128-ECB", NULL);
 }
 
+/* The ICV of the segment with this counter through the keyed ECB context:
+ * E(S-ENC, 0^12 || counter). */
+static int ctx_icv(struct rsp_bsp_ctx *c, uint32_t counter, uint8_t icv[RSP_AES_BLOCK])
+{
+    uint8_t blk[RSP_AES_BLOCK];
+    int n = 0;
+
+    counter_block(counter, blk);
+    return EVP_CipherUpdate(c->enc, icv, &n, blk, sizeof(blk)) == 1 && n == RSP_AES_BLOCK
+               ? RSP_OK
+               : RSP_ERR_CRYPTO;
+}
+
 /* ICV, then CBC decryption of data[0..dlen) into plain. With c, no context
  * is re-initialised: the ICV comes from the ECB context, and the CBC
  * context, whose chaining block is whatever it last saw, is given the ICV
@@ -340,7 +369,7 @@ static void ecb_fetch(void)
 static int seg_decrypt(struct rsp_bsp_ctx *c, const struct rsp_bsp *bsp,
                        const uint8_t *data, size_t dlen, uint8_t *plain)
 {
-    uint8_t blk[RSP_AES_BLOCK] = { 0 }, icv[RSP_AES_BLOCK], junk[RSP_AES_BLOCK];
+    uint8_t icv[RSP_AES_BLOCK], junk[RSP_AES_BLOCK];
     int rc = RSP_ERR_CRYPTO, n = 0;
 
     if (!c) {
@@ -351,12 +380,7 @@ static int seg_decrypt(struct rsp_bsp_ctx *c, const struct rsp_bsp *bsp,
     }
     if (dlen % RSP_AES_BLOCK || dlen > RSP_BSP_SEG_MAX)
         return RSP_ERR_CRYPTO;
-    blk[12] = (uint8_t)(bsp->counter >> 24);
-    blk[13] = (uint8_t)(bsp->counter >> 16);
-    blk[14] = (uint8_t)(bsp->counter >> 8);
-    blk[15] = (uint8_t)bsp->counter;
-    if (EVP_CipherUpdate(c->enc, icv, &n, blk, sizeof(blk)) != 1 ||
-        n != RSP_AES_BLOCK ||
+    if (ctx_icv(c, bsp->counter, icv) != RSP_OK ||
         EVP_CipherUpdate(c->dec, junk, &n, icv, sizeof(icv)) != 1 ||
         n != RSP_AES_BLOCK ||
         EVP_CipherUpdate(c->dec, plain, &n, data, (int)dlen) != 1 ||
@@ -379,7 +403,7 @@ out:
 static int seg_encrypt(struct rsp_bsp_ctx *c, struct rsp_bsp *bsp,
                        uint8_t *data, size_t dlen)
 {
-    uint8_t blk[RSP_AES_BLOCK] = { 0 }, icv[RSP_AES_BLOCK];
+    uint8_t icv[RSP_AES_BLOCK];
     int rc = RSP_ERR_CRYPTO, n = 0;
 
     if (!c) {
@@ -390,12 +414,7 @@ static int seg_encrypt(struct rsp_bsp_ctx *c, struct rsp_bsp *bsp,
     }
     if (dlen == 0 || dlen % RSP_AES_BLOCK || dlen > RSP_BSP_SEG_MAX)
         return RSP_ERR_CRYPTO;
-    blk[12] = (uint8_t)(bsp->counter >> 24);
-    blk[13] = (uint8_t)(bsp->counter >> 16);
-    blk[14] = (uint8_t)(bsp->counter >> 8);
-    blk[15] = (uint8_t)bsp->counter;
-    if (EVP_CipherUpdate(c->enc, icv, &n, blk, sizeof(blk)) != 1 ||
-        n != RSP_AES_BLOCK)
+    if (ctx_icv(c, bsp->counter, icv) != RSP_OK)
         goto out;
     for (size_t i = 0; i < RSP_AES_BLOCK; i++)
         data[i] ^= icv[i] ^ c->chain[i];
@@ -541,6 +560,20 @@ int rsp_bsp_unwrap(struct rsp_bsp *bsp, int prot, const uint8_t *seg,
 }
 
 /* (Re)key the three contexts from c->bsp. */
+/* (Re)key the SM-DP+'s CBC encryption context under S-ENC, chaining block
+ * zero. */
+static int cbce_key(struct rsp_bsp_ctx *c)
+{
+    static const uint8_t zero[RSP_AES_BLOCK];
+    const EVP_CIPHER *aes = rsp_crypto_aes128_cbc();
+
+    memset(c->chain, 0, sizeof(c->chain));
+    return aes && EVP_CipherInit_ex2(c->cbce, aes, c->bsp.s_enc, zero, 1, NULL) == 1 &&
+                   EVP_CIPHER_CTX_set_padding(c->cbce, 0) == 1
+               ? RSP_OK
+               : RSP_ERR_CRYPTO;
+}
+
 static int ctx_key(struct rsp_bsp_ctx *c)
 {
     static const uint8_t zero[RSP_AES_BLOCK];
@@ -558,12 +591,7 @@ static int ctx_key(struct rsp_bsp_ctx *c)
         EVP_CipherInit_ex2(c->dec, aes, c->bsp.s_enc, zero, 0, NULL) != 1 ||
         EVP_CIPHER_CTX_set_padding(c->dec, 0) != 1)
         return RSP_ERR_CRYPTO;
-    memset(c->chain, 0, sizeof(c->chain));
-    if (c->cbce &&
-        (EVP_CipherInit_ex2(c->cbce, aes, c->bsp.s_enc, zero, 1, NULL) != 1 ||
-         EVP_CIPHER_CTX_set_padding(c->cbce, 0) != 1))
-        return RSP_ERR_CRYPTO;
-    return RSP_OK;
+    return c->cbce ? cbce_key(c) : RSP_OK;
 }
 
 int rsp_bsp_ctx_new(const struct rsp_bsp *bsp, struct rsp_bsp_ctx **out)
@@ -640,18 +668,12 @@ void rsp_bsp_ctx_free(struct rsp_bsp_ctx *c)
 int rsp_bsp_ctx_wrap(struct rsp_bsp_ctx *c, uint8_t tag, int prot,
                      const uint8_t *in, size_t len, struct rsp_buf *out)
 {
-    static const uint8_t zero[RSP_AES_BLOCK];
-    const EVP_CIPHER *aes = rsp_crypto_aes128_cbc();
-
     if (!c)
         return RSP_ERR_INVAL;
     if (!c->cbce && bsp_usable(&c->bsp)) {
         if (!(c->cbce = EVP_CIPHER_CTX_new()))
             return RSP_ERR_NOMEM;
-        memset(c->chain, 0, sizeof(c->chain));
-        if (!aes ||
-            EVP_CipherInit_ex2(c->cbce, aes, c->bsp.s_enc, zero, 1, NULL) != 1 ||
-            EVP_CIPHER_CTX_set_padding(c->cbce, 0) != 1) {
+        if (cbce_key(c) != RSP_OK) {
             EVP_CIPHER_CTX_free(c->cbce);
             c->cbce = NULL;
             return done(RSP_ERR_CRYPTO);
@@ -663,16 +685,5 @@ int rsp_bsp_ctx_wrap(struct rsp_bsp_ctx *c, uint8_t tag, int prot,
 int rsp_bsp_ctx_wrap_all(struct rsp_bsp_ctx *c, uint8_t tag, int prot,
                          const uint8_t *in, size_t len, struct rsp_buf *out)
 {
-    size_t max = rsp_bsp_plain_max(prot);
-
-    if (!c || !in || len == 0 || !max)
-        return RSP_ERR_INVAL;
-    for (size_t off = 0; off < len;) {
-        size_t n = len - off < max ? len - off : max;
-        int rc = rsp_bsp_ctx_wrap(c, tag, prot, in + off, n, out);
-        if (rc != RSP_OK)
-            return rc;
-        off += n;
-    }
-    return RSP_OK;
+    return c ? wrap_all(c, &c->bsp, tag, prot, in, len, out) : RSP_ERR_INVAL;
 }

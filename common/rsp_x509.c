@@ -258,12 +258,20 @@ int rsp_x509_get_pubkey(const X509 *c, EVP_PKEY **out)
     return RSP_OK;
 }
 
+/* The SGP.22 curve of an OpenSSL curve NID, or RSP_ERR_UNSUPPORTED. */
+static int curve_of_nid(int nid)
+{
+    return nid == NID_X9_62_prime256v1 ? RSP_CURVE_P256
+           : nid == NID_brainpoolP256r1 ? RSP_CURVE_BRAINPOOLP256R1
+                                        : RSP_ERR_UNSUPPORTED;
+}
+
 int rsp_x509_get_curve(const X509 *c)
 {
     EVP_PKEY *k;
     char name[64];
     size_t n = 0;
-    int nid, rc = RSP_ERR_UNSUPPORTED;
+    int rc = RSP_ERR_UNSUPPORTED;
 
     if (!c)
         return RSP_ERR_INVAL;
@@ -275,11 +283,7 @@ int rsp_x509_get_curve(const X509 *c)
      * name their curve. */
     if (!EVP_PKEY_get_group_name(k, name, sizeof name, &n))
         goto out;
-    nid = OBJ_txt2nid(name);
-    if (nid == NID_X9_62_prime256v1)
-        rc = RSP_CURVE_P256;
-    else if (nid == NID_brainpoolP256r1)
-        rc = RSP_CURVE_BRAINPOOLP256R1;
+    rc = curve_of_nid(OBJ_txt2nid(name));
 out:
     ERR_pop_to_mark();
     return rc;
@@ -1268,7 +1272,7 @@ int rsp_x509_from_der_lite(const uint8_t *der, size_t len, X509 **out)
     X509_ALGOR *a;
     EVP_PKEY *k = NULL;
     X509 *c = NULL;
-    int rc, ptype, pklen, nid, curve;
+    int rc, ptype, pklen, curve;
 
     if (!out)
         return RSP_ERR_INVAL;
@@ -1297,13 +1301,8 @@ int rsp_x509_from_der_lite(const uint8_t *der, size_t len, X509 **out)
     X509_ALGOR_get0(&alg, &ptype, &pval, a);
     if (OBJ_obj2nid(alg) != NID_X9_62_id_ecPublicKey || ptype != V_ASN1_OBJECT)
         goto out;
-    nid = OBJ_obj2nid(pval);
-    if (nid == NID_X9_62_prime256v1)
-        curve = RSP_CURVE_P256;
-    else if (nid == NID_brainpoolP256r1)
-        curve = RSP_CURVE_BRAINPOOLP256R1;
-    else {
-        rc = RSP_ERR_UNSUPPORTED;
+    if ((curve = curve_of_nid(OBJ_obj2nid(pval))) < 0) {
+        rc = curve;
         goto out;
     }
     /* OpenSSL's decoder checks the point is on the curve (no order check):

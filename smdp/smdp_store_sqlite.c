@@ -1144,20 +1144,6 @@ static int set_order_state(struct sq_store *q, const char *matching_id, int to, 
     return rc;
 }
 
-static int set_profile_state(struct sq_store *q, const char *iccid, int to, int64_t now)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = prep(q, "UPDATE profiles SET state = ?1, updated = ?2 WHERE iccid = ?3", &st);
-    if (!rc) {
-        sqlite3_bind_int(st, 1, to);
-        sqlite3_bind_int64(st, 2, now);
-        bind_text(st, 3, iccid);
-        rc = step_done(q, st, NULL);
-    }
-    unprep(q, st);
-    return rc;
-}
-
 /* Run a statement whose one result column is an ICCID (UPDATE .. RETURNING
  * iccid or SELECT iccid); RSP_ERR_STATE if it yields no row. */
 static int step_iccid(struct sq_store *q, sqlite3_stmt *st, char iccid[21])
@@ -1173,15 +1159,15 @@ static int step_iccid(struct sq_store *q, sqlite3_stmt *st, char iccid[21])
     return r == SQLITE_DONE ? RSP_OK : db_err(q, r, "step");
 }
 
-/* Profile compare-and-set inside a transaction: RSP_ERR_STATE if the
- * profile is not in `from` (the caller rolls back). */
-static int cas_profile_state(struct sq_store *q, const char *iccid, int from, int to,
-                             int64_t now)
+/* A profile's state inside a transaction, as a compare-and-set when from
+ * is a state (RSP_ERR_STATE if the profile is not in it: the caller rolls
+ * back), unconditionally when from < 0. */
+static int profile_state(struct sq_store *q, const char *iccid, int from, int to, int64_t now)
 {
     sqlite3_stmt *st = NULL;
     int changes = 0;
     int rc = prep(q, "UPDATE profiles SET state = ?1, updated = ?2"
-                     " WHERE iccid = ?3 AND state = ?4", &st);
+                     " WHERE iccid = ?3 AND (?4 < 0 OR state = ?4)", &st);
     if (!rc) {
         sqlite3_bind_int(st, 1, to);
         sqlite3_bind_int64(st, 2, now);
@@ -1227,7 +1213,7 @@ static int sq_order_transition(struct smdp_store *s, const char *matching_id,
     if (rc == RSP_ERR_STATE)
         rc = missing_or_state(q, "SELECT 1 FROM orders WHERE matching_id = ?1", matching_id);
     if (!rc && profile_to)
-        rc = cas_profile_state(q, iccid, profile_from, profile_to, now);
+        rc = profile_state(q, iccid, profile_from, profile_to, now);
     return finish_unlock(s, rc);
 }
 
@@ -1291,7 +1277,7 @@ static int sq_cc_attempt(struct smdp_store *s, const char *matching_id, int corr
     }
     rc = set_order_state(q, matching_id, SMDP_ORDER_FAILED, now);
     if (!rc && smdp_profile_transition_legal(pstate, SMDP_PROFILE_ERROR))
-        rc = set_profile_state(q, iccid, SMDP_PROFILE_ERROR, now);
+        rc = profile_state(q, iccid, -1, SMDP_PROFILE_ERROR, now);
     if (!rc)
         *outcome = SMDP_CC_LOCKED;
 out:
@@ -1354,7 +1340,7 @@ static int sq_order_confirm(struct smdp_store *s, const char *matching_id,
     }
     unprep(q, st);
     if (!rc)
-        rc = set_profile_state(q, iccid, c->profile_to, now);
+        rc = profile_state(q, iccid, -1, c->profile_to, now);
 out:
     rc = finish_unlock(s, rc);
     return rc;
@@ -1425,7 +1411,7 @@ static int sq_session_bind(struct smdp_store *s, const char *transaction_id,
                               transaction_id);
     /* the order's profile, in the same transaction (one fsync per BPP) */
     if (!rc && b->profile_to)
-        rc = cas_profile_state(q, iccid, b->profile_from, b->profile_to, now);
+        rc = profile_state(q, iccid, b->profile_from, b->profile_to, now);
     rc = finish_unlock(s, rc);
     return rc;
 }

@@ -738,6 +738,28 @@ static int wait_exit(pid_t pid, int timeout_ms)
     return -1;
 }
 
+/* The port file pf once euiccd has written it (polled every 20 ms, up to
+ * tries times), NUL-terminated, length in *len; NULL if it never came. */
+static char *wait_port_file(const char *pf, size_t *len, int tries)
+{
+    char *txt = NULL, *t;
+
+    for (int i = 0; i < tries && !txt; i++) {
+        txt = (char *)test_read_file(pf, len);
+        if (!txt)
+            usleep(20000);
+    }
+    if (txt && !(t = realloc(txt, *len + 1))) {
+        free(txt);
+        return NULL;
+    }
+    if (txt) {
+        txt = t;
+        txt[*len] = 0;
+    }
+    return txt;
+}
+
 static void test_cli(void)
 {
     char bin[600], log[700], pf[700];
@@ -784,29 +806,19 @@ static void test_cli(void)
                            fb.state_path, "--drop", "100", "--tcp", "127.0.0.1:0",
                            "--port-file", pf, NULL };
     pid_t pid = spawn(argv, log);
-    char *txt = NULL;
     size_t len = 0;
-    for (int i = 0; i < 500 && !txt; i++) {
-        txt = (char *)test_read_file(pf, &len);
-        if (!txt)
-            usleep(20000);
-    }
+    char *txt = wait_port_file(pf, &len, 500);
     CU_ASSERT_PTR_NOT_NULL(txt);
     if (txt) {
         char e1[40], e2[40], got[33];
         unsigned p1 = 0, p2 = 0;
-        char *t = realloc(txt, len + 1);
-        if (t) {
-            txt = t;
-            txt[len] = 0;
-            CU_ASSERT_EQUAL(sscanf(txt, "%39s %u %39s %u", e1, &p1, e2, &p2), 4);
-            CU_ASSERT_STRING_EQUAL(e1, euicc_fixture_eid());
-            CU_ASSERT_STRING_EQUAL(e2, eid_b);
-            eid_over_tcp((uint16_t)p1, got);
-            CU_ASSERT_STRING_EQUAL(got, euicc_fixture_eid());
-            eid_over_tcp((uint16_t)p2, got);
-            CU_ASSERT_STRING_EQUAL(got, eid_b);
-        }
+        CU_ASSERT_EQUAL(sscanf(txt, "%39s %u %39s %u", e1, &p1, e2, &p2), 4);
+        CU_ASSERT_STRING_EQUAL(e1, euicc_fixture_eid());
+        CU_ASSERT_STRING_EQUAL(e2, eid_b);
+        eid_over_tcp((uint16_t)p1, got);
+        CU_ASSERT_STRING_EQUAL(got, euicc_fixture_eid());
+        eid_over_tcp((uint16_t)p2, got);
+        CU_ASSERT_STRING_EQUAL(got, eid_b);
         free(txt);
     }
     kill(pid, SIGTERM);
@@ -817,12 +829,7 @@ static void test_cli(void)
     const char *argv1[] = { bin, "--state", fa.state_path, "--tcp", "127.0.0.1:0",
                             "--port-file", pf, NULL };
     pid = spawn(argv1, log);
-    txt = NULL;
-    for (int i = 0; i < 500 && !txt; i++) {
-        txt = (char *)test_read_file(pf, &len);
-        if (!txt)
-            usleep(20000);
-    }
+    txt = wait_port_file(pf, &len, 500);
     CU_ASSERT_PTR_NOT_NULL(txt);
     if (txt) {
         CU_ASSERT(len >= 2 && len <= 6 && txt[0] >= '1' && txt[0] <= '9' && txt[len - 1] == '\n');
@@ -881,32 +888,23 @@ static void test_fleet(void)
     /* every card listens on its own port; each answers GetEID with its EID */
     const char *argv[] = { bin, "--cards", dir, "--tcp", "127.0.0.1:0", "--port-file", pf, NULL };
     pid_t pid = spawn(argv, log);
-    char *txt = NULL;
     size_t len = 0;
-    for (int i = 0; i < 1500 && !txt; i++) {
-        txt = (char *)test_read_file(pf, &len);
-        if (!txt)
-            usleep(20000);
-    }
+    char *txt = wait_port_file(pf, &len, 1500);
     CU_ASSERT_PTR_NOT_NULL(txt);
     if (txt) {
-        char *t = realloc(txt, len + 1), *line, *save = NULL;
+        char *line, *save = NULL;
         int lines = 0, ok = 0;
-        if (t) {
-            txt = t;
-            txt[len] = 0;
-            for (line = strtok_r(txt, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                char e[40], got[33] = "";
-                unsigned port = 0;
-                lines++;
-                if (sscanf(line, "%39s %u", e, &port) != 2 || port == 0 || port > 65535)
-                    continue;
-                eid_over_tcp((uint16_t)port, got);
-                if (!strcmp(got, e))
-                    ok++;
-                else
-                    fprintf(stderr, "\n  port %u: EID %s, want %s\n", port, got, e);
-            }
+        for (line = strtok_r(txt, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            char e[40], got[33] = "";
+            unsigned port = 0;
+            lines++;
+            if (sscanf(line, "%39s %u", e, &port) != 2 || port == 0 || port > 65535)
+                continue;
+            eid_over_tcp((uint16_t)port, got);
+            if (!strcmp(got, e))
+                ok++;
+            else
+                fprintf(stderr, "\n  port %u: EID %s, want %s\n", port, got, e);
         }
         CU_ASSERT_EQUAL(lines, FLEET);
         CU_ASSERT_EQUAL(ok, FLEET);
